@@ -1,0 +1,226 @@
+"""Building blocks shared by every model family.
+
+Each family file (``mobilenet_v2.py``, ``efficientnet.py`` …) composes these; none
+re-implements them. The attribute names of sublayers are configurable where
+PaddleClas's families disagree (``conv``/``bn`` vs ``_conv``/``_batch_norm``), so
+that each family's ``state_dict`` matches PaddleClas key for key.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple, Union
+
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+
+from ..errors import ConfigError, did_you_mean
+
+__all__ = [
+    "ACTIVATIONS", "make_act", "make_divisible", "ConvBNLayer", "SqueezeExcite", "DropPath",
+    "channel_shuffle", "ClassificationModel",
+]
+
+
+def _hardsigmoid_paddleclas() -> nn.Layer:
+    # PaddleClas's MobileNetV3 SE gate: relu6(0.2 x + 0.5 * 6)/6 == clip(0.2 x + 0.5, 0, 1)
+    return nn.Hardsigmoid(slope=0.2, offset=0.5)
+
+
+#: Activation name → layer factory. ``None`` or ``"linear"`` means no activation.
+ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "relu6": nn.ReLU6,
+    "hardswish": nn.Hardswish,
+    "hardsigmoid": nn.Hardsigmoid,             # x/6 + 0.5 (the paper's h-sigmoid)
+    "hardsigmoid_pc": _hardsigmoid_paddleclas,  # 0.2 x + 0.5 (PaddleClas MobileNetV3 SE)
+    "swish": nn.Swish,
+    "silu": nn.Silu,
+    "sigmoid": nn.Sigmoid,
+    "leaky_relu": nn.LeakyReLU,
+}
+
+
+def make_act(name: Optional[str]) -> nn.Layer:
+    """Return the activation layer called ``name`` (``None``/``"linear"`` → Identity)."""
+    if name is None or name == "linear":
+        return nn.Identity()
+    if name not in ACTIVATIONS:
+        raise ConfigError(f"unknown activation '{name}'{did_you_mean(name, ACTIVATIONS)}; "
+                          f"valid: {', '.join(sorted(ACTIVATIONS))}")
+    return ACTIVATIONS[name]()
+
+
+def make_divisible(value: float, divisor: int = 8, min_value: Optional[int] = None,
+                   round_limit: float = 0.9) -> int:
+    """Round ``value`` to the nearest multiple of ``divisor`` without losing more than 10 %.
+
+    This is the rule of the MobileNet/EfficientNet reference code (``_make_divisible``).
+    """
+    min_value = min_value or divisor
+    new_value = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if new_value < round_limit * value:
+        new_value += divisor
+    return new_value
+
+
+def _pair(v: Union[int, Sequence[int]]) -> Tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+class SamePad2D(nn.Layer):
+    """TensorFlow 'SAME' padding: pad so that ``out = ceil(in / stride)``, extra on the bottom/right.
+
+    Needed by weights trained in TensorFlow (EfficientNet): symmetric padding shifts
+    every strided convolution by one pixel.
+    """
+
+    def __init__(self, kernel_size: Union[int, Sequence[int]], stride: Union[int, Sequence[int]] = 1,
+                 dilation: int = 1) -> None:
+        super().__init__()
+        self.kernel_size, self.stride, self.dilation = _pair(kernel_size), _pair(stride), dilation
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        ih, iw = x.shape[-2:]
+        pads = []
+        for size, k, s in ((iw, self.kernel_size[1], self.stride[1]), (ih, self.kernel_size[0], self.stride[0])):
+            out = -(-size // s)
+            total = max((out - 1) * s + (k - 1) * self.dilation + 1 - size, 0)
+            pads += [total // 2, total - total // 2]
+        if not any(pads):
+            return x
+        return F.pad(x, pads, data_format="NCHW")  # [left, right, top, bottom]
+
+
+class ConvBNLayer(nn.Layer):
+    """Conv2D → BatchNorm → activation, the unit of every network here.
+
+    Args:
+        in_channels, out_channels, kernel_size, stride, groups: as ``nn.Conv2D``.
+        padding: explicit padding; default ``(kernel_size - 1) // 2`` ("half"), or
+            ``"same"`` for TensorFlow-style asymmetric SAME padding.
+        act: activation name (see :data:`ACTIVATIONS`) or None.
+        bias: give the convolution a bias (only used without BN, e.g. SqueezeNet).
+        norm: add the BatchNorm (``False`` for SqueezeNet's plain convolutions).
+        names: attribute names of the conv and BN sublayers, which fix the
+            ``state_dict`` keys, e.g. ``("conv", "bn")`` or ``("_conv", "_batch_norm")``.
+        bn_momentum, bn_epsilon: BatchNorm hyper-parameters (Paddle convention:
+            momentum is the weight of the running average, 0.9 by default).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Union[int, Sequence[int]] = 1,
+                 stride: Union[int, Sequence[int]] = 1, padding: Union[None, int, str] = None,
+                 groups: int = 1, act: Optional[str] = None, bias: bool = False, norm: bool = True,
+                 names: Tuple[str, str] = ("conv", "bn"), bn_momentum: float = 0.9,
+                 bn_epsilon: float = 1e-5) -> None:
+        super().__init__()
+        k = _pair(kernel_size)
+        self.same_pad: Optional[nn.Layer] = None
+        if padding == "same":
+            self.same_pad = SamePad2D(k, stride)
+            padding = 0
+        elif padding is None:
+            padding = ((k[0] - 1) // 2, (k[1] - 1) // 2)
+        self.conv_name, self.bn_name = names
+        self.has_norm = norm
+        setattr(self, self.conv_name, nn.Conv2D(in_channels, out_channels, k, stride=stride, padding=padding,
+                                                groups=groups, bias_attr=None if bias else False))
+        if norm:
+            setattr(self, self.bn_name, nn.BatchNorm2D(out_channels, momentum=bn_momentum, epsilon=bn_epsilon))
+        self.act = make_act(act)
+
+    @property
+    def conv_layer(self) -> nn.Conv2D:
+        return getattr(self, self.conv_name)
+
+    @property
+    def bn_layer(self) -> Optional[nn.BatchNorm2D]:
+        return getattr(self, self.bn_name) if self.has_norm else None
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        if self.same_pad is not None:
+            x = self.same_pad(x)
+        x = self.conv_layer(x)
+        if self.has_norm:
+            x = self.bn_layer(x)
+        return self.act(x)
+
+
+class SqueezeExcite(nn.Layer):
+    """Squeeze-and-excitation: global pool → 1×1 reduce → act → 1×1 expand → gate → scale.
+
+    Args:
+        channels: input (and output) channels.
+        reduced_channels: bottleneck width (each family has its own rounding rule).
+        act: activation after the reduction ("relu" for MobileNetV3, "swish" for EfficientNet).
+        gate: gating activation ("hardsigmoid_pc" for PaddleClas MobileNetV3, "sigmoid" for EfficientNet).
+        names: attribute names of the two convolutions.
+    """
+
+    def __init__(self, channels: int, reduced_channels: int, act: str = "relu",
+                 gate: str = "sigmoid", names: Tuple[str, str] = ("conv1", "conv2")) -> None:
+        super().__init__()
+        self.avg_pool = nn.AdaptiveAvgPool2D(1)
+        self.names = names
+        setattr(self, names[0], nn.Conv2D(channels, reduced_channels, 1))
+        setattr(self, names[1], nn.Conv2D(reduced_channels, channels, 1))
+        self.act = make_act(act)
+        self.gate = make_act(gate)
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        s = self.avg_pool(x)
+        s = self.act(getattr(self, self.names[0])(s))
+        s = self.gate(getattr(self, self.names[1])(s))
+        return x * s
+
+
+class DropPath(nn.Layer):
+    """Stochastic depth: drop the residual branch of whole samples with probability ``p``.
+
+    Kept samples are scaled by ``1 / (1 - p)`` so the expectation is unchanged
+    (EfficientNet's "drop connect"). Identity in eval mode or when ``p == 0``.
+    """
+
+    def __init__(self, p: float = 0.0) -> None:
+        super().__init__()
+        self.p = float(p)
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        shape = [x.shape[0]] + [1] * (x.ndim - 1)
+        mask = paddle.floor(keep + paddle.rand(shape, dtype=x.dtype))
+        return x / keep * mask
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+def channel_shuffle(x: paddle.Tensor, groups: int) -> paddle.Tensor:
+    """ShuffleNet's channel shuffle: (N, g·c, H, W) → transpose the (g, c) axes → (N, c·g, H, W)."""
+    n, c, h, w = x.shape
+    x = paddle.reshape(x, [n, groups, c // groups, h, w])
+    x = paddle.transpose(x, [0, 2, 1, 3, 4])
+    return paddle.reshape(x, [n, c, h, w])
+
+
+class ClassificationModel(nn.Layer):
+    """The interface every ppnets model implements (timm's shape).
+
+    ``forward(x) == forward_head(forward_features(x))``; ``forward_features`` returns
+    the last feature map (N, C, H, W), ``forward_head`` pools and classifies.
+    ``class_num`` is the number of classes and ``num_features`` the width of the
+    pooled features fed to the classifier.
+    """
+
+    class_num: int
+    num_features: int
+
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return self.forward_head(self.forward_features(x))

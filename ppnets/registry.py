@@ -1,0 +1,79 @@
+"""One registry type for every named, configurable component.
+
+Models, transform ops, datasets, losses, metrics, optimizers and LR schedules
+are each kept in a :class:`Registry`; a config names an entry and the builder
+looks it up. An unknown name raises :class:`~ppnets.errors.ConfigError` listing
+the valid names.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, Dict, List, Optional
+
+from .errors import ConfigError, did_you_mean
+
+
+class Registry:
+    """A name → callable table for one kind of component."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: Dict[str, Callable[..., Any]] = {}
+
+    def register(self, obj: Optional[Callable[..., Any]] = None, *, name: Optional[str] = None):
+        """Register ``obj`` under ``name`` (default: its ``__name__``); usable as a decorator."""
+
+        def _add(o: Callable[..., Any]) -> Callable[..., Any]:
+            key = name or o.__name__
+            if key in self._items:
+                raise KeyError(f"{self.kind} '{key}' is registered twice")
+            self._items[key] = o
+            return o
+
+        return _add(obj) if obj is not None else _add
+
+    def get(self, name: str, where: str = "") -> Callable[..., Any]:
+        """Return the entry ``name``; raise a ConfigError naming the valid ones otherwise."""
+        if name not in self._items:
+            loc = f"{where}: " if where else ""
+            raise ConfigError(
+                f"{loc}unknown {self.kind} '{name}'{did_you_mean(name, self._items)}; "
+                f"valid: {', '.join(self.names())}")
+        return self._items[name]
+
+    def build(self, name: str, kwargs: Optional[Dict[str, Any]] = None, where: str = "", **extra: Any) -> Any:
+        """Look up ``name`` and call it with ``kwargs``, checking them against its signature."""
+        fn = self.get(name, where)
+        kwargs = dict(kwargs or {})
+        check_kwargs(fn, kwargs, f"{where or self.kind}.{name}" if where else name)
+        return fn(**kwargs, **extra)
+
+    def names(self) -> List[str]:
+        return sorted(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def accepted_kwargs(fn: Callable[..., Any]) -> Optional[List[str]]:
+    """Keyword names ``fn`` accepts, or None when it takes ``**kwargs``."""
+    target = fn.__init__ if inspect.isclass(fn) else fn
+    params = inspect.signature(target).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return [p.name for p in params if p.name != "self"
+            and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+
+
+def check_kwargs(fn: Callable[..., Any], kwargs: Dict[str, Any], where: str) -> None:
+    """Raise a ConfigError naming ``where.key`` if ``fn`` does not take ``key``."""
+    valid = accepted_kwargs(fn)
+    if valid is None:
+        return
+    for key in kwargs:
+        if key not in valid:
+            raise ConfigError(f"{where}: unknown key '{key}'{did_you_mean(key, valid)}; "
+                              f"valid: {', '.join(valid) or '(none)'}")

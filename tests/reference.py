@@ -1,0 +1,37 @@
+"""Reference figures for the tests: ``tests/reference/model_sizes.md`` and the PaddleClas key manifests.
+
+Both are copies of the project's read-only reference material, committed so CI can use them.
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Dict, List, Tuple
+
+HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference")
+
+
+def model_sizes() -> Dict[str, Tuple[int, int, int]]:
+    """name → (input size, params, MACs) from the PaddleClas-layout table."""
+    out = {}
+    with open(os.path.join(HERE, "model_sizes.md"), encoding="utf-8") as f:
+        for line in f:
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) >= 4 and re.fullmatch(r"\d+", cells[1]) and re.fullmatch(r"[\d,]+", cells[2]):
+                out[cells[0]] = (int(cells[1]), int(cells[2].replace(",", "")), int(cells[3].replace(",", "")))
+    return out
+
+
+def manifest(name: str) -> List[Tuple[str, List[int]]]:
+    """PaddleClas's state_dict of ``name`` (class_num=1000): [(key, shape)] in order."""
+    rows = []
+    with open(os.path.join(HERE, "paddleclas_keys", f"{name}.txt"), encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                key, shape = line.rstrip("\n").split(" ", 1)
+                rows.append((key, [int(x) for x in re.findall(r"\d+", shape)]))
+    return rows
+
+
+def has_manifest(name: str) -> bool:
+    return os.path.exists(os.path.join(HERE, "paddleclas_keys", f"{name}.txt"))

@@ -1,0 +1,92 @@
+"""Every registered model: construction, forward/backward, size fidelity, PaddleClas key layout."""
+from __future__ import annotations
+
+import numpy as np
+import paddle
+import pytest
+
+import ppnets
+import ppnets.errors
+from ppnets.analysis import count_params, profile_model
+from ppnets.arch import model_info
+
+from reference import has_manifest, manifest, model_sizes
+
+SIZES = model_sizes()
+ALL = ppnets.list_models()
+# The big EfficientNets share B0's code path; they are built and counted, not trained, to keep CI fast.
+HEAVY = {f"EfficientNetB{i}" for i in range(3, 8)}
+LIGHT = [n for n in ALL if n not in HEAVY]
+
+
+def _state_layout(model) -> list:
+    return [(k, list(v.shape)) for k, v in model.state_dict().items()]
+
+
+@pytest.mark.parametrize("name", LIGHT)
+def test_forward_backward_small_input(name):
+    paddle.seed(0)
+    model = ppnets.build_model(name, class_num=7)
+    model.train()
+    x = paddle.randn([2, 3, 32, 32])
+    out = model(x)
+    assert out.shape == [2, 7]
+    assert np.isfinite(out.numpy()).all()
+    out.mean().backward()
+    no_grad = [p.name for p in model.parameters() if not p.stop_gradient and p.grad is None]
+    assert not no_grad, f"parameters without gradient: {no_grad[:5]}"
+    model.eval()
+    with paddle.no_grad():
+        feats = model.forward_features(x)
+    assert feats.ndim == 4 and feats.shape[0] == 2
+
+
+@pytest.mark.parametrize("name", sorted(n for n in ALL if n in SIZES))
+def test_params_and_macs_match_reference(name):
+    size, params, macs = SIZES[name]
+    model = ppnets.build_model(name, class_num=1000)
+    assert count_params(model) == params
+    prof = profile_model(model, size)
+    assert prof.params == params
+    assert abs(prof.macs - macs) <= 0.01 * macs, (prof.macs, macs)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in ALL if has_manifest(n)))
+def test_state_dict_matches_paddleclas_manifest(name):
+    model = ppnets.build_model(name, class_num=1000)
+    info = model_info(name)
+    ref = manifest(name)
+    if info.from_paddleclas is None:
+        assert _state_layout(model) == ref
+    else:
+        # a PaddleClas-shaped state_dict converts onto the model with nothing missing or left over
+        fake = {k: np.zeros(shape, dtype="float32") for k, shape in ref}
+        converted = info.from_paddleclas(fake)
+        mine = dict(_state_layout(model))
+        assert sorted(converted) == sorted(mine)
+        assert all(list(np.shape(v)) == mine[k] for k, v in converted.items())
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_builds_twice_in_one_process(name):
+    if name in HEAVY:
+        name = "EfficientNetB0" if "EfficientNetB0" in ALL else name
+    a = ppnets.build_model(name, class_num=3)
+    b = ppnets.build_model(name, class_num=3)
+    assert _state_layout(a) == _state_layout(b)
+    assert {p.name for p in a.parameters()}.isdisjoint({p.name for p in b.parameters()})
+
+
+def test_mobilenetv2_paper_exact_drops_t1_expansion():
+    assert count_params(ppnets.build_model("MobileNetV2", paper_exact=True)) == 3_504_872
+    assert count_params(ppnets.build_model("MobileNetV2")) == 3_505_960
+
+
+def test_unknown_model_lists_valid_names():
+    with pytest.raises(ppnets.errors.ConfigError, match=r"unknown model 'MobileNetV2_x0_6'.*did you mean.*valid: "):
+        ppnets.build_model("MobileNetV2_x0_6")
+
+
+def test_unknown_model_kwarg_is_named():
+    with pytest.raises(ppnets.errors.ConfigError, match=r"unknown key 'scael'.*did you mean 'scale'"):
+        ppnets.build_model("MobileNetV2", scael=0.5)
