@@ -1,0 +1,1 @@
+"""(being written) mobilenet_v1 family."""

@@ -1,0 +1,1 @@
+"""(being written) shufflenet_v2 family."""
