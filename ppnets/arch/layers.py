@@ -21,9 +21,11 @@ __all__ = [
 ]
 
 
-def _hardsigmoid_paddleclas() -> nn.Layer:
-    # PaddleClas's MobileNetV3 SE gate: relu6(0.2 x + 0.5 * 6)/6 == clip(0.2 x + 0.5, 0, 1)
-    return nn.Hardsigmoid(slope=0.2, offset=0.5)
+class HardSigmoidPC(nn.Layer):
+    """PaddleClas's MobileNetV3 SE gate: ``clip(0.2 x + 0.5, 0, 1)`` (the paper's is ``x / 6 + 0.5``)."""
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return F.hardsigmoid(x, slope=0.2, offset=0.5)
 
 
 #: Activation name → layer factory. ``None`` or ``"linear"`` means no activation.
@@ -32,7 +34,7 @@ ACTIVATIONS = {
     "relu6": nn.ReLU6,
     "hardswish": nn.Hardswish,
     "hardsigmoid": nn.Hardsigmoid,             # x/6 + 0.5 (the paper's h-sigmoid)
-    "hardsigmoid_pc": _hardsigmoid_paddleclas,  # 0.2 x + 0.5 (PaddleClas MobileNetV3 SE)
+    "hardsigmoid_pc": HardSigmoidPC,  # 0.2 x + 0.5 (PaddleClas MobileNetV3 SE)
     "swish": nn.Swish,
     "silu": nn.Silu,
     "sigmoid": nn.Sigmoid,

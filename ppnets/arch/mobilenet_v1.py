@@ -1,1 +1,98 @@
-"""(being written) mobilenet_v1 family."""
+"""MobileNetV1 — Howard et al., "MobileNets: Efficient Convolutional Neural Networks for Mobile
+Vision Applications", 2017 (arXiv:1704.04861).
+
+A 3×3 stem followed by 13 depthwise-separable blocks (3×3 depthwise conv → BN → ReLU,
+1×1 pointwise conv → BN → ReLU), global average pooling and one linear classifier.
+The width multiplier α is ``scale``; the paper's resolution multiplier ρ is simply the
+input size (every layer is convolutional up to the global pooling), e.g. 160 px is
+ρ = 160/224 and costs ρ² of the convolution MACs.
+
+Layer names follow PaddleClas (``conv``, ``blocks.N.depthwise_conv``,
+``blocks.N.pointwise_conv``, ``fc``) so its pretrained ``.pdparams`` load unchanged.
+"""
+from __future__ import annotations
+
+from typing import Sequence, Tuple
+
+import paddle
+import paddle.nn as nn
+
+from .layers import ClassificationModel, ConvBNLayer
+from .registry import register_model
+
+#: The stem, paper Table 1: (kernel, output channels, stride) of a full 3×3 convolution.
+STEM: Tuple[int, int, int] = (3, 32, 2)
+
+#: The paper's Table 1, one depthwise-separable block per row: the depthwise conv's
+#: (kernel, stride) and the pointwise conv's output channels. The last block has
+#: stride 1 (Table 1 prints "s2" at 7×7 → 7×7, a known typo; 569M MACs need stride 1).
+ARCH: Tuple[Tuple[int, int, int], ...] = (
+    # k,    c, s
+    (3, 64, 1),
+    (3, 128, 2),
+    (3, 128, 1),
+    (3, 256, 2),
+    (3, 256, 1),
+    (3, 512, 2),
+    (3, 512, 1),
+    (3, 512, 1),
+    (3, 512, 1),
+    (3, 512, 1),
+    (3, 512, 1),
+    (3, 1024, 2),
+    (3, 1024, 1),
+)
+
+
+class DepthwiseSeparable(nn.Layer):
+    """k×k depthwise conv (stride ``stride``) → BN → ReLU, then 1×1 pointwise conv → BN → ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1) -> None:
+        super().__init__()
+        self.depthwise_conv = ConvBNLayer(in_channels, in_channels, kernel_size, stride,
+                                          groups=in_channels, act="relu")
+        self.pointwise_conv = ConvBNLayer(in_channels, out_channels, 1, act="relu")
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return self.pointwise_conv(self.depthwise_conv(x))
+
+
+class MobileNetV1(ClassificationModel):
+    """MobileNetV1 with width multiplier ``scale`` (the paper's α).
+
+    Args:
+        scale: width multiplier; every layer's width is ``int(c * scale)`` (PaddleClas's rounding).
+        class_num: number of classes.
+        arch: the block table, by default :data:`ARCH` (rows of kernel, channels, stride).
+        stem: the stem convolution (kernel, channels, stride), by default :data:`STEM`.
+    """
+
+    def __init__(self, scale: float = 1.0, class_num: int = 1000,
+                 arch: Sequence[Sequence[int]] = ARCH, stem: Sequence[int] = STEM) -> None:
+        super().__init__()
+        self.scale = scale
+        self.class_num = class_num
+        k, c, s = stem
+        in_c = int(c * scale)
+        self.conv = ConvBNLayer(3, in_c, k, s, act="relu")
+        blocks = []
+        for k, c, s in arch:
+            blocks.append(DepthwiseSeparable(in_c, int(c * scale), k, s))
+            in_c = int(c * scale)
+        self.blocks = nn.Sequential(*blocks)
+        self.num_features = in_c
+        self.avg_pool = nn.AdaptiveAvgPool2D(1)
+        self.fc = nn.Linear(in_c, class_num)
+
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
+        return self.blocks(self.conv(x))
+
+    def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
+        return self.fc(paddle.flatten(self.avg_pool(x), 1))
+
+
+_PAPER = ("MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications "
+          "(Howard et al., arXiv:1704.04861)")
+for _suffix, _scale in (("_x0_25", 0.25), ("_x0_5", 0.5), ("_x0_75", 0.75), ("", 1.0)):
+    register_model(f"MobileNetV1{_suffix}", MobileNetV1, family="MobileNetV1", input_size=224,
+                   paper=_PAPER, year=2017, paddleclas=True, scale=_scale)
