@@ -1,0 +1,71 @@
+"""Convert a PaddleClas ``.pdparams`` checkpoint to ppnets's parameter layout.
+
+    python tools/convert_weights.py --model EfficientNetB0 --src EfficientNetB0_pretrained.pdparams \
+        --dst weights/EfficientNetB0.pdparams
+
+Works for every registered model: families whose keys differ from PaddleClas's
+(EfficientNet) are renamed by their registered converter, the others are only
+checked. The output always has exactly the model's keys and shapes; otherwise the
+tool prints one line naming the missing/unexpected/mismatched keys and exits with 2.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repo root
+
+from ppnets.errors import CheckpointError, PPNetsError  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Convert a PaddleClas .pdparams to ppnets's layout.")
+    p.add_argument("--model", required=True, help="registered model name, e.g. EfficientNetB0")
+    p.add_argument("--src", required=True, help="PaddleClas-layout .pdparams to read")
+    p.add_argument("--dst", required=True, help=".pdparams to write (ppnets layout)")
+    p.add_argument("--class-num", type=int, default=1000,
+                   help="classes of the checkpoint's classifier (default 1000, ImageNet)")
+    return p.parse_args(argv)
+
+
+def convert_file(model: str, src: str, dst: str, class_num: int = 1000) -> int:
+    """Read ``src``, convert and check it for ``model``, write ``dst``; returns the number of tensors."""
+    import paddle
+
+    from ppnets.arch import model_info
+    from ppnets.arch.convert import convert_paddleclas_state_dict, is_paddleclas_layout
+
+    model_info(model)  # unknown name → ConfigError listing the valid ones
+    if not os.path.isfile(src):
+        raise CheckpointError(f"--src: no such file '{src}'")
+    try:
+        state_dict = paddle.load(src)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the user's, reported in one line
+        raise CheckpointError(f"cannot read '{src}' as a .pdparams: {type(e).__name__}: {e}".splitlines()[0]) from e
+    if not isinstance(state_dict, dict):
+        raise CheckpointError(f"'{src}' holds a {type(state_dict).__name__}, not a state_dict")
+    from_pc = is_paddleclas_layout(model, state_dict)
+    converted = convert_paddleclas_state_dict(model, state_dict, class_num=class_num)
+    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
+    paddle.save(converted, dst)
+    if model_info(model).from_paddleclas is None:
+        how = "checked (PaddleClas's layout is ppnets's for this model)"
+    else:
+        how = "converted from PaddleClas's layout" if from_pc else "already in ppnets's layout, checked"
+    print(f"{model}: {len(converted)} tensors {how} -> {dst}")
+    return len(converted)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        convert_file(args.model, args.src, args.dst, args.class_num)
+    except PPNetsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
