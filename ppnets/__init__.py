@@ -1,5 +1,10 @@
 """ppnets: config-driven PaddlePaddle image classification for the classic lightweight CNNs."""
-from .arch import build_model, list_models, model_info
+import warnings
+
+# paddle warns about a missing C++ compiler cache on every import; ppnets compiles nothing
+warnings.filterwarnings("ignore", message="No ccache found")
+
+from .arch import build_model, list_models, model_info  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["build_model", "list_models", "model_info", "__version__"]

@@ -4,3 +4,51 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)                   # tests/reference.py
 sys.path.insert(0, os.path.dirname(HERE))  # the ppnets package, without installing it
+
+import shutil  # noqa: E402
+
+import pytest  # noqa: E402
+
+REPO = os.path.dirname(HERE)
+DIGITS = os.path.join(REPO, "dataset", "digits")
+
+
+def make_digits_slice(dst: str, classes=("0", "1", "2"), n_train: int = 40, n_val: int = 10) -> str:
+    """Copy the first images of a few digit classes into ``dst/train`` and ``dst/val``."""
+    for split, n in (("train", n_train), ("val", n_val)):
+        for c in classes:
+            src = os.path.join(DIGITS, split, c)
+            os.makedirs(os.path.join(dst, split, c), exist_ok=True)
+            for f in sorted(os.listdir(src))[:n]:
+                shutil.copy(os.path.join(src, f), os.path.join(dst, split, c, f))
+    return dst
+
+
+@pytest.fixture(scope="session")
+def digits_slice(tmp_path_factory) -> str:
+    """A 3-class slice of the shipped digits dataset (40 train / 10 val images per class)."""
+    return make_digits_slice(str(tmp_path_factory.mktemp("digits")))
+
+
+def small_overrides(data_root: str, out_dir: str, **extra) -> list:
+    """``-o`` overrides turning configs/mobilenetv2.yaml into a seconds-long run on ``data_root``."""
+    items = {
+        "Global.epochs": 2, "Global.output_dir": out_dir, "Global.print_batch_step": 1,
+        "Global.save_inference_dir": os.path.join(out_dir, "inference"),
+        "Arch.name": "MobileNetV2_x0_25", "Arch.class_num": 3,
+        "DataLoader.Train.dataset.root": os.path.join(data_root, "train"),
+        "DataLoader.Eval.dataset.root": os.path.join(data_root, "val"),
+        "DataLoader.Train.sampler.batch_size": 16, "DataLoader.Train.loader.num_workers": 0,
+        "DataLoader.Eval.sampler.batch_size": 8,
+        "Optimizer.lr.learning_rate": 0.01,
+        # no crop augmentation: a few dozen steps must visibly lower the loss
+        "DataLoader.Train.dataset.transform_ops.1": "{ResizeImage: {size: 32}}",
+        "Infer.infer_imgs": os.path.join(data_root, "val"),
+    }
+    items.update(extra)
+    return [f"{k}={v}" for k, v in items.items()]
+
+
+def load_small_config(data_root: str, out_dir: str, **extra) -> dict:
+    from ppnets.config import load_config
+    return load_config(os.path.join(REPO, "configs", "mobilenetv2.yaml"), small_overrides(data_root, out_dir, **extra))

@@ -49,7 +49,7 @@ def test_cost_breakdown_table2(mobilenet):
     # FC 0.18 % / 24.33 %. (Its 1.19 % for the 3x3 stem is inconsistent: the four rows sum to 99.3 %.)
     macs, params = {}, {}
     for layer in profile_model(mobilenet, 224).layers:
-        if layer.type in ("Conv2D", "Linear"):
+        if layer.kind in ("full", "pointwise", "depthwise", "grouped", "fc"):
             macs[layer.kind] = macs.get(layer.kind, 0) + layer.macs
             params[layer.kind] = params.get(layer.kind, 0) + layer.params
     pct = lambda d, k: 100 * d[k] / sum(d.values())  # noqa: E731

@@ -1,0 +1,178 @@
+"""Datasets: a folder per class (``ImageFolder``) and PaddleClas's file list (``FileListDataset``).
+
+Both read the file's bytes and pass them through the configured transform ops. A file
+that cannot be read or decoded raises a :class:`~ppnets.errors.DataError` naming its
+path (PaddleClas silently replaces it with a random other sample; ppnets never does).
+Random augmentation is seeded per sample from ``(seed, epoch, index)``, so the data a
+run sees does not depend on the number of workers and a resumed run sees the same data.
+"""
+from __future__ import annotations
+
+import os
+import random
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+import paddle
+
+from ..errors import DataError
+from ..registry import Registry
+from .transforms import build_transforms
+
+DATASETS = Registry("dataset")
+
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+
+
+class ClassificationDataset(paddle.io.Dataset):
+    """Base class: ``samples`` is a list of ``(path, label)``; ``class_names`` the label names."""
+
+    samples: List[Tuple[str, int]]
+    class_names: List[str]
+
+    def __init__(self, transform_ops: Optional[List[dict]] = None, seed: Optional[int] = None) -> None:
+        super().__init__()
+        self.transform = build_transforms(transform_ops, where=f"{type(self).__name__}.transform_ops")
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the augmentation randomness of ``epoch`` (call before creating the epoch's iterator)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def load(self, index: int) -> np.ndarray:
+        """Read and transform sample ``index``; errors name the file."""
+        path, _ = self.samples[index]
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise DataError(f"cannot read image {path}: {e.strerror or e}") from None
+        if self.seed is not None:
+            state = hash((self.seed, self.epoch, index)) & 0xFFFFFFFF
+            random.seed(state)
+            np.random.seed(state)
+        try:
+            return self.transform(data)
+        except DataError as e:
+            raise DataError(f"{path}: {e}") from None
+
+    def __getitem__(self, index: int) -> Tuple[np.ndarray, np.int64]:
+        return self.load(index), np.int64(self.samples[index][1])
+
+
+def _list_images(folder: str) -> List[str]:
+    out = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        dirnames.sort()
+        out += [os.path.join(dirpath, f) for f in sorted(filenames)
+                if f.lower().endswith(IMG_EXTENSIONS) and not f.startswith(".")]
+    return out
+
+
+@DATASETS.register
+class ImageFolder(ClassificationDataset):
+    """``root/<class name>/<image>``: classes are the sorted sub-folder names, ids 0…N-1.
+
+    Args:
+        root: the dataset folder (``image_root`` is accepted as an alias, as in PaddleClas).
+        transform_ops: the preprocessing ops.
+        class_names: expected class names in id order; when given, the folders must match it
+            (an eval set must use the training set's classes).
+    """
+
+    def __init__(self, root: Optional[str] = None, transform_ops: Optional[List[dict]] = None,
+                 image_root: Optional[str] = None, class_names: Optional[List[str]] = None,
+                 seed: Optional[int] = None) -> None:
+        super().__init__(transform_ops, seed)
+        root = root or image_root
+        if not root:
+            raise DataError("ImageFolder: 'root' (the dataset folder) is required")
+        if not os.path.isdir(root):
+            raise DataError(f"dataset root not found: {root} (expected a folder with one sub-folder per class)")
+        found = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
+        if not found:
+            raise DataError(f"{root}: no class sub-folders (expected {root}/<class name>/<images>)")
+        if class_names is not None and list(class_names) != found:
+            missing = sorted(set(class_names) - set(found))
+            extra = sorted(set(found) - set(class_names))
+            raise DataError(f"{root}: class folders differ from the training classes "
+                            f"(missing: {missing or 'none'}, unexpected: {extra or 'none'})")
+        self.root = root
+        self.class_names = found
+        self.samples = []
+        for label, name in enumerate(found):
+            files = _list_images(os.path.join(root, name))
+            if not files:
+                raise DataError(f"{os.path.join(root, name)}: class folder has no images "
+                                f"({', '.join(IMG_EXTENSIONS)})")
+            self.samples += [(p, label) for p in files]
+
+
+@DATASETS.register
+class FileListDataset(ClassificationDataset):
+    """PaddleClas's list format: each line of ``cls_label_path`` is ``relative/path label``.
+
+    Paths are relative to ``image_root``; a path that escapes it (``../``, absolute) is
+    refused unless ``allow_outside_root`` is set. Label names come from
+    ``class_names_file`` (one per line) when given, else they are the ids.
+    """
+
+    def __init__(self, image_root: str, cls_label_path: str, transform_ops: Optional[List[dict]] = None,
+                 delimiter: Optional[str] = None, class_num: Optional[int] = None,
+                 class_names_file: Optional[str] = None, allow_outside_root: bool = False,
+                 seed: Optional[int] = None) -> None:
+        super().__init__(transform_ops, seed)
+        if not os.path.isdir(image_root):
+            raise DataError(f"dataset root not found: {image_root}")
+        if not os.path.isfile(cls_label_path):
+            raise DataError(f"file list not found: {cls_label_path}")
+        root_real = os.path.realpath(image_root)
+        self.samples = []
+        with open(cls_label_path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                line = line.strip()
+                if not line:
+                    continue
+                parts = line.rsplit(delimiter, 1) if delimiter else line.rsplit(None, 1)
+                where = f"{cls_label_path}:{lineno}"
+                if len(parts) != 2:
+                    raise DataError(f"{where}: expected 'relative/path label', got {line!r}")
+                rel, label_text = parts[0].strip(), parts[1].strip()
+                try:
+                    label = int(label_text)
+                except ValueError:
+                    raise DataError(f"{where}: label must be an integer, got {label_text!r}") from None
+                if label < 0 or (class_num is not None and label >= class_num):
+                    raise DataError(f"{where}: label {label} out of range [0, {class_num})"
+                                    if class_num is not None else f"{where}: negative label {label}")
+                path = os.path.join(image_root, rel)
+                if not allow_outside_root and not os.path.realpath(path).startswith(root_real + os.sep):
+                    raise DataError(f"{where}: path {rel!r} escapes the dataset root {image_root} "
+                                    "(set allow_outside_root: true to permit it)")
+                if not os.path.isfile(path):
+                    raise DataError(f"{where}: image not found: {path}")
+                self.samples.append((path, label))
+        if not self.samples:
+            raise DataError(f"{cls_label_path}: the file list is empty")
+        n = class_num if class_num is not None else max(lbl for _, lbl in self.samples) + 1
+        if class_names_file:
+            if not os.path.isfile(class_names_file):
+                raise DataError(f"class names file not found: {class_names_file}")
+            with open(class_names_file, encoding="utf-8") as f:
+                self.class_names = [ln.strip() for ln in f if ln.strip()]
+        else:
+            self.class_names = [str(i) for i in range(n)]
+
+
+def build_dataset(cfg: Dict[str, Any], where: str, seed: Optional[int] = None,
+                  class_names: Optional[List[str]] = None) -> ClassificationDataset:
+    """Build the dataset of one ``DataLoader.<split>.dataset`` section."""
+    cfg = dict(cfg)
+    name = cfg.pop("name", "ImageFolder")
+    if class_names is not None and name == "ImageFolder":
+        cfg.setdefault("class_names", class_names)
+    return DATASETS.build(name, cfg, where=where, seed=seed)

@@ -1,0 +1,4 @@
+"""Training, evaluation, export and inference."""
+from .engine import Engine
+
+__all__ = ["Engine"]

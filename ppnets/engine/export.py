@@ -1,0 +1,165 @@
+"""Export to a Paddle inference model, and the deploy predictor on ``paddle.inference``.
+
+``export_model`` writes to ``Global.save_inference_dir``:
+
+- ``inference.json`` + ``inference.pdiparams`` (``paddle.jit.save``; PIR program format),
+- ``inference.yml``: model name, input shape, the preprocessing ops, label names and
+  whether the outputs are already probabilities.
+
+:class:`Predictor` reads only that directory and runs on a stock ``paddle.inference``.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import paddle
+import yaml
+
+from ..arch import build_model
+from ..data.transforms import build_transforms
+from ..errors import CheckpointError, ConfigError, DataError
+from ..utils.logger import get_logger
+from .checkpoint import load_pretrained
+from .infer import read_label_file, softmax
+
+__all__ = ["export_model", "Predictor", "preprocess_ops", "label_names_for"]
+
+MODEL_FILE, PARAMS_FILE, META_FILE = "inference.json", "inference.pdiparams", "inference.yml"
+
+
+class _WithSoftmax(paddle.nn.Layer):
+    def __init__(self, model: paddle.nn.Layer) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return paddle.nn.functional.softmax(self.model(x), axis=-1)
+
+
+def preprocess_ops(config: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The inference preprocessing: ``Infer.transforms`` or else ``DataLoader.Eval``'s ops."""
+    ops = config["Infer"].get("transforms")
+    if ops is None:
+        ops = (config["DataLoader"].get("Eval") or {}).get("dataset", {}).get("transform_ops")
+    if not ops:
+        raise ConfigError("Infer.transforms: no preprocessing given (and DataLoader.Eval.dataset.transform_ops "
+                          "is empty)")
+    return ops
+
+
+def label_names_for(config: Dict[str, Any]) -> Optional[List[str]]:
+    """Label names: ``Infer.class_id_map_file``, else the checkpoint's, else the run's label_list.txt."""
+    path = config["Infer"].get("class_id_map_file")
+    if path:
+        return read_label_file(path)
+    pretrained = config["Global"].get("pretrained_model")
+    if pretrained:
+        prefix = pretrained[:-len(".pdparams")] if pretrained.endswith(".pdparams") else pretrained
+        states = f"{prefix}.pdstates"
+        if os.path.isfile(states):
+            try:
+                names = paddle.load(states).get("class_names")
+            except Exception:
+                names = None
+            if names:
+                return list(names)
+        label_list = os.path.join(os.path.dirname(prefix), "label_list.txt")
+        if os.path.isfile(label_list):
+            return read_label_file(label_list)
+    return None
+
+
+def load_model_for_inference(config: Dict[str, Any]) -> paddle.nn.Layer:
+    """Build ``Arch`` and load ``Global.pretrained_model`` (required) into it, in eval mode."""
+    arch = dict(config["Arch"])
+    name = arch.pop("name")
+    weights = config["Global"].get("pretrained_model")
+    if not weights:
+        raise ConfigError("Global.pretrained_model: required (the weights to export/infer), "
+                          "e.g. -o Global.pretrained_model=output/MobileNetV2/best_model")
+    model = build_model(name, **arch)
+    report = load_pretrained(model, weights, name)
+    if report["skipped"] or report["missing"]:
+        raise CheckpointError(f"{weights}: does not fit Arch {name} with class_num={config['Arch']['class_num']} "
+                              f"({len(report['skipped'])} mismatched, {len(report['missing'])} missing keys, "
+                              f"e.g. {(report['skipped'] + report['missing'])[0]})")
+    model.eval()
+    return model
+
+
+def export_model(config: Dict[str, Any], save_dir: Optional[str] = None) -> str:
+    """Export ``Arch`` with ``Global.pretrained_model`` to ``save_dir`` (default Global.save_inference_dir)."""
+    save_dir = save_dir or config["Global"]["save_inference_dir"]
+    model = load_model_for_inference(config)
+    softmax_head = config["Export"]["softmax"]
+    net = _WithSoftmax(model) if softmax_head else model
+    net.eval()
+    c, h, w = config["Global"]["image_shape"]
+    spec = paddle.static.InputSpec([config["Export"]["batch_size"], c, h, w], "float32", name="x")
+    static = paddle.jit.to_static(net, input_spec=[spec], full_graph=True)
+    try:
+        os.makedirs(save_dir, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"Global.save_inference_dir: cannot create {save_dir}: {e.strerror or e}") from None
+    paddle.jit.save(static, os.path.join(save_dir, "inference"))
+    ops = [op for op in preprocess_ops(config)]
+    meta = {
+        "model_name": config["Arch"]["name"],
+        "class_num": config["Arch"]["class_num"],
+        "input_shape": [c, h, w],
+        "softmax": softmax_head,
+        "transform_ops": ops,
+        "label_names": label_names_for(config),
+    }
+    with open(os.path.join(save_dir, META_FILE), "w", encoding="utf-8") as f:
+        yaml.safe_dump(meta, f, sort_keys=False, allow_unicode=True)
+    get_logger().info(f"exported {config['Arch']['name']} to {save_dir} ({MODEL_FILE}, {PARAMS_FILE}, {META_FILE})")
+    return save_dir
+
+
+class Predictor:
+    """Classify images with an exported model through ``paddle.inference`` (CPU, oneDNN).
+
+    Args:
+        model_dir: a directory written by :func:`export_model`.
+        cpu_threads: math library threads (default: all cores).
+        use_mkldnn: use oneDNN kernels (several times faster on x86 CPUs).
+        use_gpu: run on GPU 0 (needs a CUDA build of Paddle).
+    """
+
+    def __init__(self, model_dir: str, cpu_threads: Optional[int] = None, use_mkldnn: bool = True,
+                 use_gpu: bool = False, ir_optim: bool = True) -> None:
+        paths = [os.path.join(model_dir, n) for n in (MODEL_FILE, PARAMS_FILE, META_FILE)]
+        missing = [p for p in paths if not os.path.isfile(p)]
+        if missing:
+            raise DataError(f"{model_dir}: not an exported ppnets model (missing {', '.join(missing)}); "
+                            "run tools/export_model.py first")
+        with open(paths[2], encoding="utf-8") as f:
+            self.meta = yaml.safe_load(f)
+        self.transform = build_transforms(self.meta["transform_ops"], where=f"{paths[2]}: transform_ops")
+        self.label_names = self.meta.get("label_names")
+        cfg = paddle.inference.Config(paths[0], paths[1])
+        if use_gpu:
+            cfg.enable_use_gpu(256, 0)
+        else:
+            cfg.disable_gpu()
+            cfg.set_cpu_math_library_num_threads(cpu_threads or os.cpu_count() or 1)
+            if use_mkldnn:
+                cfg.enable_mkldnn()
+        cfg.switch_ir_optim(ir_optim)
+        # enable_memory_optim() is not used: with PIR programs Paddle 3.3's predictor fails to
+        # build ("Not find predictor_id 0 and pass_name memory_optimize_pass")
+        cfg.disable_glog_info()
+        self.predictor = paddle.inference.create_predictor(cfg)
+        self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
+        self.output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """NCHW float32 batch → class probabilities (N, class_num)."""
+        self.input.reshape(list(batch.shape))
+        self.input.copy_from_cpu(np.ascontiguousarray(batch, dtype=np.float32))
+        self.predictor.run()
+        out = self.output.copy_to_cpu()
+        return out if self.meta.get("softmax", True) else softmax(out)

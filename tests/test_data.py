@@ -1,0 +1,221 @@
+"""Transform ops, both dataset kinds, the dataloader, and their errors."""
+from __future__ import annotations
+
+import os
+import random
+
+import cv2
+import numpy as np
+import pytest
+
+from ppnets.data import FileListDataset, ImageFolder, build_dataloader, build_transforms, iterate_loader
+from ppnets.data.transforms import (CropImage, DecodeImage, NormalizeImage, RandCropImage, RandFlipImage,
+                                    ResizeImage, ToCHWImage)
+from ppnets.errors import ConfigError, DataError
+
+from conftest import load_small_config
+
+
+def png_bytes(img: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", img)
+    assert ok
+    return buf.tobytes()
+
+
+# ----------------------------------------------------------------------------- ops
+
+def test_decode_image_bgr_to_rgb_and_layouts():
+    bgr = np.zeros((4, 5, 3), np.uint8)
+    bgr[..., 0] = 10   # blue
+    bgr[..., 2] = 200  # red
+    rgb = DecodeImage(to_rgb=True)(png_bytes(bgr))
+    assert rgb.shape == (4, 5, 3) and rgb[0, 0].tolist() == [200, 0, 10]
+    assert DecodeImage(to_rgb=False)(png_bytes(bgr))[0, 0].tolist() == [10, 0, 200]
+    assert DecodeImage(channel_first=True)(png_bytes(bgr)).shape == (3, 4, 5)
+
+
+def test_decode_grayscale_rgba_and_16bit_png():
+    gray = np.full((6, 6), 77, np.uint8)
+    assert DecodeImage()(png_bytes(gray))[0, 0].tolist() == [77, 77, 77]
+    rgba = np.zeros((6, 6, 4), np.uint8)
+    rgba[..., 2] = 255
+    rgba[..., 3] = 128
+    assert DecodeImage()(png_bytes(rgba))[0, 0].tolist() == [255, 0, 0]
+    deep = np.full((6, 6), 65535, np.uint16)
+    out = DecodeImage()(png_bytes(deep))
+    assert out.dtype == np.uint8 and out[0, 0].tolist() == [255, 255, 255]
+
+
+@pytest.mark.parametrize("data, msg", [(b"", "empty file"), (b"not an image at all", "not a decodable image")])
+def test_decode_errors(data, msg):
+    with pytest.raises(DataError, match=msg):
+        DecodeImage()(data)
+
+
+def test_resize_size_and_short_side():
+    img = np.zeros((20, 40, 3), np.uint8)
+    assert ResizeImage(size=10)(img).shape == (10, 10, 3)
+    assert ResizeImage(size=[16, 8])(img).shape == (8, 16, 3)       # [w, h]
+    assert ResizeImage(resize_short=10)(img).shape == (10, 20, 3)
+    with pytest.raises(DataError, match="exactly one of"):
+        ResizeImage()
+
+
+def test_center_crop():
+    img = np.arange(8 * 8).reshape(8, 8, 1).repeat(3, 2).astype(np.uint8)
+    out = CropImage(size=4)(img)
+    assert out.shape == (4, 4, 3) and out[0, 0, 0] == img[2, 2, 0]
+    with pytest.raises(DataError, match="smaller than the crop"):
+        CropImage(size=10)(img)
+
+
+def test_rand_crop_area_and_ratio_within_bounds():
+    op = RandCropImage(size=16, scale=[0.25, 0.5], ratio=[0.5, 2.0])
+    random.seed(0)
+    for _ in range(200):
+        top, left, h, w = op.get_params(100, 80)
+        assert 0 <= top and top + h <= 100 and 0 <= left and left + w <= 80
+        assert 0.2 <= h * w / 8000 <= 0.55
+        assert 0.45 <= w / h <= 2.2
+    assert op(np.zeros((100, 80, 3), np.uint8)).shape == (16, 16, 3)
+
+
+def test_rand_crop_fallback_is_center_crop():
+    op = RandCropImage(size=8, scale=[1.0, 1.0], ratio=[1.0, 1.0])
+    assert op.get_params(10, 40) == (0, 15, 10, 10)  # no 1:1 crop covers the whole 10×40 area
+
+
+def test_rand_flip():
+    img = np.arange(12).reshape(2, 6, 1).repeat(3, 2).astype(np.uint8)
+    assert np.array_equal(RandFlipImage(prob=1.0)(img), img[:, ::-1])
+    assert np.array_equal(RandFlipImage(flip_code=0, prob=1.0)(img), img[::-1])
+    assert RandFlipImage(prob=0.0)(img) is img
+
+
+def test_normalize_parses_fraction_scale_and_orders():
+    img = np.full((2, 2, 3), 255, np.uint8)
+    out = NormalizeImage(scale="1.0/255.0", mean=[0.5, 0.5, 0.5], std=[0.5, 0.5, 0.5])(img)
+    assert out.dtype == np.float32 and np.allclose(out, 1.0)
+    chw = NormalizeImage(scale=1 / 255, mean=[0, 0, 0], std=[1, 1, 2], order="chw")(np.full((3, 2, 2), 255, np.uint8))
+    assert np.allclose(chw[2], 0.5) and np.allclose(chw[0], 1.0)
+    with pytest.raises(DataError, match="expected a number or 'a/b'"):
+        NormalizeImage(scale="__import__('os')")
+
+
+def test_to_chw():
+    img = np.random.rand(3, 4, 3).astype(np.float32)
+    assert np.array_equal(ToCHWImage()(img), img.transpose(2, 0, 1))
+
+
+def test_build_transforms_pipeline_and_unknown_op():
+    ops = build_transforms([{"DecodeImage": {"to_rgb": True}}, {"ResizeImage": {"size": 8}},
+                            {"NormalizeImage": None}, {"ToCHWImage": None}])
+    out = ops(png_bytes(np.zeros((20, 20, 3), np.uint8)))
+    assert out.shape == (3, 8, 8) and out.dtype == np.float32
+    with pytest.raises(ConfigError, match="unknown transform op 'Blur'"):
+        build_transforms([{"Blur": {}}])
+
+
+# ----------------------------------------------------------------------------- datasets
+
+def test_image_folder_sorted_classes_and_samples(digits_slice):
+    ds = ImageFolder(root=os.path.join(digits_slice, "train"),
+                     transform_ops=[{"DecodeImage": None}, {"ToCHWImage": None}])
+    assert ds.class_names == ["0", "1", "2"]
+    assert len(ds) == 120
+    img, label = ds[50]
+    assert img.shape == (3, 32, 32) and int(label) == 1
+
+
+def test_file_list_dataset(digits_slice, tmp_path):
+    root = os.path.join(digits_slice, "train")
+    lines = [f"{c}/{f} {c}" for c in ("0", "2") for f in sorted(os.listdir(os.path.join(root, c)))[:3]]
+    (tmp_path / "list.txt").write_text("\n".join(lines) + "\n")
+    ds = FileListDataset(image_root=root, cls_label_path=str(tmp_path / "list.txt"), class_num=3,
+                         transform_ops=[{"DecodeImage": None}])
+    assert len(ds) == 6 and [int(ds[i][1]) for i in range(6)] == [0, 0, 0, 2, 2, 2]
+    assert ds.class_names == ["0", "1", "2"]
+
+
+def test_shipped_digits_file_lists_match_folders():
+    from conftest import DIGITS
+    folder = ImageFolder(root=os.path.join(DIGITS, "val"))
+    listed = FileListDataset(image_root=DIGITS, cls_label_path=os.path.join(DIGITS, "val_list.txt"), class_num=10)
+    assert sorted((os.path.abspath(p), lbl) for p, lbl in folder.samples) == \
+        sorted((os.path.abspath(p), lbl) for p, lbl in listed.samples)
+    assert len(folder) == 360 and len(ImageFolder(root=os.path.join(DIGITS, "train"))) == 1437
+
+
+@pytest.mark.parametrize("line, msg", [
+    ("0/missing.png 0", r"list\.txt:1: image not found"),
+    ("0/{f} x", r"list\.txt:1: label must be an integer, got 'x'"),
+    ("0/{f} 7", r"list\.txt:1: label 7 out of range \[0, 3\)"),
+    ("../{f} 0", r"list\.txt:1: path .* escapes the dataset root"),
+    ("justonefield", r"list\.txt:1: expected 'relative/path label'"),
+])
+def test_file_list_errors(digits_slice, tmp_path, line, msg):
+    root = os.path.join(digits_slice, "train")
+    first = sorted(os.listdir(os.path.join(root, "0")))[0]
+    (tmp_path / "list.txt").write_text(line.format(f=first) + "\n")
+    with pytest.raises(DataError, match=msg):
+        FileListDataset(image_root=root, cls_label_path=str(tmp_path / "list.txt"), class_num=3)
+
+
+def test_missing_root_and_empty_class_folder(tmp_path):
+    with pytest.raises(DataError, match=r"dataset root not found: /no/such/dir"):
+        ImageFolder(root="/no/such/dir")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    cv2.imwrite(str(tmp_path / "a" / "x.png"), np.zeros((4, 4), np.uint8))
+    with pytest.raises(DataError, match=r"/b: class folder has no images"):
+        ImageFolder(root=str(tmp_path))
+
+
+def test_eval_classes_must_match_training_classes(digits_slice):
+    with pytest.raises(DataError, match=r"class folders differ from the training classes \(missing: \['3'\]"):
+        ImageFolder(root=os.path.join(digits_slice, "val"), class_names=["0", "1", "2", "3"])
+
+
+def test_corrupt_image_is_reported_by_path(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    ds = ImageFolder(root=str(tmp_path), transform_ops=[{"DecodeImage": None}])
+    with pytest.raises(DataError, match=r"/a/bad\.png: not a decodable image"):
+        ds[0]
+
+
+def test_augmentation_is_seeded_per_sample_and_epoch(digits_slice):
+    ops = [{"DecodeImage": None}, {"RandCropImage": {"size": 16, "scale": [0.3, 1.0]}}]
+    a = ImageFolder(root=os.path.join(digits_slice, "train"), transform_ops=ops, seed=3)
+    b = ImageFolder(root=os.path.join(digits_slice, "train"), transform_ops=ops, seed=3)
+    random.seed(123)  # global state must not matter
+    assert np.array_equal(a[5][0], b[5][0])
+    a.set_epoch(2)
+    assert not all(np.array_equal(a[i][0], b[i][0]) for i in range(8))
+
+
+def test_dataloader_batches_and_batch_size_errors(digits_slice, tmp_path):
+    cfg = load_small_config(digits_slice, str(tmp_path))
+    loader = build_dataloader(cfg, "Train", seed=0)
+    images, labels = next(iter(loader))
+    assert images.shape == [16, 3, 32, 32] and labels.shape == [16]
+    cfg["DataLoader"]["Train"]["sampler"]["batch_size"] = 200
+    with pytest.raises(DataError, match=r"batch_size=200 is larger than the dataset \(120 samples\) and drop_last"):
+        build_dataloader(cfg, "Train")
+
+
+def test_dataloader_with_workers_surfaces_the_bad_file(tmp_path):
+    for c in ("a", "b"):
+        (tmp_path / c).mkdir()
+        for i in range(3):
+            cv2.imwrite(str(tmp_path / c / f"{i}.png"), np.zeros((8, 8), np.uint8))
+    (tmp_path / "b" / "3.png").write_bytes(b"garbage")
+    from ppnets.config import load_config
+    from conftest import REPO
+    cfg = load_config(os.path.join(REPO, "configs", "mobilenetv2.yaml"), [
+        f"DataLoader.Train.dataset.root={tmp_path}", "DataLoader.Train.loader.num_workers=2",
+        "DataLoader.Train.sampler.batch_size=2", "DataLoader.Train.sampler.shuffle=false",
+        "DataLoader.Train.sampler.drop_last=false"])
+    with pytest.raises(DataError, match=r"^/\S+/b/3\.png: not a decodable image"):
+        for _ in iterate_loader(build_dataloader(cfg, "Train")):
+            pass

@@ -1,0 +1,34 @@
+"""Deploy predictor: classify images with an exported model on paddle.inference (CPU + oneDNN).
+
+``python tools/predict.py --model_dir ./inference --image dataset/digits/val/7 [--batch_size 16]
+[--threads 2] [--topk 3] [--no_mkldnn]``
+
+It reads only the exported directory (inference.json, inference.pdiparams, inference.yml).
+"""
+import argparse
+
+import _bootstrap  # noqa: F401
+
+from ppnets.engine.export import Predictor
+from ppnets.engine.infer import classify_files, format_result, list_inputs
+from ppnets.utils.cli import run
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model_dir", required=True, help="directory written by tools/export_model.py")
+    p.add_argument("--image", required=True, help="an image file or a folder of images")
+    p.add_argument("--batch_size", type=int, default=16)
+    p.add_argument("--threads", type=int, default=None, help="CPU math threads (default: all cores)")
+    p.add_argument("--topk", type=int, default=5)
+    p.add_argument("--no_mkldnn", action="store_true", help="disable oneDNN")
+    p.add_argument("--debug", action="store_true", help="show tracebacks of user errors")
+    args = p.parse_args(argv)
+    predictor = Predictor(args.model_dir, cpu_threads=args.threads, use_mkldnn=not args.no_mkldnn)
+    for r in classify_files(list_inputs(args.image), predictor.transform, args.batch_size, predictor.run,
+                            args.topk, predictor.label_names):
+        print(format_result(r))
+
+
+if __name__ == "__main__":
+    run(main)
