@@ -22,7 +22,7 @@ import yaml
 from .errors import ConfigError, did_you_mean
 
 __all__ = ["load_config", "parse_overrides", "apply_overrides", "merge", "validate", "dump_config",
-           "SCHEMA", "Key", "check_type", "config_reference"]
+           "SCHEMA", "Key", "check_type", "config_reference", "component_reference"]
 
 
 # --------------------------------------------------------------------------- YAML
@@ -473,4 +473,42 @@ def config_reference() -> str:
 
     for section, schema in SCHEMA.items():
         walk(schema, section)
+    return "\n".join(rows)
+
+
+def _opt(p: Any) -> str:
+    import inspect
+    if p.default is inspect.Parameter.empty:
+        return p.name
+    text = repr(p.default)
+    return f"{p.name}=…" if len(text) > 40 else f"{p.name}={text}"
+
+
+def component_reference() -> str:
+    """A Markdown table of every named component (ops, datasets, losses …) with its options and defaults."""
+    import inspect
+
+    from .arch.registry import MODELS
+
+    regs = _component_registries()
+    rows = ["| section | name | options (default) | description |", "|---|---|---|---|"]
+    where = {"transform": "transform_ops", "dataset": "dataset.name", "loss": "Loss", "metric": "Metric",
+             "optimizer": "Optimizer.name", "lr": "Optimizer.lr.name"}
+    for kind, label in where.items():
+        for name in regs[kind].names():
+            fn = regs[kind].get(name)
+            target = fn.__init__ if inspect.isclass(fn) else fn
+            opts = [_opt(p) for p in inspect.signature(target).parameters.values()
+                    if p.name not in ("self", "seed") and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+            doc = (inspect.getdoc(fn) or "").split("\n")[0].replace("|", "\\|")
+            rows.append(f"| {label} | `{name}` | {', '.join(f'`{o}`' for o in opts) or '-'} | {doc} |")
+    seen = set()
+    for name in MODELS.names():
+        cls = MODELS.get(name).cls
+        if cls in seen:
+            continue
+        seen.add(cls)
+        opts = [_opt(p) for p in inspect.signature(cls.__init__).parameters.values() if p.name != "self"]
+        doc = (inspect.getdoc(cls) or "").split("\n")[0].replace("|", "\\|")
+        rows.append(f"| Arch | `{cls.__name__}` family | {', '.join(f'`{o}`' for o in opts)} | {doc} |")
     return "\n".join(rows)
