@@ -1,0 +1,403 @@
+"""Model-zoo comparison: size, compute, CPU latency and accuracy of registered models.
+
+For each model :func:`measure_zoo` counts parameters and MACs at its native input
+size and at a common one, exports it (random weights: latency does not depend on
+them) to a Paddle inference model, and times it with the deploy
+:class:`~ppnets.engine.export.Predictor` on ``paddle.inference`` (CPU, oneDNN): the
+median of ``repeats`` runs after ``warmup`` runs, per batch size, the runs of all models
+interleaved in rounds so that a busy spell of the machine does not fall on a few models. Accuracy comes from a
+training run's log (``<runs>/<name>/eval.log`` or ``train.log``) or is given by hand.
+
+:func:`write_csv`, :func:`write_markdown` and :func:`plot_zoo` write the results; the
+charts colour points by family (legend: family and year) and label each point with its
+variant name where the label fits without overlapping another label or point.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import re
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+import paddle
+import yaml
+
+from ..arch import build_model, list_models, model_info
+from ..engine.export import META_FILE, Predictor, _WithSoftmax
+from ..errors import ConfigError, DataError
+from .counter import profile_model
+from .logplot import best_eval, last_eval, parse_log
+
+__all__ = ["ZooEntry", "export_for_benchmark", "measure_model", "measure_zoo", "read_accuracy",
+           "select_models", "write_csv", "read_csv", "write_markdown", "plot_zoo", "short_label", "FAMILY_STYLE"]
+
+#: family → (colour, marker), in the order of the papers.
+FAMILY_STYLE: Dict[str, Tuple[str, str]] = {
+    "SqueezeNet": ("#8c564b", "s"),
+    "MobileNetV1": ("#1f77b4", "o"),
+    "ShuffleNetV1": ("#bcbd22", "v"),
+    "MobileNetV2": ("#2ca02c", "D"),
+    "ShuffleNetV2": ("#ff7f0e", "^"),
+    "MobileNetV3": ("#9467bd", "P"),
+    "EfficientNet": ("#d62728", "*"),
+}
+
+
+@dataclass
+class ZooEntry:
+    """One model's row of the comparison."""
+
+    name: str
+    family: str
+    year: int
+    native_size: int
+    common_size: int
+    params: int
+    macs_native: int
+    macs_common: int
+    latency_ms: Dict[int, float] = field(default_factory=dict)   # batch → median ms per batch
+    top1: Optional[float] = None
+    top1_source: str = ""
+    note: str = ""                                              # why latency is missing, if it is
+
+    def row(self, batches: Sequence[int]) -> Dict[str, Any]:
+        out: Dict[str, Any] = {
+            "model": self.name, "family": self.family, "year": self.year, "params": self.params,
+            "native_input": self.native_size, "macs_native": self.macs_native,
+            "common_input": self.common_size, "macs_common": self.macs_common}
+        for b in batches:
+            out[f"latency_b{b}_ms"] = round(self.latency_ms[b], 3) if b in self.latency_ms else ""
+        out["top1"] = "" if self.top1 is None else round(self.top1, 5)
+        out["top1_source"] = self.top1_source
+        out["note"] = self.note
+        return out
+
+
+def select_models(patterns: Optional[Sequence[str]] = None, family: Optional[str] = None) -> List[str]:
+    """Registered names matching any glob in ``patterns`` (all if none), optionally of one ``family``."""
+    names = list_models(family=family)
+    if family and not names:
+        families = sorted({model_info(n).family for n in list_models()})
+        raise ConfigError(f"--family: unknown family '{family}'; valid: {', '.join(families)}")
+    if not patterns:
+        return names
+    chosen: List[str] = []
+    for pat in patterns:
+        hits = list_models(pattern=pat, family=family) if any(ch in pat for ch in "*?[") else \
+            ([pat] if pat in names else [])
+        if not hits:
+            model_info(pat)  # raises the registry's "unknown model … did you mean" error
+            raise ConfigError(f"--models: '{pat}' is not of family {family}")
+        chosen += [h for h in hits if h not in chosen]
+    return chosen
+
+
+def export_for_benchmark(model: paddle.nn.Layer, save_dir: str, input_size: int, name: str = "") -> str:
+    """Export ``model`` (any weights) with a softmax head and a dynamic batch to ``save_dir``.
+
+    Writes what :func:`ppnets.engine.export.export_model` writes (``inference.json``,
+    ``inference.pdiparams``, ``inference.yml``), so :class:`Predictor` loads it.
+    """
+    model.eval()
+    net = _WithSoftmax(model)
+    net.eval()
+    spec = paddle.static.InputSpec([None, 3, input_size, input_size], "float32", name="x")
+    static = paddle.jit.to_static(net, input_spec=[spec], full_graph=True)
+    os.makedirs(save_dir, exist_ok=True)
+    paddle.jit.save(static, os.path.join(save_dir, "inference"))
+    meta = {"model_name": name or type(model).__name__, "class_num": getattr(model, "class_num", None),
+            "input_shape": [3, input_size, input_size], "softmax": True,
+            "transform_ops": [{"ToCHWImage": None}], "label_names": None}
+    with open(os.path.join(save_dir, META_FILE), "w", encoding="utf-8") as f:
+        yaml.safe_dump(meta, f, sort_keys=False)
+    return save_dir
+
+
+def read_accuracy(runs_dir: str, name: str) -> Tuple[Optional[float], str]:
+    """Top-1 of ``name`` from ``<runs_dir>/<name>/eval.log`` (last eval) or ``train.log`` (best eval)."""
+    for fname, pick in (("eval.log", "last"), ("train.log", "best")):
+        path = os.path.join(runs_dir, name, fname)
+        if not os.path.isfile(path):
+            continue
+        try:
+            log = parse_log(path)
+        except DataError:
+            continue
+        if pick == "last":
+            value = last_eval(log)
+            if value is not None:
+                return value, path
+        else:
+            best = best_eval(log)
+            if best is not None:
+                return best[1], f"{path} (best, epoch {best[0]})"
+    return None, ""
+
+
+def _size_entry(name: str, model: paddle.nn.Layer, common_size: int) -> ZooEntry:
+    info = model_info(name)
+    native = profile_model(model, info.input_size)
+    common = native if common_size == info.input_size else profile_model(model, common_size)
+    return ZooEntry(name, info.family, info.year, info.input_size, common_size, native.params,
+                    native.macs, common.macs)
+
+
+def _export_error(e: Exception) -> str:
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    last = (lines or [""])[-1]
+    kind = "" if last.startswith(type(e).__name__) else f"{type(e).__name__}: "
+    return f"export failed: {kind}{last[:200]}"
+
+
+def _identity_progress(items: Iterable[Any], desc: str) -> Iterable[Any]:
+    return items
+
+
+def measure_zoo(names: Sequence[str], common_size: int = 224, batches: Sequence[int] = (1, 16),
+                repeats: int = 10, warmup: int = 3, threads: int = 1, latency: bool = True,
+                class_num: int = 1000, use_mkldnn: bool = True,
+                progress: Callable[[Iterable[Any], str], Iterable[Any]] = _identity_progress,
+                on_entry: Optional[Callable[[ZooEntry], None]] = None) -> List[ZooEntry]:
+    """Measure every model of ``names``; latency is timed in interleaved rounds.
+
+    First, per model: params and MACs, export (random weights) and ``warmup`` runs per batch
+    size. Then ``repeats`` rounds, each timing one run of every model at every batch size;
+    a model's latency is the median of its rounds. Interleaving spreads any change in the
+    machine's load (other processes) over all models instead of penalising the ones measured
+    while it lasted. ``progress(iterable, description)`` may wrap both loops (e.g. tqdm);
+    ``on_entry`` is called with each model's entry once its size is known.
+    """
+    entries: List[ZooEntry] = []
+    batches = list(batches) if latency else []
+    with tempfile.TemporaryDirectory(prefix="ppnets_zoo_") as tmp:
+        runners: List[Tuple[ZooEntry, Predictor, Dict[int, np.ndarray]]] = []
+        for name in progress(names, "models"):
+            paddle.seed(0)
+            model = build_model(name, class_num=class_num)
+            entry = _size_entry(name, model, common_size)
+            entries.append(entry)
+            if batches:
+                out = os.path.join(tmp, name)
+                try:
+                    export_for_benchmark(model, out, common_size, name)
+                except Exception as e:  # a model that cannot be exported still gets its size row
+                    entry.note = _export_error(e)
+                else:
+                    predictor = Predictor(out, cpu_threads=threads, use_mkldnn=use_mkldnn)
+                    rng = np.random.default_rng(0)
+                    inputs = {b: rng.standard_normal((b, 3, common_size, common_size)).astype("float32")
+                              for b in batches}
+                    for b in batches:
+                        for _ in range(max(warmup, 1)):
+                            predictor.run(inputs[b])
+                    runners.append((entry, predictor, inputs))
+            if on_entry is not None:
+                on_entry(entry)
+            del model
+        times: Dict[Tuple[int, int], List[float]] = {}
+        if runners:
+            for _ in progress(range(repeats), "timing rounds"):
+                for i, (entry, predictor, inputs) in enumerate(runners):
+                    for b in batches:
+                        tic = time.perf_counter()
+                        predictor.run(inputs[b])
+                        times.setdefault((i, b), []).append((time.perf_counter() - tic) * 1000.0)
+            for i, (entry, _, _) in enumerate(runners):
+                entry.latency_ms = {b: statistics.median(times[(i, b)]) for b in batches}
+        runners.clear()
+    return entries
+
+
+def measure_model(name: str, common_size: int = 224, batches: Sequence[int] = (1, 16), repeats: int = 10,
+                  warmup: int = 3, threads: int = 1, latency: bool = True, class_num: int = 1000,
+                  use_mkldnn: bool = True) -> ZooEntry:
+    """Params, MACs (native and common size) and, with ``latency``, exported CPU latency of ``name``."""
+    return measure_zoo([name], common_size, batches, repeats, warmup, threads, latency, class_num, use_mkldnn)[0]
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _fmt_m(n: int) -> str:
+    return f"{n / 1e6:,.1f}" if n < 1e11 else f"{n / 1e9:,.0f}k"
+
+
+def write_csv(entries: Sequence[ZooEntry], path: str, batches: Sequence[int]) -> str:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    rows = [e.row(batches) for e in entries]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["model"])
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def read_csv(path: str) -> Tuple[List[ZooEntry], List[int]]:
+    """Entries and latency batch sizes back from a :func:`write_csv` file (to re-plot without re-measuring)."""
+    if not os.path.isfile(path):
+        raise DataError(f"zoo CSV not found: {path}")
+    entries, batches = [], []
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        need = {"model", "family", "year", "params", "native_input", "macs_native", "common_input", "macs_common"}
+        if not need <= set(reader.fieldnames or []):
+            raise DataError(f"{path}: not a compare_models CSV (needs columns {', '.join(sorted(need))})")
+        batches = [int(m.group(1)) for c in reader.fieldnames for m in [re.fullmatch(r"latency_b(\d+)_ms", c)] if m]
+        for row in reader:
+            e = ZooEntry(row["model"], row["family"], int(row["year"]), int(row["native_input"]),
+                         int(row["common_input"]), int(row["params"]), int(row["macs_native"]), int(row["macs_common"]))
+            e.latency_ms = {b: float(row[f"latency_b{b}_ms"]) for b in batches if row.get(f"latency_b{b}_ms")}
+            e.top1 = float(row["top1"]) if row.get("top1") else None
+            e.top1_source, e.note = row.get("top1_source", ""), row.get("note", "")
+            entries.append(e)
+    return entries, batches
+
+
+def write_markdown(entries: Sequence[ZooEntry], path: str, batches: Sequence[int], notes: str = "") -> str:
+    """A Markdown table (params and MACs in millions) with the measurement conditions above it."""
+    common = entries[0].common_size if entries else 224
+    lat = [b for b in batches if any(b in e.latency_ms for e in entries)]
+    has_acc = any(e.top1 is not None for e in entries)
+    head = ["model", "family (year)", "params (M)", "input", "MACs (M) at input", f"MACs (M) at {common}"]
+    head += [f"latency b{b} (ms)" for b in lat] + (["top-1"] if has_acc else [])
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" if i < 2 else "---:" for i in range(len(head))) + "|"]
+    for e in entries:
+        cells = [e.name, f"{e.family} ({e.year})", f"{e.params / 1e6:.2f}", str(e.native_size),
+                 _fmt_m(e.macs_native), _fmt_m(e.macs_common)]
+        cells += [f"{e.latency_ms[b]:.2f}" if b in e.latency_ms else "-" for b in lat]
+        if has_acc:
+            cells.append(f"{e.top1:.4f}" if e.top1 is not None else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    missing = [f"- {e.name}: {e.note}" for e in entries if e.note]
+    text = (notes + "\n\n" if notes else "") + "\n".join(lines) + "\n" + \
+        ("\nNo latency for:\n" + "\n".join(missing) + "\n" if missing else "")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return path
+
+
+def short_label(name: str, family: str) -> str:
+    """``MobileNetV2_x0_25`` → ``x0.25``; ``EfficientNetB3`` → ``B3``; ``SqueezeNet1_1`` → ``1.1``."""
+    prefix = "EfficientNet" if family == "EfficientNet" else family
+    rest = name[len(prefix):] if name.startswith(prefix) else name
+    rest = rest.lstrip("_")
+    rest = re.sub(r"(\d)_(\d)", r"\1.\2", rest)
+    return rest or "x1.0"
+
+
+def _label_priority(e: ZooEntry) -> Tuple[int, float]:
+    # base width first (x1.0, B0, …), then the others by size, so the best-known variants keep their labels
+    lbl = short_label(e.name, e.family)
+    base = lbl in ("x1.0", "B0", "1.0", "small_x1.0", "large_x1.0", "g3_x1.0", "g8_x1.0")
+    return (0 if base else 1, -e.macs_common)
+
+
+def _place_labels(ax, points: List[Tuple[float, float, str, str]], fontsize: float = 7.0) -> int:
+    """Annotate points where the text overlaps no other label, no point and stays inside the axes.
+
+    Returns the number of labels placed (points whose every candidate position collides stay unlabelled).
+    """
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax_box = ax.get_window_extent(renderer)
+    to_px = ax.transData.transform
+    pts_px = [to_px((x, y)) for x, y, _, _ in points]
+    r = 4.0 * fig.dpi / 72.0
+    obstacles = [(px - r, py - r, px + r, py + r) for px, py in pts_px]
+    offsets = [(5, 3), (5, -9), (-5, 3), (-5, -9), (0, 7), (0, -13), (9, -3), (-9, -3), (12, 8), (-12, 8),
+               (12, -14), (-12, -14), (0, 14), (0, -20)]
+    placed = 0
+    for (x, y, text, color) in points:
+        for dx, dy in offsets:
+            ha = "left" if dx > 0 else "right" if dx < 0 else "center"
+            ann = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=fontsize,
+                              color=color, ha=ha, va="bottom")
+            bb = ann.get_window_extent(renderer).expanded(1.04, 1.08)
+            box = (bb.x0, bb.y0, bb.x1, bb.y1)
+            inside = ax_box.x0 <= box[0] and box[2] <= ax_box.x1 and ax_box.y0 <= box[1] and box[3] <= ax_box.y1
+            if inside and not any(box[0] < o[2] and o[0] < box[2] and box[1] < o[3] and o[1] < box[3]
+                                  for o in obstacles):
+                obstacles.append(box)
+                placed += 1
+                break
+            ann.remove()
+    return placed
+
+
+def _darker(color: str, f: float = 0.72) -> str:
+    """A darker shade of ``#rrggbb`` for label text (light marker colours are hard to read as text)."""
+    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    return "#%02x%02x%02x" % (int(r * f), int(g * f), int(b * f))
+
+
+def _scatter(ax, entries: Sequence[ZooEntry], xs: Sequence[float], ys: Sequence[float]) -> None:
+    families = sorted({e.family for e in entries},
+                      key=lambda f: (min(e.year for e in entries if e.family == f), list(FAMILY_STYLE).index(f)
+                                     if f in FAMILY_STYLE else 99))
+    for fam in families:
+        idx = [i for i, e in enumerate(entries) if e.family == fam]
+        color, marker = FAMILY_STYLE.get(fam, ("#7f7f7f", "o"))
+        year = entries[idx[0]].year
+        order = sorted(idx, key=lambda i: xs[i])
+        ax.scatter([xs[i] for i in order], [ys[i] for i in order], s=42 if marker != "*" else 90, c=color,
+                   marker=marker, edgecolors="white", linewidths=0.5, label=f"{fam} ({year})", zorder=3)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=8, loc="upper left", title="family (year)", title_fontsize=8, framealpha=0.9)
+    pts = sorted(((xs[i], ys[i], short_label(e.name, e.family), _darker(FAMILY_STYLE.get(e.family, ("#7f7f7f",))[0]), e)
+                  for i, e in enumerate(entries)), key=lambda p: _label_priority(p[4]))
+    _place_labels(ax, [p[:4] for p in pts])
+
+
+def plot_zoo(entries: Sequence[ZooEntry], out_dir: str, batches: Sequence[int] = (1,), repeats: int = 10,
+             threads: int = 1, prefix: str = "zoo", dpi: int = 110) -> List[str]:
+    """Write ``<prefix>_params_vs_macs.png`` and, if latency was measured, ``<prefix>_latency_vs_macs.png``."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    os.makedirs(out_dir, exist_ok=True)
+    common = entries[0].common_size
+    written = []
+    macs = [e.macs_common / 1e6 for e in entries]
+    fig, ax = plt.subplots(figsize=(11, 7.5), constrained_layout=True)
+    _scatter(ax, entries, macs, [e.params / 1e6 for e in entries])
+    ax.set_xlabel(f"MACs at {common}×{common} input, millions (log scale; FLOPs = 2 × MACs)")
+    ax.set_ylabel("parameters, millions (log scale)")
+    ax.set_title(f"Parameters vs compute of {len(entries)} ppnets models (batch 1, {common}×{common} input, "
+                 f"1000 classes)", fontsize=11)
+    path = os.path.join(out_dir, f"{prefix}_params_vs_macs.png")
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    written.append(path)
+
+    timed = [e for e in entries if e.latency_ms]
+    lat = [b for b in batches if timed and all(b in e.latency_ms for e in timed)]
+    if lat:
+        fig, axes = plt.subplots(len(lat), 1, figsize=(11, 1.0 + 6.5 * len(lat)), constrained_layout=True,
+                                 squeeze=False)
+        for ax, b in zip(axes[:, 0], lat):
+            _scatter(ax, timed, [e.macs_common / 1e6 for e in timed], [e.latency_ms[b] for e in timed])
+            ax.set_xlabel(f"MACs at {common}×{common} input, millions (log scale)")
+            ax.set_ylabel(f"latency of one batch of {b}, ms (log scale)")
+            ax.set_title(f"batch {b}", fontsize=10)
+        plural = "s" if threads != 1 else ""
+        fig.suptitle(f"CPU latency vs compute: exported models on paddle.inference (oneDNN, {threads} thread{plural}, "
+                     f"median of {repeats} interleaved rounds, {common}×{common} input)", fontsize=11)
+        missing = [e.name for e in entries if not e.latency_ms]
+        if missing:
+            fig.text(0.01, 0.002, f"not timed: {', '.join(missing)} (see the table)", fontsize=8, color="#555555",
+                     ha="left", va="bottom")
+        path = os.path.join(out_dir, f"{prefix}_latency_vs_macs.png")
+        fig.savefig(path, dpi=dpi)
+        plt.close(fig)
+        written.append(path)
+    return written
