@@ -114,9 +114,9 @@ class SqueezeNet(ClassificationModel):
 
     def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self._pool(F.relu(self._conv(x)))
-        for i, fire in enumerate(self.fires, start=1):
+        for i, fire in enumerate(self.fires):  # to_static's enumerate takes no start=
             x = fire(x)
-            if i in self.pool_after:
+            if i + 1 in self.pool_after:
                 x = self._pool(x)
         return x
 
