@@ -176,6 +176,9 @@ NAMED_LIST = "named_list"
 
 _DATASET = {
     "name": Key(str, "ImageFolder", "dataset class: ImageFolder (class = sub-folder) or FileListDataset"),
+    "batch_transform_ops": Key(NAMED_LIST, None, "training batch ops, e.g. [{MixupOperator: {alpha: 0.2}}] or "
+                               "[{MixupCutmix: {mixup_alpha: 0.8, cutmix_alpha: 1.0, switch_prob: 0.5}}]; "
+                               "targets become soft (N, Arch.class_num)"),
     "_rest_": NAMED,  # the other keys are the dataset's keyword arguments
 }
 _LOADER_SPLIT = {
@@ -207,6 +210,9 @@ SCHEMA: Dict[str, Any] = {
         "pretrained_model": Key(Optional[str], None, "weights prefix or .pdparams to initialise from (PaddleClas files accepted); shape-mismatched keys are skipped and reported"),
         "checkpoints": Key(Optional[str], None, "checkpoint prefix to resume from (epoch, optimizer, LR, best metric)"),
         "save_inference_dir": Key(str, "./inference", "where tools/export_model.py writes the inference model"),
+        "update_freq": Key(int, 1, "gradient accumulation: one optimizer step every this many iterations"),
+        "save_steps": Key(int, 0, "also save 'latest' every this many iterations, mid-epoch (0 = only at epoch ends)"),
+        "to_static": Key(bool, False, "train through paddle.jit.to_static (static graph)"),
     },
     "Arch": {
         "name": Key(str, REQUIRED, "registered model name (ppnets.list_models())"),
@@ -218,9 +224,16 @@ SCHEMA: Dict[str, Any] = {
         "Eval": Key(NAMED_LIST, [{"CELoss": {}}], "losses reported during evaluation"),
     },
     "Optimizer": {
-        "name": Key(str, "Momentum", "Momentum, SGD, Adam or AdamW"),
-        "lr": Key(NAMED, {"name": "Cosine", "learning_rate": 0.1}, "LR schedule {name, learning_rate, warmup_epoch, …}"),
+        "name": Key(str, "Momentum", "Momentum, SGD, Adam, AdamW or RMSProp"),
+        "lr": Key(NAMED, {"name": "Cosine", "learning_rate": 0.1}, "LR schedule {name, learning_rate, warmup_epoch, "
+                  "warmup_start_lr, by_epoch, …}: Constant, Cosine, Piecewise, Step, MultiStep, Exponential, "
+                  "Polynomial or OneCycle"),
         "regularizer": Key(Optional[dict], None, "coupled weight decay {name: L2 or L1, coeff}"),
+        "clip_norm": Key(Optional[float], None, "clip the gradients to this global L2 norm (null = no clipping)"),
+        "one_dim_param_no_weight_decay": Key(bool, False, "no weight decay on 1-D parameters: norm-layer "
+                                             "scales/shifts and all biases"),
+        "no_weight_decay_name": Key(Optional[List[str]], None, "no weight decay on parameters whose structured "
+                                    "name contains one of these strings, e.g. [bn, bias]"),
         "_rest_": "optimizer",  # momentum, weight_decay, beta1 … checked against the optimizer
     },
     "DataLoader": {
@@ -230,6 +243,18 @@ SCHEMA: Dict[str, Any] = {
     "Metric": {
         "Train": Key(NAMED_LIST, [{"TopkAcc": {"topk": [1, 5]}}], "metrics logged during training"),
         "Eval": Key(NAMED_LIST, [{"TopkAcc": {"topk": [1, 5]}}], "metrics of evaluation; the first value picks best_model"),
+    },
+    "EMA": {
+        "decay": Key(Optional[float], None, "keep an exponential moving average of the weights with this decay "
+                                            "(e.g. 0.9999); evaluated beside the raw model, saved as .pdema"),
+    },
+    "AMP": {
+        "enabled": Key(bool, False, "automatic mixed precision (paddle.amp)"),
+        "level": Key(str, "O1", "O1: per-op casting; O2: fp16/bf16 weights with fp32 master copies", ("O1", "O2")),
+        "dtype": Key(str, "auto", "float16 (GPU), bfloat16 (CPUs with bf16 support) or auto",
+                     ("auto", "float16", "bfloat16")),
+        "scale_loss": Key(float, 65536.0, "initial loss scale (float16 only)"),
+        "use_dynamic_loss_scaling": Key(bool, True, "adapt the loss scale on overflow (float16 only)"),
     },
     "Infer": {
         "infer_imgs": Key(Optional[str], None, "an image file or a folder of images for tools/infer.py"),
@@ -347,11 +372,12 @@ def _validate_named_list(value: Any, where: str, registry: Any) -> None:
 
 def _component_registries() -> Dict[str, Any]:
     from .arch.registry import MODELS
-    from .data import DATASETS, TRANSFORMS
+    from .data import BATCH_TRANSFORMS, DATASETS, TRANSFORMS
     from .loss import LOSSES
     from .metric import METRICS
     from .optimizer import LR_SCHEDULES, OPTIMIZERS
-    return {"model": MODELS, "dataset": DATASETS, "transform": TRANSFORMS, "loss": LOSSES,
+    return {"model": MODELS, "dataset": DATASETS, "transform": TRANSFORMS, "batch_transform": BATCH_TRANSFORMS,
+            "loss": LOSSES,
             "metric": METRICS, "optimizer": OPTIMIZERS, "lr": LR_SCHEDULES}
 
 
@@ -378,7 +404,8 @@ def _validate_section(node: Any, schema: Dict[str, Any], where: str, regs: Dict[
             continue
         value = node[key]
         if spec.type == NAMED_LIST:
-            kind = {"Loss": "loss", "Metric": "metric"}.get(where.split(".")[0], "transform")
+            kind = "batch_transform" if key == "batch_transform_ops" else \
+                {"Loss": "loss", "Metric": "metric"}.get(where.split(".")[0], "transform")
             _validate_named_list(value, path, regs[kind])
         elif spec.type == NAMED:
             if not isinstance(value, dict) or "name" not in value:
@@ -492,7 +519,8 @@ def component_reference() -> str:
 
     regs = _component_registries()
     rows = ["| section | name | options (default) | description |", "|---|---|---|---|"]
-    where = {"transform": "transform_ops", "dataset": "dataset.name", "loss": "Loss", "metric": "Metric",
+    where = {"transform": "transform_ops", "batch_transform": "batch_transform_ops", "dataset": "dataset.name",
+             "loss": "Loss", "metric": "Metric",
              "optimizer": "Optimizer.name", "lr": "Optimizer.lr.name"}
     for kind, label in where.items():
         for name in regs[kind].names():

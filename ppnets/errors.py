@@ -39,3 +39,9 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
         if str(name).lower() in lowered:
             close = [lowered[str(name).lower()]]
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+class TrainingInterrupted(PPNetsError):
+    """Training was stopped by SIGINT/SIGTERM after saving ``latest`` (exit code 130)."""
+
+    exit_code = 130

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ppnets.data import FileListDataset, ImageFolder, build_dataloader, build_transforms, iterate_loader
+from ppnets.data import FailedSample, FileListDataset, ImageFolder, build_dataloader, build_transforms, iterate_loader
 from ppnets.data.transforms import (CropImage, DecodeImage, NormalizeImage, RandCropImage, RandFlipImage,
                                     ResizeImage, ToCHWImage)
 from ppnets.errors import ConfigError, DataError
@@ -181,7 +181,9 @@ def test_corrupt_image_is_reported_by_path(tmp_path):
     (tmp_path / "a" / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     ds = ImageFolder(root=str(tmp_path), transform_ops=[{"DecodeImage": None}])
     with pytest.raises(DataError, match=r"/a/bad\.png: not a decodable image"):
-        ds[0]
+        ds.load(0)
+    failed = ds[0]  # inside the loader failures travel as data (see SafeCollate)
+    assert isinstance(failed, FailedSample) and not failed.internal and "/a/bad.png: not a decodable" in failed.message
 
 
 def test_augmentation_is_seeded_per_sample_and_epoch(digits_slice):
@@ -197,8 +199,8 @@ def test_augmentation_is_seeded_per_sample_and_epoch(digits_slice):
 def test_dataloader_batches_and_batch_size_errors(digits_slice, tmp_path):
     cfg = load_small_config(digits_slice, str(tmp_path))
     loader = build_dataloader(cfg, "Train", seed=0)
-    images, labels = next(iter(loader))
-    assert images.shape == [16, 3, 32, 32] and labels.shape == [16]
+    images, labels, skipped = next(iterate_loader(loader))
+    assert images.shape == [16, 3, 32, 32] and labels.shape == [16] and skipped == 0
     cfg["DataLoader"]["Train"]["sampler"]["batch_size"] = 200
     with pytest.raises(DataError, match=r"batch_size=200 is larger than the dataset \(120 samples\) and drop_last"):
         build_dataloader(cfg, "Train")

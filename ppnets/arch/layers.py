@@ -115,8 +115,9 @@ def depthwise_conv_unfold(x: paddle.Tensor, weight: paddle.Tensor, stride: Seque
 class DepthwiseConv2D(nn.Conv2D):
     """``nn.Conv2D`` with ``groups == in_channels == out_channels``, faster on tiny maps.
 
-    Parameters, ``state_dict`` and exported programs are those of ``nn.Conv2D``. In dynamic
-    mode on the CPU, when the output has at most :attr:`UNFOLD_MAX_PIXELS` pixels (the
+    Parameters, ``state_dict`` and exported programs are those of ``nn.Conv2D``. On the CPU,
+    in training (dynamic or ``to_static``) and dynamic-mode evaluation, when the output has
+    at most :attr:`UNFOLD_MAX_PIXELS` pixels (the
     8×8 … 1×1 maps at the end of a network on a small input), it computes through
     :func:`depthwise_conv_unfold` instead of Paddle's depthwise kernel.
     """
@@ -125,7 +126,9 @@ class DepthwiseConv2D(nn.Conv2D):
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         pad = self._pad_pair()
-        if (pad is not None and paddle.in_dynamic_mode() and x.place.is_cpu_place()
+        # training (dynamic or to_static) and dynamic eval; exported inference programs keep the native op
+        if (pad is not None and (self.training or paddle.in_dynamic_mode()) and paddle.get_device() == "cpu"
+                and x.shape[2] > 0 and x.shape[3] > 0
                 and self._out_pixels(x.shape[2], x.shape[3], pad) <= self.UNFOLD_MAX_PIXELS):
             out = depthwise_conv_unfold(x, self.weight, self._stride, pad)
             return out if self.bias is None else out + self.bias.reshape([1, -1, 1, 1])

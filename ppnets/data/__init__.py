@@ -1,66 +1,88 @@
-"""Data: datasets, transform ops and the one dataloader builder."""
+"""Data: datasets, transform ops, batch ops (Mixup/CutMix) and the one dataloader builder."""
 from __future__ import annotations
 
-import threading
-from typing import Any, Dict, Iterator, List, Optional
+import traceback
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
+import numpy as np
 import paddle
+from paddle.io.dataloader.collate import default_collate_fn
 
-from ..errors import DataError, PPNetsError
-from .datasets import DATASETS, ClassificationDataset, FileListDataset, ImageFolder, build_dataset
+from ..errors import ConfigError, DataError, PPNetsError
+from .batch_ops import BATCH_TRANSFORMS, BatchCollate, build_batch_transforms
+from .datasets import DATASETS, ClassificationDataset, FailedSample, FileListDataset, ImageFolder, build_dataset
 from .transforms import TRANSFORMS, Compose, build_transforms
 
-__all__ = ["DATASETS", "TRANSFORMS", "build_dataloader", "build_dataset", "build_transforms", "Compose",
-           "ClassificationDataset", "ImageFolder", "FileListDataset", "iterate_loader"]
+__all__ = ["DATASETS", "TRANSFORMS", "BATCH_TRANSFORMS", "build_dataloader", "build_dataset", "build_transforms",
+           "build_batch_transforms", "BatchCollate", "Compose",
+           "ClassificationDataset", "ImageFolder", "FileListDataset", "FailedSample", "SafeCollate", "iterate_loader"]
 
-# Paddle re-raises a worker's exception in its reader thread, and the main thread only sees
-# "Blocking queue is killed". The hook keeps ppnets's own errors so iterate_loader can show them.
-_thread_errors: List[BaseException] = []
-_previous_hook = threading.excepthook
+def iterate_loader(loader: paddle.io.DataLoader) -> Iterator[Tuple[paddle.Tensor, paddle.Tensor, int]]:
+    """Iterate a loader of :func:`build_dataloader`, yielding ``(images, labels, n_skipped)``.
 
-
-def _record_thread_error(args: threading.ExceptHookArgs) -> None:
-    if args.exc_type is not None and issubclass(args.exc_type, PPNetsError):
-        _thread_errors.append(args.exc_value)
-    else:
-        _previous_hook(args)
-
-
-threading.excepthook = _record_thread_error
-
-
-def _worker_message(exc: BaseException) -> str:
-    """The original message of a worker error re-raised by Paddle (the last line of its traceback text)."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    last = lines[-1] if lines else str(exc)
-    for prefix in (f"{type(exc).__module__}.{type(exc).__name__}: ", f"{type(exc).__name__}: "):
-        if last.startswith(prefix):
-            return last[len(prefix):]
-    return last
+    A sample that failed to load raises here, in the main process: a :class:`DataError`
+    naming the file, or a RuntimeError carrying the worker's traceback for internal errors.
+    """
+    for images, labels, skipped, status in loader:
+        text = bytes(status.numpy().tobytes()).decode("utf-8")
+        if text[0] == "D":
+            raise DataError(text[1:])
+        if text[0] == "I":
+            raise RuntimeError(text[1:])
+        if text[0] == "E":  # every sample of the batch was unreadable and skipped
+            images, labels = images[:0], labels[:0]
+        yield images, labels, int(skipped)
 
 
-def iterate_loader(loader: paddle.io.DataLoader) -> Iterator[Any]:
-    """Iterate ``loader``; an error raised in a worker surfaces as itself (e.g. naming the bad file)."""
-    del _thread_errors[:]
-    try:
-        yield from loader
-    except PPNetsError:
-        raise
-    except Exception:
-        if _thread_errors:
-            err = _thread_errors[-1]
-            raise type(err)(_worker_message(err)) from None
-        raise
+class SafeCollate:
+    """The loader's ``collate_fn``: applies the ``bad_image`` policy and never raises.
+
+    Unreadable samples (:class:`FailedSample`) are dropped and counted (``skip``/``warn``) or,
+    with ``stop``, turned into an error that :func:`iterate_loader` raises in the main
+    process. Returns ``[images, labels, n_skipped, status]``.
+    """
+
+    def __init__(self, policy: str, inner: Optional[Callable[[List[Any]], Any]] = None) -> None:
+        self.policy = policy
+        self.inner = inner or default_collate_fn
+
+    # The status travels as a uint8 array whose first byte is O (ok), E (every sample skipped),
+    # D (data error) or I (internal error), followed by the message. Zero-size arrays cannot
+    # cross the workers' shared memory, hence the one-element placeholders.
+    @staticmethod
+    def _status(kind: str, skipped: int = 0, message: str = "") -> List[Any]:
+        blob = np.frombuffer((kind + message).encode("utf-8"), np.uint8)
+        return [np.zeros((1,), np.float32), np.zeros((1,), np.int64), np.array(skipped, np.int64), blob]
+
+    def __call__(self, batch: List[Any]) -> List[Any]:
+        failed = [item for item in batch if isinstance(item, FailedSample)]
+        for item in failed:
+            if item.internal or self.policy == "stop":
+                return self._status("I" if item.internal else "D", message=item.message)
+        kept = [item for item in batch if not isinstance(item, FailedSample)]
+        if not kept:
+            return self._status("E", skipped=len(failed))
+        try:
+            out = list(self.inner(kept))
+        except PPNetsError as e:
+            return self._status("D", message=str(e))
+        except Exception:
+            return self._status("I", message=f"collating a batch failed:\n{traceback.format_exc()}")
+        return out + [np.array(len(failed), np.int64), np.frombuffer(b"O", np.uint8)]
 
 
 def build_dataloader(cfg: Dict[str, Any], split: str, seed: Optional[int] = None,
-                     class_names: Optional[List[str]] = None) -> paddle.io.DataLoader:
+                     class_names: Optional[List[str]] = None, class_num: Optional[int] = None) -> paddle.io.DataLoader:
     """Build the ``paddle.io.DataLoader`` of ``DataLoader.<split>``.
 
     The batch sampler is a ``DistributedBatchSampler`` (it shards by rank when launched
     with ``paddle.distributed.launch`` and is a plain sampler otherwise), so multi-process
     training needs no change here. ``class_names`` forces an ImageFolder to the training
     classes. The dataset is reachable as ``loader.dataset``.
+
+    With ``dataset.batch_transform_ops`` (Mixup/CutMix, training only) batches are collated by
+    :class:`~ppnets.data.batch_ops.BatchCollate` and carry float32 soft targets of shape
+    ``(N, class_num)``; ``class_num`` should be ``Arch.class_num`` (default: the dataset's class count).
     """
     section = cfg["DataLoader"].get(split)
     if section is None:
@@ -74,6 +96,15 @@ def build_dataloader(cfg: Dict[str, Any], split: str, seed: Optional[int] = None
     if sampler_cfg["drop_last"] and batch_size > len(dataset):
         raise DataError(f"DataLoader.{split}.sampler.batch_size={batch_size} is larger than the dataset "
                         f"({len(dataset)} samples) and drop_last is true: no batch would be produced")
+    collate = None
+    batch_ops = section["dataset"].get("batch_transform_ops")
+    if batch_ops:
+        if split != "Train":
+            raise ConfigError(f"{where}.batch_transform_ops: batch ops (Mixup/CutMix) are for training only; "
+                              f"remove them from DataLoader.{split}")
+        collate = build_batch_transforms(batch_ops, class_num if class_num is not None else len(dataset.class_names),
+                                         where=f"{where}.batch_transform_ops")
+    collate = SafeCollate(dataset.bad_image, collate)
     if sampler_cfg["name"] == "DistributedBatchSampler":
         sampler = paddle.io.DistributedBatchSampler(dataset, batch_size=batch_size, shuffle=sampler_cfg["shuffle"],
                                                     drop_last=sampler_cfg["drop_last"])
@@ -82,4 +113,5 @@ def build_dataloader(cfg: Dict[str, Any], split: str, seed: Optional[int] = None
                                          drop_last=sampler_cfg["drop_last"])
     loader_cfg = section["loader"]
     return paddle.io.DataLoader(dataset, batch_sampler=sampler, num_workers=loader_cfg["num_workers"],
-                                use_shared_memory=loader_cfg["use_shared_memory"], return_list=True)
+                                use_shared_memory=loader_cfg["use_shared_memory"], return_list=True,
+                                collate_fn=collate)

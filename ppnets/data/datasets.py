@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import traceback
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -17,9 +18,13 @@ import paddle
 
 from ..errors import DataError
 from ..registry import Registry
+from ..utils.logger import get_logger
 from .transforms import build_transforms
 
 DATASETS = Registry("dataset")
+
+#: what to do with an unreadable image: stop naming it, skip it (counted), or skip it and warn
+BAD_IMAGE_POLICIES = ("stop", "skip", "warn")
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 
@@ -30,10 +35,15 @@ class ClassificationDataset(paddle.io.Dataset):
     samples: List[Tuple[str, int]]
     class_names: List[str]
 
-    def __init__(self, transform_ops: Optional[List[dict]] = None, seed: Optional[int] = None) -> None:
+    def __init__(self, transform_ops: Optional[List[dict]] = None, seed: Optional[int] = None,
+                 bad_image: str = "stop") -> None:
         super().__init__()
+        if bad_image not in BAD_IMAGE_POLICIES:
+            raise DataError(f"{type(self).__name__}.bad_image: expected one of {', '.join(BAD_IMAGE_POLICIES)}, "
+                            f"got {bad_image!r}")
         self.transform = build_transforms(transform_ops, where=f"{type(self).__name__}.transform_ops")
         self.seed = seed
+        self.bad_image = bad_image
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -60,8 +70,27 @@ class ClassificationDataset(paddle.io.Dataset):
         except DataError as e:
             raise DataError(f"{path}: {e}") from None
 
-    def __getitem__(self, index: int) -> Tuple[np.ndarray, np.int64]:
-        return self.load(index), np.int64(self.samples[index][1])
+    def __getitem__(self, index: int) -> Any:
+        """``(image, label)``, or a :class:`FailedSample` that the loader's collate turns into the
+        configured behaviour (``bad_image``). Nothing is raised here: Paddle's single-process
+        loader thread hangs on an exception (paddle 3.3), so failures travel as data."""
+        try:
+            return self.load(index), np.int64(self.samples[index][1])
+        except DataError as e:
+            if self.bad_image == "warn":
+                get_logger().warning(f"skipping unreadable image: {e}")
+            return FailedSample(str(e), internal=False)
+        except Exception:  # a bug, not bad data: keep the traceback for the main process
+            return FailedSample(f"loading sample {index} ({self.samples[index][0]}) failed:\n"
+                                f"{traceback.format_exc()}", internal=True)
+
+
+class FailedSample:
+    """A sample that could not be loaded: its message, and whether it is an internal error."""
+
+    def __init__(self, message: str, internal: bool) -> None:
+        self.message = message
+        self.internal = internal
 
 
 def _list_images(folder: str) -> List[str]:
@@ -82,12 +111,14 @@ class ImageFolder(ClassificationDataset):
         transform_ops: the preprocessing ops.
         class_names: expected class names in id order; when given, the folders must match it
             (an eval set must use the training set's classes).
+        bad_image: an unreadable image ``stop``s the run naming the file (default), or is
+            ``skip``ped (counted per epoch) or skipped with a ``warn``ing naming it.
     """
 
     def __init__(self, root: Optional[str] = None, transform_ops: Optional[List[dict]] = None,
                  image_root: Optional[str] = None, class_names: Optional[List[str]] = None,
-                 seed: Optional[int] = None) -> None:
-        super().__init__(transform_ops, seed)
+                 bad_image: str = "stop", seed: Optional[int] = None) -> None:
+        super().__init__(transform_ops, seed, bad_image)
         root = root or image_root
         if not root:
             raise DataError("ImageFolder: 'root' (the dataset folder) is required")
@@ -124,8 +155,8 @@ class FileListDataset(ClassificationDataset):
     def __init__(self, image_root: str, cls_label_path: str, transform_ops: Optional[List[dict]] = None,
                  delimiter: Optional[str] = None, class_num: Optional[int] = None,
                  class_names_file: Optional[str] = None, allow_outside_root: bool = False,
-                 seed: Optional[int] = None) -> None:
-        super().__init__(transform_ops, seed)
+                 bad_image: str = "stop", seed: Optional[int] = None) -> None:
+        super().__init__(transform_ops, seed, bad_image)
         if not os.path.isdir(image_root):
             raise DataError(f"dataset root not found: {image_root}")
         if not os.path.isfile(cls_label_path):
@@ -173,6 +204,7 @@ def build_dataset(cfg: Dict[str, Any], where: str, seed: Optional[int] = None,
     """Build the dataset of one ``DataLoader.<split>.dataset`` section."""
     cfg = dict(cfg)
     name = cfg.pop("name", "ImageFolder")
+    cfg.pop("batch_transform_ops", None)  # applied by the loader's collate_fn (build_dataloader)
     if class_names is not None and name == "ImageFolder":
         cfg.setdefault("class_names", class_names)
     return DATASETS.build(name, cfg, where=where, seed=seed)

@@ -2,10 +2,9 @@
 
 A checkpoint is a prefix with three files, as in PaddleClas: ``<prefix>.pdparams``
 (model weights), ``<prefix>.pdopt`` (optimizer and LR state) and ``<prefix>.pdstates``
-(epoch, step, best metric, architecture, digests of the other two files). Each file is
-written to a temporary name, flushed to disk and renamed, and ``.pdstates`` is renamed
-last; a reader checks the digests, so a checkpoint interrupted while being written is
-detected instead of silently mixing two epochs.
+(epoch, step, best metric, architecture, digests of the other files), plus ``.pdema``
+with EMA. :func:`save_checkpoint` replaces a set as a unit: a process killed at any moment
+leaves the new or the previous complete set, never a mix of two (the digests tell which).
 
 ``.pdparams``/``.pdopt`` are pickles: load only files you trust.
 """
@@ -14,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -22,25 +22,8 @@ import paddle
 from ..errors import CheckpointError
 from ..utils.logger import get_logger
 
-__all__ = ["save_checkpoint", "load_checkpoint", "load_pretrained", "read_weights", "atomic_write",
-           "weights_path"]
-
-
-def atomic_write(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file + fsync + rename (never a partial file)."""
-    tmp = f"{path}.tmp.{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError as e:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
-        raise CheckpointError(f"cannot write {path}: {e.strerror or e}") from None
-    os.replace(tmp, path)
+__all__ = ["save_checkpoint", "load_checkpoint", "load_pretrained", "read_weights", "weights_path",
+           "portable_optimizer_state", "restore_optimizer_state"]
 
 
 def _serialize(obj: Any) -> bytes:
@@ -88,11 +71,25 @@ def restore_optimizer_state(optimizer: paddle.optimizer.Optimizer, model: paddle
     optimizer.set_state_dict(_rename_opt_keys(state, mapping))
 
 
+_SUFFIXES = ("pdparams", "pdopt", "pdema", "pdstates")
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # a filesystem without hard links
+        shutil.copy2(src, dst)
+
+
 def save_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer: Optional[paddle.optimizer.Optimizer],
                     states: Dict[str, Any], extra_files: Optional[Dict[str, Any]] = None) -> None:
-    """Save ``<prefix>.pdparams/.pdopt/.pdstates`` atomically (see the module docstring).
+    """Save ``<prefix>.pdparams/.pdopt/.pdstates`` (+ ``extra_files``, e.g. ``{"pdema": …}``) as one unit.
 
-    ``extra_files`` maps further suffixes (e.g. ``"pdema"``) to objects saved alongside.
+    Every file is written to a temporary name and flushed first. The previous set is
+    then hard-linked to ``<prefix>.bak.*`` before the new files are renamed into place
+    (``.pdstates`` last) and the backup removed, so a process killed at any moment
+    leaves either the new or the previous complete checkpoint, which
+    :func:`load_checkpoint` finds by the digests recorded in ``.pdstates``.
     """
     os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
     blobs = {"pdparams": _serialize(model.state_dict())}
@@ -100,10 +97,38 @@ def save_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer: Optional[pad
         blobs["pdopt"] = _serialize(portable_optimizer_state(optimizer, model))
     for suffix, obj in (extra_files or {}).items():
         blobs[suffix] = _serialize(obj)
-    states = dict(states, digests={k: _digest(v) for k, v in blobs.items()})
-    for suffix, data in blobs.items():
-        atomic_write(f"{prefix}.{suffix}", data)
-    atomic_write(f"{prefix}.pdstates", _serialize(states))
+    blobs["pdstates"] = _serialize(dict(states, digests={k: _digest(v) for k, v in blobs.items()}))
+    tmp = {suffix: f"{prefix}.{suffix}.tmp.{os.getpid()}" for suffix in blobs}
+    try:
+        for suffix, data in blobs.items():
+            _write_synced(tmp[suffix], data)
+        backup = f"{prefix}.bak"
+        for suffix in _SUFFIXES:
+            if os.path.exists(f"{backup}.{suffix}"):
+                os.remove(f"{backup}.{suffix}")
+        if os.path.exists(f"{prefix}.pdstates"):
+            for suffix in _SUFFIXES:
+                if os.path.exists(f"{prefix}.{suffix}"):
+                    _link_or_copy(f"{prefix}.{suffix}", f"{backup}.{suffix}")
+        for suffix in blobs:  # dicts keep insertion order: .pdstates is renamed last
+            os.replace(tmp[suffix], f"{prefix}.{suffix}")
+        for suffix in _SUFFIXES:
+            if suffix not in blobs and os.path.exists(f"{prefix}.{suffix}"):
+                os.remove(f"{prefix}.{suffix}")  # e.g. a stale .pdema of an earlier run
+            if os.path.exists(f"{backup}.{suffix}"):
+                os.remove(f"{backup}.{suffix}")
+    except OSError as e:
+        for path in tmp.values():
+            if os.path.exists(path):
+                os.remove(path)
+        raise CheckpointError(f"cannot write checkpoint {prefix}: {e.strerror or e}") from None
+
+
+def _write_synced(path: str, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def weights_path(path: str) -> str:
@@ -178,20 +203,55 @@ def load_pretrained(model: paddle.nn.Layer, path: str, arch: Optional[str] = Non
     return report
 
 
+def _read_checkpoint(prefix: str) -> Tuple[Dict[str, Any], Dict[str, bytes]]:
+    """Read ``<prefix>.pdstates`` and the files it lists, checking each against its digest."""
+    states, _ = _load_file(f"{prefix}.pdstates", "checkpoint states file")
+    if not isinstance(states, dict) or "epoch" not in states:
+        raise CheckpointError(f"{prefix}.pdstates is not a ppnets checkpoint states file")
+    blobs: Dict[str, bytes] = {}
+    for suffix, digest in states.get("digests", {"pdparams": None}).items():
+        path = f"{prefix}.{suffix}"
+        if not os.path.isfile(path):
+            raise CheckpointError(f"checkpoint file not found: {path}")
+        with open(path, "rb") as f:
+            blobs[suffix] = f.read()
+        if digest is not None and _digest(blobs[suffix]) != digest:
+            raise CheckpointError(f"checkpoint {prefix} is inconsistent: {path} does not belong to "
+                                  f"{prefix}.pdstates (interrupted while saving?)")
+    return states, blobs
+
+
+def _decode(blob: bytes, path: str, numpy: bool) -> Any:
+    try:
+        return paddle.load(io.BytesIO(blob), return_numpy=numpy)
+    except Exception as e:
+        raise CheckpointError(f"cannot read {path}: truncated or not a Paddle file ({type(e).__name__})") from None
+
+
 def load_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer: Optional[paddle.optimizer.Optimizer],
                     arch: Optional[str] = None) -> Dict[str, Any]:
-    """Restore model, optimizer and LR from ``prefix``; returns the saved states (epoch, best metric …)."""
+    """Restore model, optimizer and LR from ``prefix``; returns the saved states (epoch, best metric …).
+
+    If the run was killed while ``prefix`` was being rewritten, the previous checkpoint
+    (``<prefix>.bak.*``, see :func:`save_checkpoint`) is used instead, with a warning.
+    """
     if prefix.endswith(".pdparams"):
         prefix = prefix[: -len(".pdparams")]
-    states, _ = _load_file(f"{prefix}.pdstates", "checkpoint states file")
-    params, params_bytes = _load_file(f"{prefix}.pdparams", "checkpoint weights")
-    digests = states.get("digests", {})
-    if digests.get("pdparams") not in (None, _digest(params_bytes)):
-        raise CheckpointError(f"checkpoint {prefix} is inconsistent: {prefix}.pdparams does not belong to "
-                              f"{prefix}.pdstates (interrupted while saving?)")
+    try:
+        states, blobs = _read_checkpoint(prefix)
+    except CheckpointError as error:
+        if not os.path.isfile(f"{prefix}.bak.pdstates"):
+            raise
+        try:
+            states, blobs = _read_checkpoint(f"{prefix}.bak")
+        except CheckpointError:
+            raise error from None
+        get_logger().warning(f"{error}; using the previous checkpoint {prefix}.bak (written before the interruption)")
+        prefix = f"{prefix}.bak"
     if arch is not None and states.get("arch") not in (None, arch):
         raise CheckpointError(f"checkpoint {prefix} was saved from Arch.name={states.get('arch')}, "
                               f"but the config builds {arch}")
+    params = _decode(blobs["pdparams"], f"{prefix}.pdparams", numpy=True)
     own = model.state_dict()
     bad = [k for k in own if k not in params or list(np.shape(params[k])) != list(own[k].shape)]
     extra = [k for k in params if k not in own]
@@ -200,16 +260,10 @@ def load_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer: Optional[pad
                               f"(e.g. {(bad or extra)[0]}), {len(extra)} unexpected")
     model.set_state_dict(params)
     if optimizer is not None:
-        opt, opt_bytes = _load_file(f"{prefix}.pdopt", "checkpoint optimizer state", numpy=False)
-        if digests.get("pdopt") not in (None, _digest(opt_bytes)):
-            raise CheckpointError(f"checkpoint {prefix} is inconsistent: {prefix}.pdopt does not belong to "
-                                  f"{prefix}.pdstates (interrupted while saving?)")
-        restore_optimizer_state(optimizer, model, opt)
-    for suffix in digests:
+        if "pdopt" not in blobs:
+            raise CheckpointError(f"checkpoint {prefix} has no optimizer state ({prefix}.pdopt)")
+        restore_optimizer_state(optimizer, model, _decode(blobs["pdopt"], f"{prefix}.pdopt", numpy=False))
+    for suffix, blob in blobs.items():
         if suffix not in ("pdparams", "pdopt"):
-            obj, data = _load_file(f"{prefix}.{suffix}", f"checkpoint {suffix} file", numpy=False)
-            if digests[suffix] != _digest(data):
-                raise CheckpointError(f"checkpoint {prefix} is inconsistent: {prefix}.{suffix} does not belong "
-                                      f"to {prefix}.pdstates (interrupted while saving?)")
-            states.setdefault("extra", {})[suffix] = obj
+            states.setdefault("extra", {})[suffix] = _decode(blob, f"{prefix}.{suffix}", numpy=False)
     return states

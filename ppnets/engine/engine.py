@@ -1,9 +1,12 @@
 """The training / evaluation engine behind ``tools/train.py`` and ``tools/eval.py``."""
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import random
+import signal
+import threading
 import time
 from typing import Any, Dict, List, Optional
 
@@ -14,12 +17,15 @@ import paddle.distributed as dist
 from ..arch import build_model
 from ..config import dump_config
 from ..data import build_dataloader, iterate_loader
-from ..errors import ConfigError, DataError, TrainingError
+from ..data.sampler import ResumableBatchSampler
+from ..errors import CheckpointError, ConfigError, DataError, TrainingError, TrainingInterrupted
 from ..loss import build_loss
 from ..metric import build_metrics, confusion_matrix
 from ..optimizer import build_optimizer
 from ..utils.logger import get_logger, setup_logger
+from .amp import AmpSettings
 from .checkpoint import load_checkpoint, load_pretrained, save_checkpoint
+from .ema import ModelEMA
 
 __all__ = ["Engine"]
 
@@ -58,7 +64,11 @@ class Engine:
         log_name = {"train": "train.log", "eval": "eval.log"}.get(mode)
         self.log = setup_logger(os.path.join(self.output_dir, log_name) if log_name else None, self.rank)
         self._set_device(g["device"])
-        self._seed(g["seed"])
+        self.seed = g["seed"]
+        if self.seed is not None:  # the same on every rank: identical initial weights
+            paddle.seed(self.seed)
+            np.random.seed(self.seed)
+            random.seed(self.seed)
         if self.world_size > 1:
             dist.init_parallel_env()
 
@@ -66,7 +76,8 @@ class Engine:
         self.train_loader = self.eval_loader = None
         self.class_names: Optional[List[str]] = None
         if mode == "train":
-            self.train_loader = build_dataloader(config, "Train", seed=g["seed"])
+            self.train_loader = build_dataloader(config, "Train", seed=self.seed, class_num=config["Arch"]["class_num"])
+            self.train_loader.batch_sampler = ResumableBatchSampler(self.train_loader.batch_sampler)
             self.class_names = self.train_loader.dataset.class_names
         if mode == "eval" or (mode == "train" and g["eval_during_train"] and "Eval" in config["DataLoader"]):
             self.eval_loader = build_dataloader(config, "Eval", class_names=self.class_names)
@@ -77,43 +88,60 @@ class Engine:
                             f"({', '.join(self.class_names[:10])}{' …' if len(self.class_names) > 10 else ''})")
 
         # model
-        arch = dict(config["Arch"])
-        self.model = build_model(arch.pop("name"), **arch)
+        self.model = self._build_model()
         if g["pretrained_model"]:
             load_pretrained(self.model, g["pretrained_model"], self.arch_name)
-        self.train_model = paddle.DataParallel(self.model) if self.world_size > 1 else self.model
+        self.ema: Optional[ModelEMA] = None
+        if mode in ("train", "eval") and config["EMA"]["decay"]:
+            self.ema = ModelEMA(self.model, self._build_model(), config["EMA"]["decay"])
+        self.amp = AmpSettings(config["AMP"], g["device"])
+        if self.amp.enabled and self.amp.requested_dtype_unavailable:
+            self.log.warning(self.amp.requested_dtype_unavailable)
 
         self.metrics = build_metrics(config["Metric"]["Eval"], "Metric.Eval")
         self.eval_loss = build_loss(config["Loss"]["Eval"], "Loss.Eval")
         self.optimizer = None
+        self.scaler = None
         self.start_epoch, self.global_step = 1, 0
         self.best_metric, self.best_epoch = -np.inf, 0
+        self.best_ema_metric = -np.inf
+        self.partial: Optional[Dict[str, Any]] = None  # progress of an interrupted epoch
+        self.train_model = self.model
         if mode == "train":
             self.train_loss = build_loss(config["Loss"]["Train"], "Loss.Train")
             self.train_metrics = build_metrics(config["Metric"]["Train"], "Metric.Train")
             self.epochs = g["epochs"]
+            self.update_freq = g["update_freq"]
             self.steps_per_epoch = len(self.train_loader)
             if self.steps_per_epoch == 0:
                 raise DataError("DataLoader.Train: no batches (empty dataset, or batch_size larger than the "
                                 "dataset with drop_last: true)")
-            self.optimizer = build_optimizer(config["Optimizer"], self.epochs, self.steps_per_epoch,
-                                             self.model.parameters())
+            updates_per_epoch = -(-self.steps_per_epoch // self.update_freq)
+            self.optimizer = build_optimizer(config["Optimizer"], self.epochs, updates_per_epoch, self.model)
             self.lr_scheduler = self.optimizer._learning_rate
+            self.scaler = self.amp.make_scaler()
+            if self.amp.enabled and self.amp.level == "O2":
+                self.model, self.optimizer = paddle.amp.decorate(self.model, self.optimizer, level="O2",
+                                                                 dtype=self.amp.dtype)
             if g["checkpoints"]:
-                states = load_checkpoint(g["checkpoints"], self.model, self.optimizer, self.arch_name)
-                self.start_epoch = int(states["epoch"]) + 1
-                self.global_step = int(states.get("global_step", 0))
-                self.best_metric = float(states.get("best_metric", -np.inf))
-                self.best_epoch = int(states.get("best_epoch", 0))
-                self.log.info(f"resumed from {g['checkpoints']}: epoch {states['epoch']} done, "
-                              f"best {self.best_metric:.5f} at epoch {self.best_epoch}, "
-                              f"lr {self.optimizer.get_lr():.6g}")
+                self._resume(g["checkpoints"])
+            self.train_model = self.model
+            if g["to_static"]:
+                c, h, w = g["image_shape"]
+                spec = paddle.static.InputSpec([None, c, h, w], "float32", name="x")
+                self.train_model = paddle.jit.to_static(self.model, input_spec=[spec], full_graph=True)
+            if self.world_size > 1:
+                self.train_model = paddle.DataParallel(self.train_model)
         if self.is_main and mode in ("train", "eval"):
             dump_config(config, os.path.join(self.output_dir, "config.yaml"))
             if self.class_names is not None:
                 self._write_label_list(os.path.join(self.output_dir, "label_list.txt"))
 
     # ------------------------------------------------------------------ setup
+
+    def _build_model(self) -> paddle.nn.Layer:
+        arch = dict(self.config["Arch"])
+        return build_model(arch.pop("name"), **arch)
 
     def _set_device(self, device: str) -> None:
         if device == "gpu" and not paddle.device.is_compiled_with_cuda():
@@ -123,87 +151,73 @@ class Engine:
         else:
             paddle.set_device("cpu")
 
-    def _seed(self, seed: Optional[int]) -> None:
-        if seed is None:
-            return
-        seed = seed + self.rank  # a per-rank seed (dropout masks differ across ranks)
-        paddle.seed(seed)
-        np.random.seed(seed)
-        random.seed(seed)
+    def _step_seed(self) -> None:
+        """Seed the RNGs from (seed, rank, step): dropout and drop-path are reproducible and resumable."""
+        if self.seed is not None:
+            paddle.seed((self.seed * 1_000_003 + self.global_step * 8_191 + self.rank) % (2 ** 31))
 
     def _write_label_list(self, path: str) -> None:
         with open(path, "w", encoding="utf-8") as f:
             f.write("\n".join(self.class_names) + "\n")
 
+    def _resume(self, prefix: str) -> None:
+        states = load_checkpoint(prefix, self.model, self.optimizer, self.arch_name)
+        self.global_step = int(states.get("global_step", 0))
+        self.best_metric = float(states.get("best_metric", -np.inf))
+        self.best_epoch = int(states.get("best_epoch", 0))
+        self.best_ema_metric = float(states.get("best_ema_metric", -np.inf))
+        self.partial = states.get("partial")
+        self.start_epoch = int(states["epoch"]) + 1
+        extra = states.get("extra", {})
+        if self.ema is not None:
+            if "pdema" not in extra:
+                raise CheckpointError(f"checkpoint {prefix} has no EMA weights (.pdema) but EMA.decay is set; "
+                                      "resume without EMA or from a checkpoint written with EMA")
+            self.ema.set_state_dict(extra["pdema"])
+        if self.scaler is not None and states.get("scaler"):
+            self.scaler.load_state_dict(states["scaler"])
+        where = (f"epoch {self.partial['epoch']} iteration {self.partial['iters']}" if self.partial
+                 else f"epoch {states['epoch']} done")
+        self.log.info(f"resumed from {prefix}: {where}, best {self.best_metric:.5f} at epoch {self.best_epoch}, "
+                      f"lr {self.optimizer.get_lr():.6g}")
+
     # ------------------------------------------------------------------ train
 
     def train(self) -> Dict[str, Any]:
-        """Run the configured epochs; returns the last eval metrics and the best metric."""
+        """Run the configured epochs; returns the last eval metrics and the best metric.
+
+        SIGINT/SIGTERM stop after the current iteration, save ``latest`` (with the epoch's
+        progress, so a resume continues mid-epoch) and raise :class:`TrainingInterrupted`.
+        """
         g = self.config["Global"]
         writer = self._visualdl() if g["use_visualdl"] and self.is_main else None
-        by_epoch = getattr(self.lr_scheduler, "by_epoch", False)
+        self._stop_signal: Optional[str] = None
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)} \
+            if threading.current_thread() is threading.main_thread() else {}
         last_eval: Dict[str, float] = {}
-        total_steps = self.epochs * self.steps_per_epoch
-        run_start, run_start_step = time.time(), self.global_step
+        self._clock = (time.time(), self.global_step)
         try:
             for epoch in range(self.start_epoch, self.epochs + 1):
-                self._set_epoch(self.train_loader, epoch)
-                self.train_model.train()
-                sums: Dict[str, float] = {}
-                seen = 0
-                tic = time.time()
-                for it, (images, labels) in enumerate(iterate_loader(self.train_loader)):
-                    reader_cost = time.time() - tic
-                    logits = self.train_model(images)
-                    losses = self.train_loss(logits, labels)
-                    loss = losses["loss"]
-                    loss.backward()
-                    self.optimizer.step()
-                    self.optimizer.clear_grad()
-                    value = float(loss)  # CPU ops are synchronous: this costs nothing extra
-                    if not np.isfinite(value):
-                        raise TrainingError(f"loss is {value} at epoch {epoch}, iteration {it + 1}; stopped. "
-                                            f"The last good checkpoint is {os.path.join(self.output_dir, 'latest')}"
-                                            " (lower the learning rate or check the data)")
-                    lr = self.optimizer.get_lr()
-                    if not by_epoch:
-                        self.lr_scheduler.step()
-                    self.global_step += 1
-                    n = images.shape[0]
-                    seen += n
-                    sums["loss"] = sums.get("loss", 0.0) + value * n
-                    step_print = (it + 1) % g["print_batch_step"] == 0 or it + 1 == self.steps_per_epoch
-                    if step_print:
-                        acc = self._batch_metrics(logits, labels)
-                        batch_cost = time.time() - tic
-                        done = self.global_step - run_start_step
-                        eta = (time.time() - run_start) / max(done, 1) * (total_steps - self.global_step)
-                        parts = [f"lr: {lr:.6f}", f"loss: {sums['loss'] / seen:.5f}"]
-                        parts += [f"{k}: {v:.5f}" for k, v in acc.items()]
-                        parts += [f"batch_cost: {batch_cost:.5f} s", f"reader_cost: {reader_cost:.5f} s",
-                                  f"ips: {n / max(batch_cost, 1e-9):.2f} samples/s", f"eta: {_fmt_eta(eta)}"]
-                        self.log.info(f"[Train][Epoch {epoch}/{self.epochs}][Iter {it + 1}/{self.steps_per_epoch}] "
-                                      + ", ".join(parts))
-                        if writer is not None:
-                            writer.add_scalar("train/loss", value, self.global_step)
-                            writer.add_scalar("train/lr", lr, self.global_step)
-                            for k, v in acc.items():
-                                writer.add_scalar(f"train/{k}", v, self.global_step)
-                    tic = time.time()
-                if by_epoch:
-                    self.lr_scheduler.step()
-                self.log.info(f"[Train][Epoch {epoch}/{self.epochs}][Avg] loss: {sums['loss'] / max(seen, 1):.5f}")
+                self._train_epoch(epoch, writer)
                 improved = False
                 if self.eval_loader is not None and epoch % g["eval_interval"] == 0:
                     last_eval = self.evaluate(epoch)
-                    key = next(iter(self._metric_keys(last_eval)))
+                    key = self._metric_keys(last_eval)[0]
                     if last_eval[key] > self.best_metric:
                         self.best_metric, self.best_epoch, improved = last_eval[key], epoch, True
                     self.log.info(f"[Eval][Epoch {epoch}][best {key}: {self.best_metric:.5f} at epoch "
                                   f"{self.best_epoch}]")
+                    ema_eval = self.evaluate(epoch, ema=True) if self.ema is not None else {}
                     if writer is not None:
                         for k, v in last_eval.items():
                             writer.add_scalar(f"eval/{k}", v, epoch)
+                        for k, v in ema_eval.items():
+                            writer.add_scalar(f"eval_ema/{k}", v, epoch)
+                    if ema_eval and ema_eval[key] > self.best_ema_metric:
+                        self.best_ema_metric = ema_eval[key]
+                        if self.is_main:
+                            save_checkpoint(os.path.join(self.output_dir, "best_model_ema"), self.ema.model, None,
+                                            self._states(epoch))
                 if self.is_main:
                     self.save("latest", epoch)
                     if improved:
@@ -211,9 +225,128 @@ class Engine:
                     if g["save_interval"] and epoch % g["save_interval"] == 0:
                         self.save(f"epoch_{epoch}", epoch)
         finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             if writer is not None:
                 writer.close()
         return {"eval": last_eval, "best_metric": self.best_metric, "best_epoch": self.best_epoch}
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self._stop_signal is not None:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self._stop_signal = signal.Signals(signum).name
+        self.log.warning(f"{self._stop_signal} received: stopping after this iteration and saving 'latest' "
+                         "(press Ctrl-C again to abort without saving)")
+
+    def _train_epoch(self, epoch: int, writer: Any) -> None:
+        g = self.config["Global"]
+        by_epoch = getattr(self.lr_scheduler, "by_epoch", False)
+        self._set_epoch(self.train_loader, epoch)
+        start_iter, loss_sum, seen = 0, 0.0, 0
+        if self.partial and int(self.partial["epoch"]) == epoch:
+            start_iter, loss_sum, seen = int(self.partial["iters"]), float(self.partial["loss_sum"]), \
+                int(self.partial["seen"])
+            self.train_loader.batch_sampler.skip(start_iter)
+        self.partial = None
+        self.train_model.train()
+        total_steps = self.epochs * self.steps_per_epoch
+        tic = time.time()
+        it = start_iter
+        skipped = 0
+        for it, (images, labels, n_bad) in enumerate(iterate_loader(self.train_loader), start=start_iter):
+            reader_cost = time.time() - tic
+            skipped += n_bad  # bad_image: skip/warn drops unreadable files from the batch
+            if images.shape[0] == 0:
+                tic = time.time()
+                continue
+            self._step_seed()
+            last_micro = (it + 1) % self.update_freq == 0 or it + 1 == self.steps_per_epoch
+            logits, loss = self._forward_backward(images, labels, sync=last_micro)
+            lr = self.optimizer.get_lr()
+            if last_micro:
+                self._optimizer_step()
+                if not by_epoch:
+                    self.lr_scheduler.step()
+            value = float(loss)  # CPU ops are synchronous: this costs nothing extra
+            if not np.isfinite(value):
+                raise TrainingError(f"loss is {value} at epoch {epoch}, iteration {it + 1}; stopped. The last "
+                                    f"good checkpoint is {os.path.join(self.output_dir, 'latest')} "
+                                    "(lower the learning rate or check the data)")
+            self.global_step += 1
+            n = images.shape[0]
+            loss_sum, seen = loss_sum + value * n, seen + n
+            if (it + 1) % g["print_batch_step"] == 0 or it + 1 == self.steps_per_epoch:
+                self._log_step(epoch, it, lr, loss_sum, seen, logits, labels, reader_cost, time.time() - tic,
+                               total_steps, writer)
+            if last_micro and (self._stop_signal or (g["save_steps"] and self.global_step % g["save_steps"] == 0
+                                                    and it + 1 < self.steps_per_epoch)):
+                progress = {"epoch": epoch, "iters": it + 1, "loss_sum": loss_sum, "seen": seen}
+                if self.is_main:
+                    self.save("latest", epoch - 1, partial=progress)
+                if self._stop_signal:
+                    raise TrainingInterrupted(
+                        f"{self._stop_signal}: stopped at epoch {epoch}, iteration {it + 1}; saved "
+                        f"{os.path.join(self.output_dir, 'latest')} — resume with "
+                        f"-o Global.checkpoints={os.path.join(self.output_dir, 'latest')}")
+            tic = time.time()
+        if by_epoch:
+            self.lr_scheduler.step()
+        total = self._all_reduce_sum([loss_sum, float(seen), float(skipped)])
+        self.log.info(f"[Train][Epoch {epoch}/{self.epochs}][Avg] loss: {total[0] / max(total[1], 1):.5f}")
+        if total[2]:
+            self.log.warning(f"[Train][Epoch {epoch}] skipped {int(total[2])} unreadable image(s) "
+                             f"(DataLoader.Train.dataset.bad_image: {self.train_loader.dataset.bad_image})")
+
+    def _forward_backward(self, images: paddle.Tensor, labels: paddle.Tensor, sync: bool):
+        """One micro-batch: forward (under AMP if enabled) and backward of ``loss / update_freq``."""
+        no_sync = self.world_size > 1 and not sync
+        ctx = self.train_model.no_sync() if no_sync else contextlib.nullcontext()
+        with ctx:
+            with self.amp.autocast():
+                logits = self.train_model(images)
+                loss = self.train_loss(logits.astype("float32"), labels)["loss"]
+            scaled = loss / self.update_freq if self.update_freq > 1 else loss
+            if self.scaler is not None:
+                scaled = self.scaler.scale(scaled)
+            scaled.backward()
+        return logits, loss
+
+    def _optimizer_step(self) -> None:
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.clear_grad()
+        if self.ema is not None:
+            self.ema.update(self.model)
+
+    def _all_reduce_sum(self, values: List[float]) -> List[float]:
+        if self.world_size == 1:
+            return values
+        t = paddle.to_tensor(values, dtype="float64")
+        dist.all_reduce(t)
+        return t.numpy().tolist()
+
+    def _log_step(self, epoch, it, lr, loss_sum, seen, logits, labels, reader_cost, batch_cost, total_steps,
+                  writer) -> None:
+        loss_sum, seen = self._all_reduce_sum([loss_sum, float(seen)])  # the loss over all ranks
+        acc = self._batch_metrics(logits, labels)
+        start_time, start_step = self._clock
+        done = max(self.global_step - start_step, 1)
+        eta = (time.time() - start_time) / done * (total_steps - self.global_step)
+        n = labels.shape[0] * self.world_size
+        parts = [f"lr: {lr:.6f}", f"loss: {loss_sum / seen:.5f}"]
+        parts += [f"{k}: {v:.5f}" for k, v in acc.items()]
+        parts += [f"batch_cost: {batch_cost:.5f} s", f"reader_cost: {reader_cost:.5f} s",
+                  f"ips: {n / max(batch_cost, 1e-9):.2f} samples/s", f"eta: {_fmt_eta(eta)}"]
+        self.log.info(f"[Train][Epoch {epoch}/{self.epochs}][Iter {it + 1}/{self.steps_per_epoch}] "
+                      + ", ".join(parts))
+        if writer is not None:
+            writer.add_scalar("train/loss", loss_sum / seen, self.global_step)
+            writer.add_scalar("train/lr", lr, self.global_step)
+            for k, v in acc.items():
+                writer.add_scalar(f"train/{k}", v, self.global_step)
 
     @staticmethod
     def _set_epoch(loader: paddle.io.DataLoader, epoch: int) -> None:
@@ -226,7 +359,7 @@ class Engine:
             return {}  # soft targets (mixup): batch accuracy is not defined
         out: Dict[str, float] = {}
         for metric in self.train_metrics:
-            out.update(metric(logits.numpy(), labels.numpy()))
+            out.update(metric(logits.astype("float32").numpy(), labels.numpy()))
         return out
 
     def _metric_keys(self, result: Dict[str, float]) -> List[str]:
@@ -236,26 +369,45 @@ class Engine:
         from visualdl import LogWriter
         return LogWriter(logdir=os.path.join(self.output_dir, "vdl"))
 
-    def save(self, name: str, epoch: int) -> None:
-        """Write the checkpoint ``<output_dir>/<name>`` for a finished ``epoch``."""
-        states = {"epoch": epoch, "global_step": self.global_step, "best_metric": self.best_metric,
-                  "best_epoch": self.best_epoch, "arch": self.arch_name,
-                  "class_num": self.config["Arch"]["class_num"], "class_names": self.class_names}
-        save_checkpoint(os.path.join(self.output_dir, name), self.model, self.optimizer, states)
+    def _states(self, epoch: int, partial: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        return {"epoch": epoch, "global_step": self.global_step, "best_metric": self.best_metric,
+                "best_epoch": self.best_epoch, "best_ema_metric": self.best_ema_metric, "arch": self.arch_name,
+                "class_num": self.config["Arch"]["class_num"], "class_names": self.class_names,
+                "partial": partial, "scaler": self.scaler.state_dict() if self.scaler is not None else None}
+
+    def save(self, name: str, epoch: int, partial: Optional[Dict[str, Any]] = None) -> None:
+        """Write the checkpoint ``<output_dir>/<name>``: ``epoch`` epochs done, plus ``partial`` progress."""
+        extra = {"pdema": self.ema.state_dict()} if self.ema is not None else None
+        save_checkpoint(os.path.join(self.output_dir, name), self.model, self.optimizer,
+                        self._states(epoch, partial), extra_files=extra)
 
     # ------------------------------------------------------------------ eval
 
     @paddle.no_grad()
-    def predict_loader(self, loader: paddle.io.DataLoader) -> Dict[str, np.ndarray]:
+    def predict_loader(self, loader: paddle.io.DataLoader, model: Optional[paddle.nn.Layer] = None
+                       ) -> Dict[str, np.ndarray]:
         """Logits and labels of every sample of ``loader`` (gathered over ranks, padding dropped)."""
-        self.model.eval()
+        model = model or self.model
+        model.eval()
         logits_list, labels_list = [], []
-        for images, labels in iterate_loader(loader):
-            logits_list.append(self.model(images).numpy())
+        skipped = 0
+        for images, labels, n_bad in iterate_loader(loader):
+            skipped += n_bad
+            if images.shape[0] == 0:
+                continue
+            with self.amp.autocast():
+                logits = model(images)
+            logits_list.append(logits.astype("float32").numpy())
             labels_list.append(labels.numpy().reshape(-1))
         logits = np.concatenate(logits_list) if logits_list else np.zeros((0, self.config["Arch"]["class_num"]))
         labels = np.concatenate(labels_list) if labels_list else np.zeros((0,), np.int64)
+        if skipped:
+            self.log.warning(f"[Eval] skipped {skipped} unreadable image(s) "
+                             f"(DataLoader.Eval.dataset.bad_image: {loader.dataset.bad_image})")
         if self.world_size > 1:
+            if skipped:
+                raise DataError("DataLoader.Eval.dataset.bad_image: skip/warn is not supported for multi-process "
+                                "evaluation (results could not be matched to samples); use stop or fix the files")
             # the batch sampler is deterministic for evaluation: its order tells which samples
             # this rank saw (including the padding DistributedBatchSampler adds)
             indices = np.concatenate([np.asarray(b, np.int64) for b in loader.batch_sampler])
@@ -268,22 +420,21 @@ class Engine:
                 logits[idx], labels[idx] = lg, lb  # padded duplicates overwrite with equal values
         return {"logits": logits, "labels": labels}
 
-    def evaluate(self, epoch: Optional[int] = None) -> Dict[str, float]:
-        """Evaluate on ``DataLoader.Eval``: loss and metrics over the whole set."""
+    def evaluate(self, epoch: Optional[int] = None, ema: bool = False) -> Dict[str, float]:
+        """Evaluate on ``DataLoader.Eval``: loss and metrics over the whole set (``ema``: the EMA weights)."""
         if self.eval_loader is None:
             raise ConfigError("DataLoader.Eval: section is missing from the config")
         self._set_epoch(self.eval_loader, 0)
         start = time.time()
-        res = self.predict_loader(self.eval_loader)
+        res = self.predict_loader(self.eval_loader, self.ema.model if ema else None)
         logits, labels = res["logits"], res["labels"]
         out: Dict[str, float] = {}
         losses = self.eval_loss(paddle.to_tensor(logits), paddle.to_tensor(labels))
         out["loss"] = float(losses["loss"])
         for metric in self.metrics:
             out.update(metric(logits, labels))
-        self.model.train()
         parts = ", ".join(f"{k}: {v:.5f}" for k, v in out.items())
-        where = f"[Epoch {epoch}]" if epoch is not None else ""
+        where = (f"[Epoch {epoch}]" if epoch is not None else "") + ("[EMA]" if ema else "")
         self.log.info(f"[Eval]{where}[Avg] {parts}, samples: {len(labels)}, time: {time.time() - start:.2f} s")
         self.last_eval = {"logits": logits, "labels": labels}
         return out

@@ -33,5 +33,6 @@ def run(main: Callable[[Optional[Sequence[str]]], object], argv: Optional[List[s
         if "--debug" in argv:
             raise
         message = " ".join(str(e).split("\n"))
-        print(f"ppnets: error: {message}", file=sys.stderr)
-        sys.exit(2)
+        kind = "interrupted" if getattr(e, "exit_code", 2) == 130 else "error"
+        print(f"ppnets: {kind}: {message}", file=sys.stderr)
+        sys.exit(getattr(e, "exit_code", 2))
