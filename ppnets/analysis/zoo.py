@@ -25,10 +25,9 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 import numpy as np
 import paddle
-import yaml
 
 from ..arch import build_model, list_models, model_info
-from ..engine.export import META_FILE, Predictor, _WithSoftmax
+from ..engine.export import Predictor, save_inference_model
 from ..errors import ConfigError, DataError
 from .counter import profile_model
 from .logplot import best_eval, last_eval, parse_log
@@ -103,19 +102,9 @@ def export_for_benchmark(model: paddle.nn.Layer, save_dir: str, input_size: int,
     Writes what :func:`ppnets.engine.export.export_model` writes (``inference.json``,
     ``inference.pdiparams``, ``inference.yml``), so :class:`Predictor` loads it.
     """
-    model.eval()
-    net = _WithSoftmax(model)
-    net.eval()
-    spec = paddle.static.InputSpec([None, 3, input_size, input_size], "float32", name="x")
-    static = paddle.jit.to_static(net, input_spec=[spec], full_graph=True)
-    os.makedirs(save_dir, exist_ok=True)
-    paddle.jit.save(static, os.path.join(save_dir, "inference"))
     meta = {"model_name": name or type(model).__name__, "class_num": getattr(model, "class_num", None),
-            "input_shape": [3, input_size, input_size], "softmax": True,
             "transform_ops": [{"ToCHWImage": None}], "label_names": None}
-    with open(os.path.join(save_dir, META_FILE), "w", encoding="utf-8") as f:
-        yaml.safe_dump(meta, f, sort_keys=False)
-    return save_dir
+    return save_inference_model(model, save_dir, [3, input_size, input_size], meta)
 
 
 def read_accuracy(runs_dir: str, name: str) -> Tuple[Optional[float], str]:

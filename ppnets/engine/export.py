@@ -24,7 +24,7 @@ from ..utils.logger import get_logger
 from .checkpoint import load_pretrained
 from .infer import read_label_file, softmax
 
-__all__ = ["export_model", "Predictor", "preprocess_ops", "label_names_for"]
+__all__ = ["export_model", "save_inference_model", "Predictor", "preprocess_ops", "label_names_for"]
 
 MODEL_FILE, PARAMS_FILE, META_FILE = "inference.json", "inference.pdiparams", "inference.yml"
 
@@ -89,32 +89,34 @@ def load_model_for_inference(config: Dict[str, Any]) -> paddle.nn.Layer:
     return model
 
 
-def export_model(config: Dict[str, Any], save_dir: Optional[str] = None) -> str:
-    """Export ``Arch`` with ``Global.pretrained_model`` to ``save_dir`` (default Global.save_inference_dir)."""
-    save_dir = save_dir or config["Global"]["save_inference_dir"]
-    model = load_model_for_inference(config)
-    softmax_head = config["Export"]["softmax"]
-    net = _WithSoftmax(model) if softmax_head else model
+def save_inference_model(model: paddle.nn.Layer, save_dir: str, image_shape: List[int], meta: Dict[str, Any],
+                         softmax: bool = True, batch_size: Optional[int] = None) -> str:
+    """``paddle.jit.to_static`` + ``paddle.jit.save`` of ``model`` (eval mode) into ``save_dir``,
+    with ``inference.yml`` holding ``meta`` (preprocessing ops, label names …) for :class:`Predictor`."""
+    model.eval()
+    net = _WithSoftmax(model) if softmax else model
     net.eval()
-    c, h, w = config["Global"]["image_shape"]
-    spec = paddle.static.InputSpec([config["Export"]["batch_size"], c, h, w], "float32", name="x")
+    c, h, w = image_shape
+    spec = paddle.static.InputSpec([batch_size, c, h, w], "float32", name="x")
     static = paddle.jit.to_static(net, input_spec=[spec], full_graph=True)
     try:
         os.makedirs(save_dir, exist_ok=True)
     except OSError as e:
         raise ConfigError(f"Global.save_inference_dir: cannot create {save_dir}: {e.strerror or e}") from None
     paddle.jit.save(static, os.path.join(save_dir, "inference"))
-    ops = [op for op in preprocess_ops(config)]
-    meta = {
-        "model_name": config["Arch"]["name"],
-        "class_num": config["Arch"]["class_num"],
-        "input_shape": [c, h, w],
-        "softmax": softmax_head,
-        "transform_ops": ops,
-        "label_names": label_names_for(config),
-    }
+    meta = dict(meta, input_shape=[c, h, w], softmax=softmax)
     with open(os.path.join(save_dir, META_FILE), "w", encoding="utf-8") as f:
         yaml.safe_dump(meta, f, sort_keys=False, allow_unicode=True)
+    return save_dir
+
+
+def export_model(config: Dict[str, Any], save_dir: Optional[str] = None) -> str:
+    """Export ``Arch`` with ``Global.pretrained_model`` to ``save_dir`` (default Global.save_inference_dir)."""
+    save_dir = save_dir or config["Global"]["save_inference_dir"]
+    meta = {"model_name": config["Arch"]["name"], "class_num": config["Arch"]["class_num"],
+            "transform_ops": preprocess_ops(config), "label_names": label_names_for(config)}
+    save_inference_model(load_model_for_inference(config), save_dir, config["Global"]["image_shape"], meta,
+                         softmax=config["Export"]["softmax"], batch_size=config["Export"]["batch_size"])
     get_logger().info(f"exported {config['Arch']['name']} to {save_dir} ({MODEL_FILE}, {PARAMS_FILE}, {META_FILE})")
     return save_dir
 
