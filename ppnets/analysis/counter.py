@@ -15,7 +15,7 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
-__all__ = ["LayerStat", "ModelProfile", "profile_model", "count_params", "conv_kind"]
+__all__ = ["LayerStat", "LayerTotals", "ModelProfile", "profile_model", "count_params", "conv_kind"]
 
 
 @dataclass
@@ -30,12 +30,10 @@ class LayerStat:
     macs: int
 
 
-@dataclass
-class ModelProfile:
-    """The per-layer statistics of a model at one input size."""
+class LayerTotals:
+    """Totals over ``self.layers`` (a list of :class:`LayerStat`), shared by profiles and roll-ups."""
 
-    input_shape: Tuple[int, ...]
-    layers: List[LayerStat] = field(default_factory=list)
+    layers: List[LayerStat]
 
     @property
     def params(self) -> int:
@@ -44,6 +42,14 @@ class ModelProfile:
     @property
     def macs(self) -> int:
         return sum(layer.macs for layer in self.layers)
+
+
+@dataclass
+class ModelProfile(LayerTotals):
+    """The per-layer statistics of a model at one input size."""
+
+    input_shape: Tuple[int, ...]
+    layers: List[LayerStat] = field(default_factory=list)
 
     def macs_by_kind(self) -> dict:
         out: dict = {}

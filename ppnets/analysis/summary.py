@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import paddle.nn as nn
 
 from .blocks import BlockInfo, describe_block, find_blocks
-from .counter import LayerStat, ModelProfile, profile_model
+from .counter import LayerStat, LayerTotals, ModelProfile, profile_model
 
 __all__ = ["BlockRecord", "Section", "ModelSummary", "summarize", "KINDS", "fmt_int", "fmt_si",
            "units_note", "format_layers", "format_rollup", "format_kinds", "format_summary", "write_layers_csv"]
@@ -36,7 +36,7 @@ KIND_NAMES = {"full": "full conv (k×k, groups=1)", "pointwise": "pointwise (1×
 
 
 @dataclass
-class BlockRecord:
+class BlockRecord(LayerTotals):
     """One executed block: its structure, shapes and the leaf layers that ran inside it."""
 
     name: str
@@ -47,17 +47,9 @@ class BlockRecord:
     layers: List[LayerStat] = field(default_factory=list)
     stage: str = ""
 
-    @property
-    def params(self) -> int:
-        return sum(layer.params for layer in self.layers)
-
-    @property
-    def macs(self) -> int:
-        return sum(layer.macs for layer in self.layers)
-
 
 @dataclass
-class Section:
+class Section(LayerTotals):
     """A row group of the roll-up: ``stem``, ``stage1`` … or ``head``."""
 
     name: str
@@ -70,14 +62,6 @@ class Section:
         """Layers of the section outside any block."""
         inside = {id(layer) for b in self.blocks for layer in b.layers}
         return [layer for layer in self.layers if id(layer) not in inside]
-
-    @property
-    def params(self) -> int:
-        return sum(layer.params for layer in self.layers)
-
-    @property
-    def macs(self) -> int:
-        return sum(layer.macs for layer in self.layers)
 
     @property
     def out_shape(self) -> Tuple[int, ...]:
