@@ -11,6 +11,7 @@ import paddle
 import pytest
 
 import ppnets
+from ppnets.utils.cli import run
 from ppnets.arch.convert import (check_layout, convert_paddleclas_state_dict, is_paddleclas_layout,
                                  model_layout)
 from ppnets.errors import CheckpointError, ConfigError
@@ -27,6 +28,8 @@ def _fake(name: str, seed: int = 0) -> dict:
 
 
 def _tool():
+    if os.path.join(ROOT, "tools") not in sys.path:
+        sys.path.insert(0, os.path.join(ROOT, "tools"))
     spec = importlib.util.spec_from_file_location("convert_weights_tool", TOOL)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -106,24 +109,31 @@ def test_cli_converts_a_pdparams_from_the_repo_root(tmp_path):
                                   sd["_ef.block.4.._dcn._conv._conv._conv.weight"])
 
 
+def _cli_error(tool, args, capsys) -> str:
+    with pytest.raises(SystemExit) as exc:
+        run(tool.main, args)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ppnets: error: ") and err.count("\n") == 1
+    return err.strip()[len("ppnets: error: "):]
+
+
 def test_cli_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
     tool = _tool()
     dst = str(tmp_path / "x.pdparams")
-    assert tool.main(["--model", "EfficientNetB0", "--src", str(tmp_path / "nope"), "--dst", dst]) == 2
-    assert capsys.readouterr().err.strip() == f"error: --src: no such file '{tmp_path / 'nope'}'"
+    assert _cli_error(tool, ["--model", "EfficientNetB0", "--src", str(tmp_path / "nope"), "--dst", dst], capsys) == \
+        f"weights file not found: {tmp_path / 'nope.pdparams'}"
     bad = tmp_path / "bad.pdparams"
     bad.write_bytes(b"not a checkpoint")
-    assert tool.main(["--model", "EfficientNetB0", "--src", str(bad), "--dst", dst]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: cannot read") and err.count("\n") == 1
+    assert _cli_error(tool, ["--model", "EfficientNetB0", "--src", str(bad), "--dst", dst], capsys).startswith(
+        "cannot read weights file")
     wrong = tmp_path / "wrong.pdparams"
     paddle.save({k: paddle.to_tensor(v) for k, v in _fake("MobileNetV2_x0_5").items()}, str(wrong))
-    assert tool.main(["--model", "EfficientNetB0", "--src", str(wrong), "--dst", dst]) == 2
-    err = capsys.readouterr().err
-    assert "unrecognised key" in err and err.count("\n") == 1
-    assert tool.main(["--model", "EfficientNetB9", "--src", str(wrong), "--dst", dst]) == 2
-    assert "unknown model 'EfficientNetB9'" in capsys.readouterr().err
+    assert "unrecognised key" in _cli_error(tool, ["--model", "EfficientNetB0", "--src", str(wrong), "--dst", dst],
+                                            capsys)
+    assert "unknown model 'EfficientNetB9'" in _cli_error(
+        tool, ["--model", "EfficientNetB9", "--src", str(wrong), "--dst", dst], capsys)
     assert not os.path.exists(dst)
     # a same-layout family: checked and written
-    assert tool.main(["--model", "MobileNetV2_x0_5", "--src", str(wrong), "--dst", dst]) == 0
+    run(tool.main, ["--model", "MobileNetV2_x0_5", "--src", str(wrong), "--dst", dst])
     assert "checked" in capsys.readouterr().out and os.path.exists(dst)

@@ -8,15 +8,12 @@ Works for every registered model: families whose keys differ from PaddleClas's
 checked. The output always has exactly the model's keys and shapes; otherwise the
 tool prints one line naming the missing/unexpected/mismatched keys and exits with 2.
 """
-from __future__ import annotations
-
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repo root
+import _bootstrap  # noqa: F401
 
-from ppnets.errors import CheckpointError, PPNetsError  # noqa: E402
+from ppnets.utils.cli import run
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -26,6 +23,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--dst", required=True, help=".pdparams to write (ppnets layout)")
     p.add_argument("--class-num", type=int, default=1000,
                    help="classes of the checkpoint's classifier (default 1000, ImageNet)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks of user errors")
     return p.parse_args(argv)
 
 
@@ -35,20 +33,14 @@ def convert_file(model: str, src: str, dst: str, class_num: int = 1000) -> int:
 
     from ppnets.arch import model_info
     from ppnets.arch.convert import convert_paddleclas_state_dict, is_paddleclas_layout
+    from ppnets.engine.checkpoint import read_weights
 
     model_info(model)  # unknown name → ConfigError listing the valid ones
-    if not os.path.isfile(src):
-        raise CheckpointError(f"--src: no such file '{src}'")
-    try:
-        state_dict = paddle.load(src)
-    except Exception as e:  # noqa: BLE001 - any unreadable file is the user's, reported in one line
-        raise CheckpointError(f"cannot read '{src}' as a .pdparams: {type(e).__name__}: {e}".splitlines()[0]) from e
-    if not isinstance(state_dict, dict):
-        raise CheckpointError(f"'{src}' holds a {type(state_dict).__name__}, not a state_dict")
+    state_dict = read_weights(src)
     from_pc = is_paddleclas_layout(model, state_dict)
     converted = convert_paddleclas_state_dict(model, state_dict, class_num=class_num)
     os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
-    paddle.save(converted, dst)
+    paddle.save({k: paddle.to_tensor(v) for k, v in converted.items()}, dst)
     if model_info(model).from_paddleclas is None:
         how = "checked (PaddleClas's layout is ppnets's for this model)"
     else:
@@ -57,15 +49,10 @@ def convert_file(model: str, src: str, dst: str, class_num: int = 1000) -> int:
     return len(converted)
 
 
-def main(argv=None) -> int:
+def main(argv=None) -> None:
     args = parse_args(argv)
-    try:
-        convert_file(args.model, args.src, args.dst, args.class_num)
-    except PPNetsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    convert_file(args.model, args.src, args.dst, args.class_num)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)
