@@ -137,3 +137,20 @@ def test_cli_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
     # a same-layout family: checked and written
     run(tool.main, ["--model", "MobileNetV2_x0_5", "--src", str(wrong), "--dst", dst])
     assert "checked" in capsys.readouterr().out and os.path.exists(dst)
+
+
+def test_pretrained_model_accepts_a_paddleclas_layout_file(tmp_path):
+    from ppnets.engine.checkpoint import load_pretrained
+    sd = _fake("EfficientNetB0", seed=5)
+    path = tmp_path / "EfficientNetB0_pretrained.pdparams"
+    paddle.save({k: paddle.to_tensor(v) for k, v in sd.items()}, str(path))
+    model = ppnets.build_model("EfficientNetB0")
+    report = load_pretrained(model, str(path), "EfficientNetB0")
+    assert report["missing"] == [] and report["unexpected"] == [] and report["skipped"] == []
+    assert len(report["loaded"]) == len(sd)
+    np.testing.assert_array_equal(model.blocks[2][1].conv_dw.conv_layer.weight.numpy(),
+                                  sd["_ef.block.4.._dcn._conv._conv._conv.weight"])
+    # fine-tuning to 10 classes: only the classifier is skipped
+    small = ppnets.build_model("EfficientNetB0", class_num=10)
+    report = load_pretrained(small, str(path), "EfficientNetB0")
+    assert sorted(k.split()[0] for k in report["skipped"]) == ["classifier.bias", "classifier.weight"]
