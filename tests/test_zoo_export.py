@@ -1,0 +1,258 @@
+"""The model zoo end to end: every model's ImageNet config, export round trip, and the digits configs.
+
+- every registered model has ``configs/ImageNet/<Family>/<Name>.yaml`` at its native size,
+  and every family's recipe (optimizer, LR schedule, augmentation) takes real steps;
+- one model per code path (every model but the big EfficientNets with
+  ``PPNETS_TEST_ALL_EXPORTS=1``) exports through ``export_model`` and gives, through the
+  deploy ``Predictor``, the dynamic model's outputs;
+- every family's ``configs/digits/<family>.yaml`` trains an epoch and its checkpoint evaluates.
+"""
+from __future__ import annotations
+
+import glob
+import os
+
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+import pytest
+
+import ppnets
+from ppnets.config import load_config
+from ppnets.engine import Engine
+from ppnets.engine.export import Predictor, export_model
+
+from conftest import REPO, small_overrides
+
+ALL = ppnets.list_models()
+HEAVY = {f"EfficientNetB{i}" for i in range(3, 8)}  # built and counted elsewhere, too slow to export here
+LIGHT = [n for n in ALL if n not in HEAVY]
+#: ModelInfo defaults that only resize a network (same ops, other sizes)
+SCALING_KEYS = {"scale", "width_mult", "depth_mult", "dropout"}
+
+
+def representatives(names):
+    """The narrowest model of each distinct code path: family + the defaults that change the ops.
+
+    Widths, depths and dropout only resize a network, and so does a ShuffleNetV1 group count
+    above 1 (grouped 1×1 convolutions + channel shuffle; g=1 has neither). Tracing a model for
+    export costs several seconds whatever its size (Paddle converts every layer's ``forward``
+    afresh), so the default run exports these 11 models; ``PPNETS_TEST_ALL_EXPORTS=1`` exports
+    all 57 light ones (about 8 minutes on two shared cores).
+    """
+    groups = {}
+    for name in names:
+        info = ppnets.model_info(name)
+        d = info.defaults
+        key = [info.family] + sorted((k, str(v)) for k, v in d.items() if k not in SCALING_KEYS | {"groups"})
+        if "groups" in d:
+            key.append(("grouped", d["groups"] > 1))
+        key = tuple(key)
+        size = d.get("scale", 1.0) * d.get("width_mult", 1.0) * d.get("depth_mult", 1.0)
+        if key not in groups or (size, d.get("groups", 0)) < groups[key][0]:
+            groups[key] = ((size, d.get("groups", 0)), name)
+    return sorted(name for _, name in groups.values())
+
+
+EXPORTED = LIGHT if os.environ.get("PPNETS_TEST_ALL_EXPORTS") == "1" else representatives(LIGHT)
+IMAGENET = os.path.join(REPO, "configs", "ImageNet")
+DIGITS_CONFIGS = sorted(glob.glob(os.path.join(REPO, "configs", "digits", "*.yaml")))
+
+
+def _ops(cfg: dict, split: str) -> dict:
+    """{op name: options} of a split's transform list."""
+    ops = cfg["DataLoader"][split]["dataset"]["transform_ops"]
+    return {name: opts or {} for op in ops for name, opts in op.items()}
+
+
+# --------------------------------------------------------------------------- ImageNet configs
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_model_has_an_imagenet_config_at_its_native_size(name):
+    info = ppnets.model_info(name)
+    path = os.path.join(IMAGENET, info.family, f"{name}.yaml")
+    assert os.path.isfile(path), f"missing {os.path.relpath(path, REPO)}"
+    cfg = load_config(path)
+    size = info.input_size
+    assert cfg["Arch"]["name"] == name and cfg["Arch"]["class_num"] == 1000
+    assert cfg["Global"]["image_shape"] == [3, size, size]
+    train, evaluation = _ops(cfg, "Train"), _ops(cfg, "Eval")
+    assert train["RandCropImage"]["size"] == size
+    assert evaluation["CropImage"]["size"] == size
+    assert evaluation["ResizeImage"]["resize_short"] == size + 32   # PaddleClas: 256 for 224, 632 for 600
+    for split, listing in (("Train", "train_list.txt"), ("Eval", "val_list.txt")):
+        dataset = cfg["DataLoader"][split]["dataset"]
+        assert dataset["name"] == "FileListDataset"
+        assert dataset["image_root"] == "./dataset/ILSVRC2012/"
+        assert dataset["cls_label_path"] == f"./dataset/ILSVRC2012/{listing}"
+
+
+def test_imagenet_configs_name_only_registered_models_of_their_family():
+    for path in glob.glob(os.path.join(IMAGENET, "*", "*.yaml")):
+        family = os.path.basename(os.path.dirname(path))
+        if family == "_base_":
+            continue
+        name = os.path.splitext(os.path.basename(path))[0]
+        assert name in ALL and ppnets.model_info(name).family == family, os.path.relpath(path, REPO)
+
+
+def test_family_recipes_follow_paddleclas():
+    """Spot checks of the per-model differences PaddleClas's recipes make."""
+    def cfg(family, name):
+        return load_config(os.path.join(IMAGENET, family, f"{name}.yaml"))
+
+    v3 = cfg("MobileNetV3", "MobileNetV3_large_x1_0")
+    assert v3["Optimizer"]["lr"]["learning_rate"] == pytest.approx(0.65)
+    assert v3["DataLoader"]["Train"]["sampler"]["batch_size"] == 256
+    assert v3["Loss"]["Train"] == [{"CELoss": {"epsilon": 0.1}}]
+    small = cfg("MobileNetV3", "MobileNetV3_small_x0_35")
+    assert small["Optimizer"]["lr"]["learning_rate"] == pytest.approx(1.3)
+    assert small["Optimizer"]["regularizer"]["coeff"] == pytest.approx(1e-5)
+    v1 = cfg("MobileNetV1", "MobileNetV1")
+    lr = v1["Optimizer"]["lr"]
+    assert (lr["name"], lr["decay_epochs"], lr["values"]) == ("Piecewise", [30, 60, 90], [0.1, 0.01, 0.001, 0.0001])
+    s2 = cfg("ShuffleNetV2", "ShuffleNetV2_x2_0")
+    assert s2["Optimizer"]["lr"]["learning_rate"] == pytest.approx(0.25)
+    assert s2["DataLoader"]["Train"]["sampler"]["batch_size"] == 128
+    assert cfg("SqueezeNet", "SqueezeNet1_1")["Optimizer"]["regularizer"]["coeff"] == pytest.approx(1e-4)
+    b7 = cfg("EfficientNet", "EfficientNetB7")
+    assert b7["Global"]["epochs"] == 360
+    assert (b7["Optimizer"]["name"], b7["Optimizer"]["rho"], b7["Optimizer"]["momentum"], b7["Optimizer"]["epsilon"]) \
+        == ("RMSProp", 0.9, 0.9, 0.001)
+    for model in (b7, v3):
+        assert [next(iter(op)) for op in model["DataLoader"]["Train"]["dataset"]["transform_ops"]] == \
+            ["DecodeImage", "RandCropImage", "RandFlipImage", "AutoAugment", "NormalizeImage", "ToCHWImage"]
+    lr = cfg("ShuffleNetV1", "ShuffleNetV1_g1_x0_5")["Optimizer"]["lr"]   # the paper's linear decay to 0
+    assert (lr["name"], lr["learning_rate"], lr["end_lr"], lr["power"]) == ("Polynomial", 0.5, 0.0, 1.0)
+
+
+#: one config per family, picked to run every optimizer, schedule and augmentation the recipes use
+RECIPE_SMOKE = ["MobileNetV1/MobileNetV1_x0_25", "MobileNetV2/MobileNetV2_x0_25",
+                "MobileNetV3/MobileNetV3_large_x1_0", "EfficientNet/EfficientNetB0", "SqueezeNet/SqueezeNet1_1",
+                "ShuffleNetV1/ShuffleNetV1_g3_x0_25", "ShuffleNetV2/ShuffleNetV2_x0_25"]
+
+
+@pytest.fixture(scope="module")
+def digits_lists(digits_slice):
+    """PaddleClas file lists (``path label``) over a few images of the digits slice."""
+    for split, n in (("train", 8), ("val", 3)):
+        with open(os.path.join(digits_slice, f"{split}_list.txt"), "w") as f:
+            for label, cls in enumerate(("0", "1", "2")):
+                for img in sorted(os.listdir(os.path.join(digits_slice, split, cls)))[:n]:
+                    f.write(f"{split}/{cls}/{img} {label}\n")
+    return digits_slice
+
+
+@pytest.mark.parametrize("config", RECIPE_SMOKE)
+def test_imagenet_recipe_runs(config, digits_lists, tmp_path):
+    """The recipe's optimizer, LR schedule and pipelines build and take real steps (on 32-px digits)."""
+    overrides = {
+        "Global.device": "cpu", "Global.epochs": 1, "Global.output_dir": str(tmp_path),
+        "Global.use_visualdl": False, "Global.save_interval": 0, "Arch.class_num": 3,
+        "Optimizer.lr.warmup_epoch": 0,
+        "DataLoader.Train.sampler.batch_size": 8, "DataLoader.Eval.sampler.batch_size": 9,
+        "DataLoader.Train.loader.num_workers": 0, "DataLoader.Eval.loader.num_workers": 0,
+        "DataLoader.Train.dataset.transform_ops.1.RandCropImage.size": 32,
+        "DataLoader.Eval.dataset.transform_ops.1.ResizeImage.resize_short": 36,
+        "DataLoader.Eval.dataset.transform_ops.2.CropImage.size": 32,
+    }
+    for split in ("Train", "Eval"):
+        overrides[f"DataLoader.{split}.dataset.image_root"] = digits_lists
+        overrides[f"DataLoader.{split}.dataset.cls_label_path"] = os.path.join(
+            digits_lists, f"{'train' if split == 'Train' else 'val'}_list.txt")
+    cfg = load_config(os.path.join(IMAGENET, f"{config}.yaml"), [f"{k}={v}" for k, v in overrides.items()])
+    engine = Engine(cfg, "train")
+    before = {k: v.numpy().copy() for k, v in engine.model.state_dict().items()}
+    result = engine.train()
+    assert np.isfinite(result["eval"]["loss"])
+    after = engine.model.state_dict()
+    assert any(not np.array_equal(before[k], after[k].numpy()) for k in before)   # the optimizer stepped
+
+
+# --------------------------------------------------------------------------- export round trip
+
+def _randomize_batch_norm(model: paddle.nn.Layer, rng: np.random.Generator) -> None:
+    """Give every BN non-trivial statistics and affine parameters.
+
+    A fresh BN (mean 0, variance 1, scale 1, shift 0) is nearly the identity in eval mode, so
+    an export that ran BN in training mode, or dropped it, would go unnoticed.
+    """
+    for layer in model.sublayers():
+        if isinstance(layer, paddle.nn.BatchNorm2D):
+            c = layer._mean.shape[0]
+            layer._mean.set_value(rng.normal(0, 0.2, c).astype("float32"))
+            layer._variance.set_value(rng.uniform(0.5, 2.0, c).astype("float32"))
+            layer.weight.set_value(rng.uniform(0.5, 1.5, c).astype("float32"))
+            layer.bias.set_value(rng.normal(0, 0.2, c).astype("float32"))
+
+
+def test_export_representatives_cover_every_family_and_code_path():
+    chosen = representatives(LIGHT)
+    assert {ppnets.model_info(n).family for n in chosen} == {ppnets.model_info(n).family for n in ALL}
+    assert [n for n in chosen if n.startswith("ShuffleNetV1")] == ["ShuffleNetV1_g1_x0_25", "ShuffleNetV1_g2_x0_25"]
+    assert {"MobileNetV3_large_x0_35", "MobileNetV3_small_x0_35", "ShuffleNetV2_swish", "ShuffleNetV2_x0_25",
+            "SqueezeNet1_0", "SqueezeNet1_1", "EfficientNetB0", "MobileNetV2_x0_25"} <= set(chosen)
+
+
+@pytest.mark.parametrize("name", EXPORTED)
+def test_export_round_trip_matches_dynamic_model(name, digits_slice, tmp_path):
+    paddle.seed(0)
+    rng = np.random.default_rng(0)
+    model = ppnets.build_model(name, class_num=4)
+    _randomize_batch_norm(model, rng)
+    model.eval()
+    weights = str(tmp_path / "weights")
+    paddle.save(model.state_dict(), weights + ".pdparams")
+
+    cfg = load_config(os.path.join(REPO, "configs", "mobilenetv2.yaml"), small_overrides(
+        digits_slice, str(tmp_path), **{"Arch.name": name, "Arch.class_num": 4,
+                                        "Global.pretrained_model": weights, "Export.softmax": False}))
+    out_dir = export_model(cfg, str(tmp_path / "inference"))
+    predictor = Predictor(out_dir, cpu_threads=1)
+
+    x = rng.normal(0, 1, (2, 3, 32, 32)).astype("float32")
+    with paddle.no_grad():
+        logits = model(paddle.to_tensor(x))
+    expected = F.log_softmax(logits, axis=-1).numpy()
+    got = np.log(predictor.run(x))       # Export.softmax false: the predictor applies the softmax
+    assert got.shape == (2, 4)
+    assert float(np.abs(logits.numpy()).max()) > 0.05, "logits too small for the comparison to mean anything"
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-4)
+
+
+# --------------------------------------------------------------------------- digits configs
+
+def test_there_is_a_digits_config_per_family():
+    """configs/digits/ has one config per family; MobileNetV2's is the default configs/mobilenetv2.yaml."""
+    def family(path):
+        return ppnets.model_info(load_config(path)["Arch"]["name"]).family
+
+    covered = [family(p) for p in DIGITS_CONFIGS]
+    assert len(covered) == len(set(covered))
+    assert set(covered) | {family(os.path.join(REPO, "configs", "mobilenetv2.yaml"))} == \
+        {ppnets.model_info(n).family for n in ALL}
+
+
+@pytest.mark.parametrize("path", DIGITS_CONFIGS, ids=lambda p: os.path.basename(p))
+def test_digits_config_trains_and_its_checkpoint_evaluates(path, digits_slice, tmp_path):
+    """One epoch of the family's digits config on a 3-class slice; the checkpoint re-evaluates identically.
+
+    (Exporting is covered, for every code path, by the round-trip test above.)
+    """
+    overrides = {
+        "Global.epochs": 1, "Global.output_dir": str(tmp_path), "Global.print_batch_step": 1,
+        "Global.use_visualdl": False, "Global.save_interval": 0, "Arch.class_num": 3,
+        "DataLoader.Train.dataset.root": os.path.join(digits_slice, "train"),
+        "DataLoader.Eval.dataset.root": os.path.join(digits_slice, "val"),
+        "DataLoader.Train.sampler.batch_size": 24, "DataLoader.Train.loader.num_workers": 0,
+        "DataLoader.Eval.sampler.batch_size": 16, "Optimizer.lr.warmup_epoch": 0,
+    }
+    cfg = load_config(path, [f"{k}={v}" for k, v in overrides.items()])
+    result = Engine(cfg, "train").train()
+    assert np.isfinite(result["eval"]["loss"]) and result["best_epoch"] == 1
+    log = open(os.path.join(str(tmp_path), cfg["Arch"]["name"], "train.log")).read()
+    assert "[Train][Epoch 1/1][Iter 5/5]" in log          # 120 images, batch 24, drop_last
+    cfg["Global"]["pretrained_model"] = os.path.join(str(tmp_path), cfg["Arch"]["name"], "latest")
+    again = Engine(cfg, "eval").evaluate()               # a second build of the model, from the checkpoint
+    assert again["top1"] == pytest.approx(result["eval"]["top1"])
+    assert again["loss"] == pytest.approx(result["eval"]["loss"], rel=1e-5)
