@@ -180,6 +180,14 @@ def _wait_for(path, pattern, proc, timeout=120):
     raise AssertionError(f"timed out waiting for {pattern}")
 
 
+def _alive(pid: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+    except OSError:
+        return False
+
+
 RESUME = {"Global.epochs": 3, "Global.save_steps": 2, "DataLoader.Train.loader.num_workers": 2, "Arch.dropout": 0.2,
           "DataLoader.Train.dataset.transform_ops.1": "{RandCropImage: {size: 32, scale: [0.5, 1.0]}}"}
 
@@ -196,8 +204,13 @@ def test_kill_9_mid_epoch_then_resume_reproduces_the_uninterrupted_run(digits_sl
     proc = subprocess.Popen(_train_cmd(digits_slice, out, **RESUME), cwd=REPO, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     _wait_for(log, r"\[Train\]\[Epoch 2/3\]\[Iter 5/7\]", proc)
+    workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
     proc.kill()  # SIGKILL: no handler runs
     proc.wait()
+    deadline = time.time() + 20  # its data-loader workers die with it, none is orphaned
+    while any(_alive(pid) for pid in workers) and time.time() < deadline:
+        time.sleep(0.1)
+    assert workers and not [pid for pid in workers if _alive(pid)]
     states = paddle.load(os.path.join(out, "MobileNetV2_x0_25", "latest.pdstates"))
     assert states["partial"] is not None and states["partial"]["epoch"] == 2  # a mid-epoch checkpoint
     resumed = subprocess.run(_train_cmd(digits_slice, out, **RESUME, **{

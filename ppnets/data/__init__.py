@@ -1,6 +1,9 @@
 """Data: datasets, transform ops, batch ops (Mixup/CutMix) and the one dataloader builder."""
 from __future__ import annotations
 
+import ctypes
+import signal
+import sys
 import traceback
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
@@ -71,6 +74,15 @@ class SafeCollate:
         return out + [np.array(len(failed), np.int64), np.frombuffer(b"O", np.uint8)]
 
 
+def _die_with_parent(worker_id: int) -> None:
+    """Loader workers exit with the training process (a ``kill -9`` would otherwise orphan them)."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+
 def build_dataloader(cfg: Dict[str, Any], split: str, seed: Optional[int] = None,
                      class_names: Optional[List[str]] = None, class_num: Optional[int] = None) -> paddle.io.DataLoader:
     """Build the ``paddle.io.DataLoader`` of ``DataLoader.<split>``.
@@ -114,4 +126,5 @@ def build_dataloader(cfg: Dict[str, Any], split: str, seed: Optional[int] = None
     loader_cfg = section["loader"]
     return paddle.io.DataLoader(dataset, batch_sampler=sampler, num_workers=loader_cfg["num_workers"],
                                 use_shared_memory=loader_cfg["use_shared_memory"], return_list=True,
+                                worker_init_fn=_die_with_parent,
                                 collate_fn=collate)
