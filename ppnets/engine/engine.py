@@ -92,7 +92,7 @@ class Engine:
         if g["pretrained_model"]:
             load_pretrained(self.model, g["pretrained_model"], self.arch_name)
         self.ema: Optional[ModelEMA] = None
-        if mode in ("train", "eval") and config["EMA"]["decay"]:
+        if mode == "train" and config["EMA"]["decay"]:
             self.ema = ModelEMA(self.model, self._build_model(), config["EMA"]["decay"])
         self.amp = AmpSettings(config["AMP"], g["device"])
         if self.amp.enabled and self.amp.requested_dtype_unavailable:
