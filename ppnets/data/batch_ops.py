@@ -32,6 +32,7 @@ targets, which is wrong for mixed labels. Images must be NCHW (end ``transform_o
 """
 from __future__ import annotations
 
+import zlib
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -217,6 +218,9 @@ class BatchCollate:
             raise DataError(f"label {int(bad[0])} out of range [0, {self.class_num}) (Arch.class_num)")
         targets = np.eye(self.class_num, dtype=np.float32)[labels]
         images = images.astype(np.float32, copy=False)
+        # seed the draws (λ, boxes, permutations) from the batch itself: the same batch is mixed
+        # the same way whatever thread or worker collates it, which keeps runs reproducible
+        np.random.seed(zlib.crc32(labels.tobytes() + np.ascontiguousarray(images[:, :, ::5, ::5]).tobytes()))
         for op in self.ops:
             images, targets = op(images, targets)
         return [np.ascontiguousarray(images, np.float32), np.ascontiguousarray(targets, np.float32)]
