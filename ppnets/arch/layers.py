@@ -7,16 +7,19 @@ that each family's ``state_dict`` matches PaddleClas key for key.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple, Union
+import contextlib
+from typing import Iterator, Optional, Sequence, Tuple, Union
 
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
 from ..errors import ConfigError, did_you_mean
+from . import onednn
 
 __all__ = [
-    "ACTIVATIONS", "make_act", "make_divisible", "ConvBNLayer", "DepthwiseConv2D", "depthwise_conv_unfold", "SqueezeExcite", "DropPath",
+    "ACTIVATIONS", "make_act", "make_divisible", "ConvBNLayer", "FastConv2D", "DepthwiseConv2D", "depthwise_conv_unfold",
+    "native_convolutions", "SqueezeExcite", "DropPath",
     "channel_shuffle", "ClassificationModel",
 ]
 
@@ -112,31 +115,42 @@ def depthwise_conv_unfold(x: paddle.Tensor, weight: paddle.Tensor, stride: Seque
     return out.reshape([n, c, oh, ow])
 
 
-class DepthwiseConv2D(nn.Conv2D):
-    """``nn.Conv2D`` with ``groups == in_channels == out_channels``, faster on tiny maps.
+class FastConv2D(nn.Conv2D):
+    """``nn.Conv2D`` that trains through oneDNN on the CPU (:mod:`ppnets.arch.onednn`).
 
-    Parameters, ``state_dict`` and exported programs are those of ``nn.Conv2D``. On the CPU,
-    in training (dynamic or ``to_static``) and dynamic-mode evaluation, when the output has
-    at most :attr:`UNFOLD_MAX_PIXELS` pixels (the
-    8×8 … 1×1 maps at the end of a network on a small input), it computes through
-    :func:`depthwise_conv_unfold` instead of Paddle's depthwise kernel.
+    Parameters, ``state_dict`` and exported programs are those of ``nn.Conv2D``. In dynamic
+    mode (training and evaluation), for float32 NCHW input on the CPU outside AMP autocast,
+    with symmetric padding and no dilation, the convolution and its gradients run on
+    oneDNN's JIT kernels instead of Paddle's dynamic-graph CPU kernels (im2col + GEMM per
+    sample and group); results agree within float32 rounding. Everything else —
+    ``to_static`` programs, exported models, GPU, AMP — uses ``nn.Conv2D`` unchanged.
+    Set :attr:`ONEDNN` to False (or ``PPNETS_ONEDNN=0``) to use Paddle's kernels.
     """
 
-    UNFOLD_MAX_PIXELS = 64
+    ONEDNN = True
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         pad = self._pad_pair()
-        # training (dynamic or to_static) and dynamic eval; exported inference programs keep the native op
-        if (pad is not None and (self.training or paddle.in_dynamic_mode()) and paddle.get_device() == "cpu"
-                and x.shape[2] > 0 and x.shape[3] > 0
-                and self._out_pixels(x.shape[2], x.shape[3], pad) <= self.UNFOLD_MAX_PIXELS):
-            out = depthwise_conv_unfold(x, self.weight, self._stride, pad)
-            return out if self.bias is None else out + self.bias.reshape([1, -1, 1, 1])
-        return super().forward(x)
+        out = None
+        if pad is not None:
+            out = onednn.conv2d(x, self.weight, self._stride, pad, self._groups) if self._use_onednn(x) \
+                else self._fallback(x, pad)
+        if out is None:
+            return nn.Conv2D.forward(self, x)
+        return out if self.bias is None else out + self.bias.reshape([1, -1, 1, 1])
+
+    def _fallback(self, x: paddle.Tensor, pad: Tuple[int, int]) -> Optional[paddle.Tensor]:
+        """Another fast path where oneDNN is not used (None: Paddle's kernel)."""
+        return None
+
+    def _use_onednn(self, x: paddle.Tensor) -> bool:
+        return (self.ONEDNN and paddle.in_dynamic_mode() and x.ndim == 4 and x.place.is_cpu_place()
+                and x.dtype == paddle.float32 and self.weight.dtype == paddle.float32
+                and not paddle.is_autocast_enabled() and min(x.shape) > 0 and onednn.available())
 
     def _pad_pair(self) -> Optional[Tuple[int, int]]:
-        """Symmetric (pad_h, pad_w) when the unfold path applies, else None."""
-        if self._data_format != "NCHW" or list(self._dilation) != [1, 1] or self._in_channels != self._out_channels:
+        """Symmetric (pad_h, pad_w) when the fast paths apply (NCHW, no dilation), else None."""
+        if self._data_format != "NCHW" or list(self._dilation) != [1, 1] or self._padding_mode != "zeros":
             return None
         p = self._padding
         if isinstance(p, int):
@@ -145,11 +159,46 @@ class DepthwiseConv2D(nn.Conv2D):
             return int(p[0]), int(p[1])
         return None
 
+
+class DepthwiseConv2D(FastConv2D):
+    """``nn.Conv2D`` with ``groups == in_channels == out_channels``: the convolution where
+    Paddle's CPU kernel is slowest (``N × C`` matrix products of one row each).
+
+    Uses oneDNN's depthwise kernels like :class:`FastConv2D`. Where oneDNN is not used but
+    the graph is still on the CPU in training (``to_static``) or dynamic evaluation, outputs
+    of at most :attr:`UNFOLD_MAX_PIXELS` pixels (the 8×8 … 1×1 maps at the end of a network
+    on a small input) go through :func:`depthwise_conv_unfold`, 1–8× faster than Paddle's
+    kernel there. Exported inference programs keep the native op.
+    """
+
+    UNFOLD_MAX_PIXELS = 64
+
+    def _fallback(self, x: paddle.Tensor, pad: Tuple[int, int]) -> Optional[paddle.Tensor]:
+        # training (dynamic or to_static) and dynamic eval; exported inference programs keep the native op
+        if (self._in_channels == self._out_channels and (self.training or paddle.in_dynamic_mode())
+                and paddle.get_device() == "cpu" and x.shape[2] > 0 and x.shape[3] > 0
+                and self._out_pixels(x.shape[2], x.shape[3], pad) <= self.UNFOLD_MAX_PIXELS):
+            return depthwise_conv_unfold(x, self.weight, self._stride, pad)
+        return None
+
     def _out_pixels(self, h: int, w: int, pad: Tuple[int, int]) -> int:
         kh, kw = self._kernel_size
         oh = (h + 2 * pad[0] - kh) // self._stride[0] + 1
         ow = (w + 2 * pad[1] - kw) // self._stride[1] + 1
         return oh * ow
+
+
+@contextlib.contextmanager
+def native_convolutions() -> Iterator[None]:
+    """Within the block, every :class:`FastConv2D`/:class:`DepthwiseConv2D` uses Paddle's own
+    convolution kernels (no oneDNN, no unfold path): the behaviour before these fast paths,
+    for benchmarks and equality tests."""
+    saved = FastConv2D.ONEDNN, DepthwiseConv2D.UNFOLD_MAX_PIXELS
+    FastConv2D.ONEDNN, DepthwiseConv2D.UNFOLD_MAX_PIXELS = False, -1
+    try:
+        yield
+    finally:
+        FastConv2D.ONEDNN, DepthwiseConv2D.UNFOLD_MAX_PIXELS = saved
 
 
 class ConvBNLayer(nn.Layer):
@@ -183,7 +232,7 @@ class ConvBNLayer(nn.Layer):
             padding = ((k[0] - 1) // 2, (k[1] - 1) // 2)
         self.conv_name, self.bn_name = names
         self.has_norm = norm
-        conv_cls = DepthwiseConv2D if groups == in_channels == out_channels and groups > 1 else nn.Conv2D
+        conv_cls = DepthwiseConv2D if groups == in_channels == out_channels and groups > 1 else FastConv2D
         setattr(self, self.conv_name, conv_cls(in_channels, out_channels, k, stride=stride, padding=padding,
                                                groups=groups, bias_attr=None if bias else False))
         if norm:

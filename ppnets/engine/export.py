@@ -21,6 +21,7 @@ from ..arch import build_model
 from ..data.transforms import build_transforms
 from ..errors import CheckpointError, ConfigError, DataError
 from ..utils.logger import get_logger
+from ..utils.runtime import retain_freed_memory as _retain_freed_memory
 from .checkpoint import load_pretrained
 from .infer import read_label_file, softmax
 
@@ -127,12 +128,17 @@ class Predictor:
     Args:
         model_dir: a directory written by :func:`export_model`.
         cpu_threads: math library threads (default: all cores).
-        use_mkldnn: use oneDNN kernels (several times faster on x86 CPUs).
+        use_mkldnn: use oneDNN kernels (several times faster on x86 CPUs; Paddle 3 turns them
+            on by default, so ``False`` disables them explicitly).
         use_gpu: run on GPU 0 (needs a CUDA build of Paddle).
+        ir_optim: apply Paddle's graph optimisations (BN folding, conv + activation fusion …).
+        retain_freed_memory: on the CPU, make the process keep freed memory for reuse
+            (:func:`ppnets.utils.runtime.retain_freed_memory`): without it every run
+            page-faults its activations afresh; +20 % img/s for MobileNetV2 at batch 16.
     """
 
     def __init__(self, model_dir: str, cpu_threads: Optional[int] = None, use_mkldnn: bool = True,
-                 use_gpu: bool = False, ir_optim: bool = True) -> None:
+                 use_gpu: bool = False, ir_optim: bool = True, retain_freed_memory: bool = True) -> None:
         paths = [os.path.join(model_dir, n) for n in (MODEL_FILE, PARAMS_FILE, META_FILE)]
         missing = [p for p in paths if not os.path.isfile(p)]
         if missing:
@@ -150,10 +156,15 @@ class Predictor:
             cfg.set_cpu_math_library_num_threads(cpu_threads or os.cpu_count() or 1)
             if use_mkldnn:
                 cfg.enable_mkldnn()
+            else:
+                cfg.disable_mkldnn()
+            if retain_freed_memory:
+                _retain_freed_memory()
         cfg.switch_ir_optim(ir_optim)
         # enable_memory_optim() is not used: with PIR programs Paddle 3.3's predictor fails to
         # build ("Not find predictor_id 0 and pass_name memory_optimize_pass")
         cfg.disable_glog_info()
+        self.config = cfg
         self.predictor = paddle.inference.create_predictor(cfg)
         self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
         self.output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
