@@ -23,6 +23,7 @@ from ..loss import build_loss
 from ..metric import build_metrics, confusion_matrix
 from ..optimizer import build_optimizer
 from ..utils.logger import get_logger, setup_logger
+from ..utils.runtime import retain_freed_memory
 from .amp import AmpSettings
 from .checkpoint import load_checkpoint, load_pretrained, save_checkpoint
 from .ema import ModelEMA
@@ -64,6 +65,8 @@ class Engine:
         log_name = {"train": "train.log", "eval": "eval.log"}.get(mode)
         self.log = setup_logger(os.path.join(self.output_dir, log_name) if log_name else None, self.rank)
         self._set_device(g["device"])
+        if g["device"] == "cpu":
+            retain_freed_memory()  # no page faults on every step's fresh activations (see utils/runtime.py)
         self.seed = g["seed"]
         if self.seed is not None:  # the same on every rank: identical initial weights
             paddle.seed(self.seed)
