@@ -346,6 +346,7 @@ def test_compare_models_two_tiny_models(tmp_path, capsys):
     assert float(rows["MobileNetV2_x0_25"]["top1"]) == pytest.approx(0.8) and rows["ShuffleNetV2_x0_25"]["top1"] == ""
     md = open(os.path.join(out, "zoo.md"), encoding="utf-8").read()
     assert "| MobileNetV2_x0_25 | MobileNetV2 (2018) | 1.52 | 224 | 30.5 |" in md and "FLOPs = 2 × MACs" in md
+    assert f"Top-1 from:\n- MobileNetV2_x0_25: {runs / 'train.log'} (best, epoch 2)\n" in md
     for png in ("zoo_params_vs_macs.png", "zoo_latency_vs_macs.png"):
         _png_ok(os.path.join(out, png))
     # re-drawing from the CSV keeps the numbers and the measurement note

@@ -263,7 +263,9 @@ def write_markdown(entries: Sequence[ZooEntry], path: str, batches: Sequence[int
             cells.append(f"{e.top1:.4f}" if e.top1 is not None else "-")
         lines.append("| " + " | ".join(cells) + " |")
     missing = [f"- {e.name}: {e.note}" for e in entries if e.note]
+    sources = [f"- {e.name}: {e.top1_source}" for e in entries if e.top1 is not None and e.top1_source]
     text = (notes + "\n\n" if notes else "") + "\n".join(lines) + "\n" + \
+        ("\nTop-1 from:\n" + "\n".join(sources) + "\n" if sources else "") + \
         ("\nNo latency for:\n" + "\n".join(missing) + "\n" if missing else "")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
