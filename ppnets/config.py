@@ -167,6 +167,8 @@ class Key:
     default: Any = None
     doc: str = ""
     choices: Optional[Tuple[Any, ...]] = None
+    minimum: Optional[int] = None  #: smallest allowed value of a number (null always passes)
+    length: Optional[int] = None  #: required number of items of a list
 
 
 #: A component spec like ``{name: Cosine, learning_rate: 0.1}`` (validated by its registry).
@@ -185,38 +187,41 @@ _LOADER_SPLIT = {
     "dataset": _DATASET,
     "sampler": {
         "name": Key(str, "DistributedBatchSampler", "batch sampler", ("DistributedBatchSampler", "BatchSampler")),
-        "batch_size": Key(int, 64, "samples per batch and per process"),
+        "batch_size": Key(int, 64, "samples per batch and per process", minimum=1),
         "shuffle": Key(bool, False, "shuffle every epoch (seeded by Global.seed and the epoch)"),
         "drop_last": Key(bool, False, "drop the last incomplete batch"),
     },
     "loader": {
-        "num_workers": Key(int, 0, "worker processes decoding images (0 = in the main process)"),
+        "num_workers": Key(int, 0, "worker processes decoding images (0 = in the main process)", minimum=0),
         "use_shared_memory": Key(bool, True, "pass batches from workers through shared memory"),
     },
 }
 
 SCHEMA: Dict[str, Any] = {
     "Global": {
-        "epochs": Key(int, 10, "number of training epochs"),
+        "epochs": Key(int, 10, "number of training epochs", minimum=1),
         "output_dir": Key(str, "./output", "checkpoints, logs, VisualDL and the resolved config go to <output_dir>/<Arch.name>"),
         "device": Key(str, "cpu", "cpu or gpu", ("cpu", "gpu")),
         "seed": Key(Optional[int], 42, "random seed of weights, data order and augmentation (null = unseeded)"),
-        "save_interval": Key(int, 1, "write epoch_N checkpoints every this many epochs (0 = never)"),
+        "save_interval": Key(int, 1, "write epoch_N checkpoints every this many epochs (0 = never)", minimum=0),
         "eval_during_train": Key(bool, True, "evaluate on DataLoader.Eval during training"),
-        "eval_interval": Key(int, 1, "evaluate every this many epochs"),
-        "print_batch_step": Key(int, 10, "log a training line every this many iterations"),
+        "eval_interval": Key(int, 1, "evaluate every this many epochs", minimum=1),
+        "print_batch_step": Key(int, 10, "log a training line every this many iterations", minimum=1),
         "use_visualdl": Key(bool, True, "write VisualDL scalars under <output_dir>/<Arch.name>/vdl"),
-        "image_shape": Key(List[int], [3, 224, 224], "C, H, W of the network input (export and analysis)"),
+        "image_shape": Key(List[int], [3, 224, 224], "C, H, W of the network input (export and analysis)",
+                           minimum=1, length=3),
         "pretrained_model": Key(Optional[str], None, "weights prefix or .pdparams to initialise from (PaddleClas files accepted); shape-mismatched keys are skipped and reported"),
         "checkpoints": Key(Optional[str], None, "checkpoint prefix to resume from (epoch, optimizer, LR, best metric)"),
         "save_inference_dir": Key(str, "./inference", "where tools/export_model.py writes the inference model"),
-        "update_freq": Key(int, 1, "gradient accumulation: one optimizer step every this many iterations"),
-        "save_steps": Key(int, 0, "also save 'latest' every this many iterations, mid-epoch (0 = only at epoch ends)"),
+        "update_freq": Key(int, 1, "gradient accumulation: one optimizer step every this many iterations",
+                           minimum=1),
+        "save_steps": Key(int, 0, "also save 'latest' every this many iterations, mid-epoch (0 = only at epoch ends)",
+                          minimum=0),
         "to_static": Key(bool, False, "train through paddle.jit.to_static (static graph)"),
     },
     "Arch": {
         "name": Key(str, REQUIRED, "registered model name (ppnets.list_models())"),
-        "class_num": Key(int, 1000, "number of classes"),
+        "class_num": Key(int, 1000, "number of classes", minimum=1),
         "_rest_": "model",  # the model's own keyword arguments (e.g. scale, dropout)
     },
     "Loss": {
@@ -258,14 +263,14 @@ SCHEMA: Dict[str, Any] = {
     },
     "Infer": {
         "infer_imgs": Key(Optional[str], None, "an image file or a folder of images for tools/infer.py"),
-        "batch_size": Key(int, 8, "images per forward pass"),
+        "batch_size": Key(int, 8, "images per forward pass", minimum=1),
         "transforms": Key(NAMED_LIST, None, "preprocessing ops (default: DataLoader.Eval's)"),
-        "topk": Key(int, 5, "how many classes to print per image"),
+        "topk": Key(int, 5, "how many classes to print per image", minimum=1),
         "class_id_map_file": Key(Optional[str], None, "label names, one per line (default: the training label list)"),
     },
     "Export": {
         "softmax": Key(bool, True, "append a softmax so the inference model outputs probabilities"),
-        "batch_size": Key(Optional[int], None, "fixed batch size of the exported input (null = dynamic)"),
+        "batch_size": Key(Optional[int], None, "fixed batch size of the exported input (null = dynamic)", minimum=1),
     },
 }
 
@@ -421,6 +426,12 @@ def _validate_section(node: Any, schema: Dict[str, Any], where: str, regs: Dict[
             if spec.choices and new not in spec.choices:
                 raise ConfigError(f"{path}: expected one of {', '.join(map(str, spec.choices))}, got {new!r}"
                                   f"{did_you_mean(str(new), map(str, spec.choices))}")
+            if spec.length is not None and new is not None and len(new) != spec.length:
+                raise ConfigError(f"{path}: expected {spec.length} items, got {new!r}")
+            items = new if isinstance(new, list) else [new]
+            if spec.minimum is not None and any(v is not None and v < spec.minimum for v in items):
+                raise ConfigError(f"{path}: expected {'numbers' if isinstance(new, list) else 'a number'} "
+                                  f">= {spec.minimum}, got {new!r}")
             node[key] = new
     if rest is not None:
         extra = {k: v for k, v in node.items() if k not in fixed}
@@ -495,6 +506,8 @@ def config_reference() -> str:
                 continue
             tp = spec.type if isinstance(spec.type, str) else _type_name(spec.type)
             tp = {"named_list": "list of {Name: {…}}", "named": "{name: …, …}"}.get(tp, tp)
+            tp = tp.replace("list of ", f"list of {spec.length} ") if spec.length is not None else tp
+            tp += f" ≥ {spec.minimum}" if spec.minimum is not None else ""
             default = "required" if spec.default is REQUIRED else yaml.safe_dump(spec.default, default_flow_style=True).strip().removesuffix("...").strip()
             rows.append(f"| `{prefix}.{key}` | {tp} | `{default}` | {spec.doc} |")
 

@@ -34,6 +34,9 @@ class Registry:
 
     def get(self, name: str, where: str = "") -> Callable[..., Any]:
         """Return the entry ``name``; raise a ConfigError naming the valid ones otherwise."""
+        if not isinstance(name, str):
+            raise ConfigError(f"{where or self.kind}: expected the name of a {self.kind}, got {name!r}; "
+                              f"valid: {', '.join(self.names())}")
         if name not in self._items:
             loc = f"{where}: " if where else ""
             raise ConfigError(
@@ -45,7 +48,7 @@ class Registry:
         """Look up ``name`` and call it with ``kwargs``, checking them against its signature."""
         fn = self.get(name, where)
         kwargs = dict(kwargs or {})
-        check_kwargs(fn, kwargs, f"{where or self.kind}.{name}" if where else name)
+        check_kwargs(fn, kwargs, f"{where or self.kind}.{name}" if where else name, provided=extra)
         return fn(**kwargs, **extra)
 
     def names(self) -> List[str]:
@@ -68,8 +71,13 @@ def accepted_kwargs(fn: Callable[..., Any]) -> Optional[List[str]]:
             and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
 
 
-def check_kwargs(fn: Callable[..., Any], kwargs: Dict[str, Any], where: str) -> None:
-    """Raise a ConfigError naming ``where.key`` if ``fn`` does not take ``key``."""
+def check_kwargs(fn: Callable[..., Any], kwargs: Dict[str, Any], where: str,
+                 provided: Optional[Dict[str, Any]] = None) -> None:
+    """Raise a ConfigError naming ``where.key`` if ``fn`` does not take ``key``.
+
+    With ``provided`` (the arguments the builder passes itself) the call is checked as a whole:
+    a configured key that the builder sets, or a required argument nobody gives, is an error too.
+    """
     valid = accepted_kwargs(fn)
     if valid is None:
         return
@@ -77,3 +85,13 @@ def check_kwargs(fn: Callable[..., Any], kwargs: Dict[str, Any], where: str) -> 
         if key not in valid:
             raise ConfigError(f"{where}: unknown key '{key}'{did_you_mean(key, valid)}; "
                               f"valid: {', '.join(valid) or '(none)'}")
+    if provided is None:
+        return
+    for key in kwargs:
+        if key in provided:
+            raise ConfigError(f"{where}: '{key}' is set by ppnets itself, remove it from the config")
+    target = fn.__init__ if inspect.isclass(fn) else fn
+    for p in inspect.signature(target).parameters.values():
+        if (p.name in valid and p.default is inspect.Parameter.empty
+                and p.name not in kwargs and p.name not in provided):
+            raise ConfigError(f"{where}: missing required key '{p.name}'")

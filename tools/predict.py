@@ -10,6 +10,7 @@ import argparse
 import _bootstrap  # noqa: F401
 
 from ppnets.engine.export import Predictor
+from ppnets.errors import ConfigError
 from ppnets.engine.infer import classify_files, format_result, list_inputs
 from ppnets.utils.cli import run
 
@@ -24,6 +25,10 @@ def main(argv=None):
     p.add_argument("--no_mkldnn", action="store_true", help="disable oneDNN")
     p.add_argument("--debug", action="store_true", help="show tracebacks of user errors")
     args = p.parse_args(argv)
+    for name in ("batch_size", "threads", "topk"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{name}: expected a positive integer, got {value}")
     predictor = Predictor(args.model_dir, cpu_threads=args.threads, use_mkldnn=not args.no_mkldnn)
     for r in classify_files(list_inputs(args.image), predictor.transform, args.batch_size, predictor.run,
                             args.topk, predictor.label_names):

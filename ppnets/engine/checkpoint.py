@@ -10,6 +10,7 @@ leaves the new or the previous complete set, never a mix of two (the digests tel
 """
 from __future__ import annotations
 
+import glob
 import hashlib
 import io
 import os
@@ -98,18 +99,22 @@ def save_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer: Optional[pad
     for suffix, obj in (extra_files or {}).items():
         blobs[suffix] = _serialize(obj)
     blobs["pdstates"] = _serialize(dict(states, digests={k: _digest(v) for k, v in blobs.items()}))
+    for stale in glob.glob(f"{glob.escape(prefix)}.*.tmp.*"):  # left by a process killed while saving
+        os.remove(stale)
     tmp = {suffix: f"{prefix}.{suffix}.tmp.{os.getpid()}" for suffix in blobs}
     try:
         for suffix, data in blobs.items():
             _write_synced(tmp[suffix], data)
         backup = f"{prefix}.bak"
-        for suffix in _SUFFIXES:
-            if os.path.exists(f"{backup}.{suffix}"):
-                os.remove(f"{backup}.{suffix}")
-        if os.path.exists(f"{prefix}.pdstates"):
+        # A backup left by an interrupted save may be the only complete set: keep it then.
+        if not os.path.exists(f"{backup}.pdstates") or _is_complete(prefix):
             for suffix in _SUFFIXES:
-                if os.path.exists(f"{prefix}.{suffix}"):
-                    _link_or_copy(f"{prefix}.{suffix}", f"{backup}.{suffix}")
+                if os.path.exists(f"{backup}.{suffix}"):
+                    os.remove(f"{backup}.{suffix}")
+            if os.path.exists(f"{prefix}.pdstates"):
+                for suffix in _SUFFIXES:
+                    if os.path.exists(f"{prefix}.{suffix}"):
+                        _link_or_copy(f"{prefix}.{suffix}", f"{backup}.{suffix}")
         for suffix in blobs:  # dicts keep insertion order: .pdstates is renamed last
             os.replace(tmp[suffix], f"{prefix}.{suffix}")
         for suffix in _SUFFIXES:
@@ -122,6 +127,15 @@ def save_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer: Optional[pad
             if os.path.exists(path):
                 os.remove(path)
         raise CheckpointError(f"cannot write checkpoint {prefix}: {e.strerror or e}") from None
+
+
+def _is_complete(prefix: str) -> bool:
+    """Whether ``prefix`` is a whole checkpoint (its files match the digests in its ``.pdstates``)."""
+    try:
+        _read_checkpoint(prefix)
+        return True
+    except CheckpointError:
+        return False
 
 
 def _write_synced(path: str, data: bytes) -> None:
@@ -171,11 +185,14 @@ def _convert_if_paddleclas(weights: Dict[str, np.ndarray], arch: Optional[str]) 
     return weights
 
 
-def load_pretrained(model: paddle.nn.Layer, path: str, arch: Optional[str] = None) -> Dict[str, List[str]]:
+def load_pretrained(model: paddle.nn.Layer, path: str, arch: Optional[str] = None,
+                    strict: bool = False) -> Dict[str, List[str]]:
     """Initialise ``model`` from ``path``, skipping keys whose shape differs (e.g. another class count).
 
     PaddleClas-layout files of models ppnets lays out differently are converted first.
     Returns and logs ``{"loaded", "skipped", "missing", "unexpected"}`` key lists.
+    ``strict`` (evaluation, export, inference): every parameter of the model must come from the
+    file, else nothing is loaded and a :class:`CheckpointError` says what does not fit.
     """
     weights = _convert_if_paddleclas(read_weights(path), arch)
     own = model.state_dict()
@@ -190,6 +207,11 @@ def load_pretrained(model: paddle.nn.Layer, path: str, arch: Optional[str] = Non
             to_load[key] = value.astype(own[key].numpy().dtype) if value.dtype != np.float32 else value
             report["loaded"].append(key)
     report["missing"] = [k for k in own if k not in weights]
+    if strict and (report["skipped"] or report["missing"]):
+        raise CheckpointError(f"{weights_path(path)}: does not fit Arch {arch or type(model).__name__} with "
+                              f"class_num={getattr(model, 'class_num', '?')} ({len(report['skipped'])} mismatched, "
+                              f"{len(report['missing'])} missing keys, e.g. "
+                              f"{(report['skipped'] + report['missing'])[0]})")
     if not to_load:
         raise CheckpointError(f"pretrained weights {weights_path(path)} share no key and shape with the model "
                               f"({len(report['unexpected'])} unexpected, {len(report['skipped'])} mismatched): "
@@ -201,6 +223,24 @@ def load_pretrained(model: paddle.nn.Layer, path: str, arch: Optional[str] = Non
         if report[title]:
             log.warning(f"pretrained {title} ({len(report[title])}): {', '.join(report[title])}")
     return report
+
+
+def trained_class_names(weights: Optional[str]) -> Optional[List[str]]:
+    """The class names ``weights`` (a prefix or ``.pdparams``) were trained with: the checkpoint's
+    ``class_names``, else the run's ``label_list.txt`` beside it; None when neither exists."""
+    if not weights:
+        return None
+    prefix = weights[:-len(".pdparams")] if weights.endswith(".pdparams") else weights
+    if os.path.isfile(f"{prefix}.pdstates"):
+        states, _ = _load_file(f"{prefix}.pdstates", "checkpoint states file")
+        names = states.get("class_names") if isinstance(states, dict) else None
+        if names:
+            return list(names)
+    label_list = os.path.join(os.path.dirname(prefix), "label_list.txt")
+    if os.path.isfile(label_list):
+        from .infer import read_label_file
+        return read_label_file(label_list)
+    return None
 
 
 def _read_checkpoint(prefix: str) -> Tuple[Dict[str, Any], Dict[str, bytes]]:

@@ -22,10 +22,10 @@ from ..errors import CheckpointError, ConfigError, DataError, TrainingError, Tra
 from ..loss import build_loss
 from ..metric import build_metrics, confusion_matrix
 from ..optimizer import build_optimizer
-from ..utils.logger import get_logger, setup_logger
+from ..utils.logger import setup_logger
 from ..utils.runtime import retain_freed_memory
 from .amp import AmpSettings
-from .checkpoint import load_checkpoint, load_pretrained, save_checkpoint
+from .checkpoint import load_checkpoint, load_pretrained, save_checkpoint, trained_class_names
 from .ema import ModelEMA
 
 __all__ = ["Engine"]
@@ -83,8 +83,16 @@ class Engine:
             self.train_loader.batch_sampler = ResumableBatchSampler(self.train_loader.batch_sampler)
             self.class_names = self.train_loader.dataset.class_names
         if mode == "eval" or (mode == "train" and g["eval_during_train"] and "Eval" in config["DataLoader"]):
-            self.eval_loader = build_dataloader(config, "Eval", class_names=self.class_names)
+            # evaluation data must use the classes the model is (being) trained on, in the same order
+            names = self.class_names if mode == "train" else trained_class_names(g["pretrained_model"])
+            self.eval_loader = build_dataloader(config, "Eval", class_names=names)
             self.class_names = self.class_names or self.eval_loader.dataset.class_names
+            if mode == "train" and not config["Metric"]["Eval"]:
+                raise ConfigError("Metric.Eval: empty, but evaluating during training needs a metric to pick "
+                                  "best_model, e.g. [{TopkAcc: {topk: [1, 5]}}] (or Global.eval_during_train: false)")
+        if mode == "train" and self.world_size > 1 and self.train_loader.dataset.bad_image != "stop":
+            raise DataError("DataLoader.Train.dataset.bad_image: skip/warn is not supported for multi-process "
+                            "training (ranks would run different numbers of steps); use stop or fix the files")
         class_num = config["Arch"]["class_num"]
         if self.class_names is not None and len(self.class_names) != class_num:
             raise DataError(f"Arch.class_num={class_num} but the dataset has {len(self.class_names)} classes "
@@ -93,7 +101,7 @@ class Engine:
         # model
         self.model = self._build_model()
         if g["pretrained_model"]:
-            load_pretrained(self.model, g["pretrained_model"], self.arch_name)
+            load_pretrained(self.model, g["pretrained_model"], self.arch_name, strict=mode != "train")
         self.ema: Optional[ModelEMA] = None
         if mode == "train" and config["EMA"]["decay"]:
             self.ema = ModelEMA(self.model, self._build_model(), config["EMA"]["decay"])
@@ -135,7 +143,7 @@ class Engine:
                 self.train_model = paddle.jit.to_static(self.model, input_spec=[spec], full_graph=True)
             if self.world_size > 1:
                 self.train_model = paddle.DataParallel(self.train_model)
-        if self.is_main and mode in ("train", "eval"):
+        if self.is_main and mode == "train":  # evaluation leaves the training run's files alone
             dump_config(config, os.path.join(self.output_dir, "config.yaml"))
             if self.class_names is not None:
                 self._write_label_list(os.path.join(self.output_dir, "label_list.txt"))
@@ -254,22 +262,26 @@ class Engine:
         self.train_model.train()
         total_steps = self.epochs * self.steps_per_epoch
         tic = time.time()
-        it = start_iter
-        skipped = 0
+        skipped, pending = 0, False  # pending: gradients accumulated but not applied yet
         for it, (images, labels, n_bad) in enumerate(iterate_loader(self.train_loader), start=start_iter):
             reader_cost = time.time() - tic
             skipped += n_bad  # bad_image: skip/warn drops unreadable files from the batch
-            if images.shape[0] == 0:
-                tic = time.time()
-                continue
-            self._step_seed()
             last_micro = (it + 1) % self.update_freq == 0 or it + 1 == self.steps_per_epoch
-            logits, loss = self._forward_backward(images, labels, sync=last_micro)
+            empty = images.shape[0] == 0  # every file of the batch was unreadable (bad_image: skip/warn)
+            if not empty:
+                self._step_seed()
+                logits, loss = self._forward_backward(images, labels, sync=last_micro)
+                pending = True
             lr = self.optimizer.get_lr()
-            if last_micro:
-                self._optimizer_step()
+            if last_micro:  # an accumulation window ends here even if its last batch was empty
+                if pending:
+                    self._optimizer_step()
+                    pending = False
                 if not by_epoch:
                     self.lr_scheduler.step()
+            if empty:
+                tic = time.time()
+                continue
             value = float(loss)  # CPU ops are synchronous: this costs nothing extra
             if not np.isfinite(value):
                 raise TrainingError(f"loss is {value} at epoch {epoch}, iteration {it + 1}; stopped. The last "

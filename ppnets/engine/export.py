@@ -19,10 +19,10 @@ import yaml
 
 from ..arch import build_model
 from ..data.transforms import build_transforms
-from ..errors import CheckpointError, ConfigError, DataError
+from ..errors import ConfigError, DataError
 from ..utils.logger import get_logger
 from ..utils.runtime import retain_freed_memory as _retain_freed_memory
-from .checkpoint import load_pretrained
+from .checkpoint import load_pretrained, trained_class_names
 from .infer import read_label_file, softmax
 
 __all__ = ["export_model", "save_inference_model", "Predictor", "preprocess_ops", "label_names_for"]
@@ -51,25 +51,11 @@ def preprocess_ops(config: Dict[str, Any]) -> List[Dict[str, Any]]:
 
 
 def label_names_for(config: Dict[str, Any]) -> Optional[List[str]]:
-    """Label names: ``Infer.class_id_map_file``, else the checkpoint's, else the run's label_list.txt."""
+    """Label names: ``Infer.class_id_map_file``, else those the weights were trained with."""
     path = config["Infer"].get("class_id_map_file")
     if path:
         return read_label_file(path)
-    pretrained = config["Global"].get("pretrained_model")
-    if pretrained:
-        prefix = pretrained[:-len(".pdparams")] if pretrained.endswith(".pdparams") else pretrained
-        states = f"{prefix}.pdstates"
-        if os.path.isfile(states):
-            try:
-                names = paddle.load(states).get("class_names")
-            except Exception:
-                names = None
-            if names:
-                return list(names)
-        label_list = os.path.join(os.path.dirname(prefix), "label_list.txt")
-        if os.path.isfile(label_list):
-            return read_label_file(label_list)
-    return None
+    return trained_class_names(config["Global"].get("pretrained_model"))
 
 
 def load_model_for_inference(config: Dict[str, Any]) -> paddle.nn.Layer:
@@ -81,11 +67,7 @@ def load_model_for_inference(config: Dict[str, Any]) -> paddle.nn.Layer:
         raise ConfigError("Global.pretrained_model: required (the weights to export/infer), "
                           "e.g. -o Global.pretrained_model=output/MobileNetV2/best_model")
     model = build_model(name, **arch)
-    report = load_pretrained(model, weights, name)
-    if report["skipped"] or report["missing"]:
-        raise CheckpointError(f"{weights}: does not fit Arch {name} with class_num={config['Arch']['class_num']} "
-                              f"({len(report['skipped'])} mismatched, {len(report['missing'])} missing keys, "
-                              f"e.g. {(report['skipped'] + report['missing'])[0]})")
+    load_pretrained(model, weights, name, strict=True)
     model.eval()
     return model
 

@@ -1,0 +1,144 @@
+"""Guards found in review: evaluation uses the training classes and strict weights, numbers and
+component options are checked when the config loads, a second interrupted save keeps a complete
+checkpoint. Each is a user error with one stderr line (see test_reliability.user_error)."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import paddle
+import pytest
+
+import ppnets
+from ppnets.engine import checkpoint as ckpt
+from ppnets.errors import CheckpointError
+from ppnets.utils.cli import run
+
+from conftest import make_digits_slice
+from test_reliability import _tool, train_args, user_error
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("guards")
+    data = make_digits_slice(str(root / "data"), n_train=8, n_val=4)
+    out = str(root / "out")
+    run(_tool("train"), train_args(data, out, **{"Global.epochs": 1}))
+    return {"data": data, "out": out, "run": os.path.join(out, "MobileNetV2_x0_25"),
+            "prefix": os.path.join(out, "MobileNetV2_x0_25", "latest")}
+
+
+def eval_args(data, out, weights, **extra):
+    return train_args(data, out, **{"Global.pretrained_model": weights, **extra})
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+def test_eval_refuses_weights_that_do_not_fit(trained, tmp_path, capsys):
+    other = ppnets.build_model("MobileNetV2_x0_25", class_num=5)  # another class count: another classifier
+    paddle.save(other.state_dict(), str(tmp_path / "five.pdparams"))
+    msg = user_error("eval", eval_args(trained["data"], str(tmp_path / "o"), str(tmp_path / "five")), capsys)
+    assert msg.startswith(f"{tmp_path / 'five.pdparams'}: does not fit Arch MobileNetV2_x0_25 with class_num=3 "
+                          "(2 mismatched, 0 missing keys, e.g. ")
+
+
+def test_eval_classes_must_be_the_training_classes(trained, tmp_path, capsys):
+    val = tmp_path / "val"
+    shutil.copytree(os.path.join(trained["data"], "val"), val)
+    os.rename(val / "2", val / "7")  # same number of classes, another class: ids would silently shift
+    msg = user_error("eval", eval_args(trained["data"], str(tmp_path / "o"), trained["prefix"],
+                                       **{"DataLoader.Eval.dataset.root": str(val)}), capsys)
+    assert msg == f"{val}: class folders differ from the training classes (missing: ['2'], unexpected: ['7'])"
+
+
+def test_eval_leaves_the_training_runs_files_alone(trained, capsys):
+    files = {name: open(os.path.join(trained["run"], name), "rb").read() for name in ("config.yaml", "label_list.txt")}
+    run(_tool("eval"), eval_args(trained["data"], trained["out"], trained["prefix"],
+                                 **{"DataLoader.Eval.sampler.batch_size": 3}))
+    assert "top1" in open(os.path.join(trained["run"], "eval.log"), encoding="utf-8").read()
+    for name, blob in files.items():
+        assert open(os.path.join(trained["run"], name), "rb").read() == blob, name
+    capsys.readouterr()
+
+
+# ----------------------------------------------------------------------------- config values and options
+
+@pytest.mark.parametrize("override, message", [
+    ("Global.print_batch_step=0", "Global.print_batch_step: expected a number >= 1, got 0"),
+    ("Global.eval_interval=0", "Global.eval_interval: expected a number >= 1, got 0"),
+    ("Global.update_freq=0", "Global.update_freq: expected a number >= 1, got 0"),
+    ("Global.save_steps=-3", "Global.save_steps: expected a number >= 0, got -3"),
+    ("Infer.batch_size=0", "Infer.batch_size: expected a number >= 1, got 0"),
+    ("Global.image_shape=[3,32]", "Global.image_shape: expected 3 items, got [3, 32]"),
+    ("Global.image_shape=[3,0,32]", "Global.image_shape: expected numbers >= 1, got [3, 0, 32]"),
+])
+def test_numbers_out_of_range(trained, tmp_path, capsys, override, message):
+    args = train_args(trained["data"], str(tmp_path / "o")) + ["-o", override]
+    assert user_error("train", args, capsys) == message
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["Optimizer.lr={name: Cosine}"], "Optimizer.lr.Cosine: missing required key 'learning_rate'"),
+    (["Optimizer.lr.name=Piecewise"], "Optimizer.lr.Piecewise: missing required key 'decay_epochs'"),
+    (["DataLoader.Train.dataset.seed=1"],
+     "DataLoader.Train.dataset.ImageFolder: 'seed' is set by ppnets itself, remove it from the config"),
+    (["Metric.Eval=[]"], "Metric.Eval: empty, but evaluating during training needs a metric to pick best_model, "
+                         "e.g. [{TopkAcc: {topk: [1, 5]}}] (or Global.eval_during_train: false)"),
+])
+def test_component_options_checked_as_a_whole(trained, tmp_path, capsys, overrides, message):
+    args = train_args(trained["data"], str(tmp_path / "o")) + [x for o in overrides for x in ("-o", o)]
+    assert user_error("train", args, capsys) == message
+
+
+def test_component_name_must_be_a_string(trained, tmp_path, capsys):
+    args = train_args(trained["data"], str(tmp_path / "o")) + ["-o", "Optimizer.lr.name=[Cosine]"]
+    assert user_error("train", args, capsys).startswith(
+        "Optimizer.lr.name: expected the name of a LR schedule, got ['Cosine']; valid: Constant, Cosine")
+
+
+@pytest.mark.parametrize("flag", ["--topk", "--batch_size", "--threads"])
+def test_predict_counts_must_be_positive(tmp_path, capsys, flag):
+    args = ["--model_dir", str(tmp_path), "--image", str(tmp_path), flag, "0"]
+    assert user_error("predict", args, capsys) == f"{flag}: expected a positive integer, got 0"
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+class _Killed(BaseException):
+    """Stands for SIGKILL: nothing after it runs, not even except-clauses for Exception."""
+
+
+def test_second_interrupted_save_still_leaves_a_complete_checkpoint(tmp_path, monkeypatch):
+    model = paddle.nn.Linear(3, 2)
+    prefix = str(tmp_path / "latest")
+    first = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    ckpt.save_checkpoint(prefix, model, None, {"epoch": 1})
+    real_replace = os.replace
+
+    def killed_after_first_file(src, dst):
+        real_replace(src, dst)
+        raise _Killed()
+
+    for epoch in (2, 3):  # the run resumes from the backup, and is killed again while saving
+        with paddle.no_grad():
+            model.weight.set_value(model.weight + 1.0)
+        monkeypatch.setattr(ckpt.os, "replace", killed_after_first_file)
+        with pytest.raises(_Killed):
+            ckpt.save_checkpoint(prefix, model, None, {"epoch": epoch})
+        monkeypatch.setattr(ckpt.os, "replace", real_replace)
+        restored = paddle.nn.Linear(3, 2)
+        states = ckpt.load_checkpoint(prefix, restored, None)
+        assert states["epoch"] == 1
+        for key, value in restored.state_dict().items():
+            assert (value.numpy() == first[key]).all(), key
+    # the next save that completes replaces everything and leaves no backup or temporary file behind
+    ckpt.save_checkpoint(prefix, model, None, {"epoch": 4})
+    assert ckpt.load_checkpoint(prefix, paddle.nn.Linear(3, 2), None)["epoch"] == 4
+    assert sorted(os.listdir(tmp_path)) == ["latest.pdparams", "latest.pdstates"]
+
+
+def test_strict_load_names_what_does_not_fit(tmp_path):
+    paddle.save(ppnets.build_model("MobileNetV2_x0_25", class_num=5).state_dict(), str(tmp_path / "w.pdparams"))
+    with pytest.raises(CheckpointError, match=r"w\.pdparams: does not fit Arch MobileNetV2_x0_25 with class_num=3"):
+        ckpt.load_pretrained(ppnets.build_model("MobileNetV2_x0_25", class_num=3), str(tmp_path / "w"),
+                             "MobileNetV2_x0_25", strict=True)
