@@ -486,10 +486,9 @@ def load_config(path: str, overrides: Optional[Sequence[str]] = None) -> Dict[st
 
 def dump_config(cfg: Dict[str, Any], path: str) -> None:
     """Write the resolved config as YAML (atomically)."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    from .utils.files import atomic_open
+    with atomic_open(path, "w", encoding="utf-8") as f:
         yaml.safe_dump(cfg, f, sort_keys=False, allow_unicode=True)
-    os.replace(tmp, path)
 
 
 def config_reference() -> str:

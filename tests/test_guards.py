@@ -142,3 +142,22 @@ def test_strict_load_names_what_does_not_fit(tmp_path):
     with pytest.raises(CheckpointError, match=r"w\.pdparams: does not fit Arch MobileNetV2_x0_25 with class_num=3"):
         ckpt.load_pretrained(ppnets.build_model("MobileNetV2_x0_25", class_num=3), str(tmp_path / "w"),
                              "MobileNetV2_x0_25", strict=True)
+
+
+def test_atomic_open_keeps_the_old_file_when_writing_fails(tmp_path):
+    from ppnets.utils.files import atomic_open, atomic_write
+    path = str(tmp_path / "label_list.txt")
+    atomic_write(path, "a\nb\n")
+    with pytest.raises(OSError):
+        with atomic_open(path, "w", encoding="utf-8") as f:
+            f.write("half")
+            raise OSError("disk full")
+    assert open(path, encoding="utf-8").read() == "a\nb\n"
+    assert os.listdir(tmp_path) == ["label_list.txt"]
+
+
+def test_export_writes_only_complete_files(tmp_path):
+    from ppnets.engine.export import save_inference_model
+    out = str(tmp_path / "inference")
+    save_inference_model(ppnets.build_model("MobileNetV2_x0_25", class_num=3), out, [3, 32, 32], {"label_names": None})
+    assert sorted(os.listdir(out)) == ["inference.json", "inference.pdiparams", "inference.yml"]

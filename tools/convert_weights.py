@@ -9,11 +9,13 @@ checked. The output always has exactly the model's keys and shapes; otherwise th
 tool prints one line naming the missing/unexpected/mismatched keys and exits with 2.
 """
 import argparse
+import io
 import os
 
 import _bootstrap  # noqa: F401
 
 from ppnets.utils.cli import run
+from ppnets.utils.files import atomic_write
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -40,7 +42,9 @@ def convert_file(model: str, src: str, dst: str, class_num: int = 1000) -> int:
     from_pc = is_paddleclas_layout(model, state_dict)
     converted = convert_paddleclas_state_dict(model, state_dict, class_num=class_num)
     os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
-    paddle.save({k: paddle.to_tensor(v) for k, v in converted.items()}, dst)
+    buffer = io.BytesIO()
+    paddle.save({k: paddle.to_tensor(v) for k, v in converted.items()}, buffer)
+    atomic_write(dst, buffer.getvalue())
     if model_info(model).from_paddleclas is None:
         how = "checked (PaddleClas's layout is ppnets's for this model)"
     else:

@@ -23,6 +23,7 @@ from ..loss import build_loss
 from ..metric import build_metrics, confusion_matrix
 from ..optimizer import build_optimizer
 from ..utils.logger import setup_logger
+from ..utils.files import atomic_write
 from ..utils.runtime import retain_freed_memory
 from .amp import AmpSettings
 from .checkpoint import load_checkpoint, load_pretrained, save_checkpoint, trained_class_names
@@ -168,8 +169,7 @@ class Engine:
             paddle.seed((self.seed * 1_000_003 + self.global_step * 8_191 + self.rank) % (2 ** 31))
 
     def _write_label_list(self, path: str) -> None:
-        with open(path, "w", encoding="utf-8") as f:
-            f.write("\n".join(self.class_names) + "\n")
+        atomic_write(path, "\n".join(self.class_names) + "\n")
 
     def _resume(self, prefix: str) -> None:
         states = load_checkpoint(prefix, self.model, self.optimizer, self.arch_name)

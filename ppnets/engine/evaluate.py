@@ -8,6 +8,7 @@ from typing import Any, Dict
 import numpy as np
 
 from ..errors import ConfigError
+from ..utils.files import atomic_open
 from .engine import Engine
 
 
@@ -29,11 +30,12 @@ def run_evaluation(config: Dict[str, Any]) -> Dict[str, Any]:
     lines += [f"  {n:>{width}} " + " ".join(f"{v:>{cell}}" for v in row) for n, row in zip(names, cm)]
     print("\n".join(lines))
     if engine.is_main:
-        with open(os.path.join(engine.output_dir, "confusion_matrix.csv"), "w", newline="", encoding="utf-8") as f:
+        with atomic_open(os.path.join(engine.output_dir, "confusion_matrix.csv"), "w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
             w.writerow(["true\\pred"] + names)
             w.writerows([[n] + row.tolist() for n, row in zip(names, cm)])
-        with open(os.path.join(engine.output_dir, "per_class_accuracy.csv"), "w", newline="", encoding="utf-8") as f:
+        with atomic_open(os.path.join(engine.output_dir, "per_class_accuracy.csv"), "w", newline="",
+                         encoding="utf-8") as f:
             w = csv.writer(f)
             w.writerow(["class", "accuracy", "correct", "total"])
             w.writerows([[n, f"{a:.6f}", int(cm[i, i]), int(cm[i].sum())]

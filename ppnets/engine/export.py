@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from typing import Any, Dict, List, Optional
 
 import numpy as np
@@ -82,14 +83,24 @@ def save_inference_model(model: paddle.nn.Layer, save_dir: str, image_shape: Lis
     c, h, w = image_shape
     spec = paddle.static.InputSpec([batch_size, c, h, w], "float32", name="x")
     static = paddle.jit.to_static(net, input_spec=[spec], full_graph=True)
+    # written complete into a temporary folder first, so an interrupted export never mixes files
+    tmp_dir = os.path.join(save_dir, f".export.tmp.{os.getpid()}")
     try:
-        os.makedirs(save_dir, exist_ok=True)
+        os.makedirs(tmp_dir, exist_ok=True)
     except OSError as e:
         raise ConfigError(f"Global.save_inference_dir: cannot create {save_dir}: {e.strerror or e}") from None
-    paddle.jit.save(static, os.path.join(save_dir, "inference"))
-    meta = dict(meta, input_shape=[c, h, w], softmax=softmax)
-    with open(os.path.join(save_dir, META_FILE), "w", encoding="utf-8") as f:
-        yaml.safe_dump(meta, f, sort_keys=False, allow_unicode=True)
+    try:
+        paddle.jit.save(static, os.path.join(tmp_dir, "inference"))
+        meta = dict(meta, input_shape=[c, h, w], softmax=softmax)
+        with open(os.path.join(tmp_dir, META_FILE), "w", encoding="utf-8") as f:
+            yaml.safe_dump(meta, f, sort_keys=False, allow_unicode=True)
+        written = sorted(os.listdir(tmp_dir), key=lambda n: n == META_FILE)  # inference.yml last
+        for name in written:
+            os.replace(os.path.join(tmp_dir, name), os.path.join(save_dir, name))
+    except OSError as e:
+        raise ConfigError(f"Global.save_inference_dir: cannot write {save_dir}: {e.strerror or e}") from None
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
     return save_dir
 
 

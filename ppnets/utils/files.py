@@ -1,0 +1,33 @@
+"""Files written as a unit: a reader sees the old file or the new one, never a partial write."""
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import IO, Iterator, Union
+
+
+@contextlib.contextmanager
+def atomic_open(path: str, mode: str = "w", **kwargs) -> Iterator[IO]:
+    """``open(path, mode)`` on a temporary file beside ``path``, flushed to disk and renamed over
+    ``path`` when the block ends normally; removed if it raises."""
+    tmp = f"{path}.tmp.{os.getpid()}"
+    try:
+        with open(tmp, mode, **kwargs) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def atomic_write(path: str, data: Union[str, bytes]) -> None:
+    """Write ``data`` (text as UTF-8) to ``path`` through :func:`atomic_open`."""
+    if isinstance(data, bytes):
+        with atomic_open(path, "wb") as f:
+            f.write(data)
+    else:
+        with atomic_open(path, "w", encoding="utf-8") as f:
+            f.write(data)
