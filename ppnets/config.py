@@ -15,7 +15,7 @@ import os
 import re
 import typing
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import yaml
 
@@ -237,8 +237,9 @@ SCHEMA: Dict[str, Any] = {
         "clip_norm": Key(Optional[float], None, "clip the gradients to this global L2 norm (null = no clipping)"),
         "one_dim_param_no_weight_decay": Key(bool, False, "no weight decay on 1-D parameters: norm-layer "
                                              "scales/shifts and all biases"),
-        "no_weight_decay_name": Key(Optional[List[str]], None, "no weight decay on parameters whose structured "
-                                    "name contains one of these strings, e.g. [bn, bias]"),
+        "no_weight_decay_name": Key(Union[str, List[str], None], None, "no weight decay on parameters whose "
+                                    "structured name contains one of these strings, e.g. [bn, bias] or "
+                                    "'bn bias' (PaddleClas's form)"),
         "_rest_": "optimizer",  # momentum, weight_decay, beta1 … checked against the optimizer
     },
     "DataLoader": {

@@ -82,6 +82,7 @@ def test_numbers_out_of_range(trained, tmp_path, capsys, override, message):
     (["Optimizer.lr.name=Piecewise"], "Optimizer.lr.Piecewise: missing required key 'decay_epochs'"),
     (["DataLoader.Train.dataset.seed=1"],
      "DataLoader.Train.dataset.ImageFolder: 'seed' is set by ppnets itself, remove it from the config"),
+    (["Optimizer.regularizer={name: L2, coeff: abc}"], "Optimizer.regularizer.coeff: expected a number >= 0, got 'abc'"),
     (["Metric.Eval=[]"], "Metric.Eval: empty, but evaluating during training needs a metric to pick best_model, "
                          "e.g. [{TopkAcc: {topk: [1, 5]}}] (or Global.eval_during_train: false)"),
 ])
@@ -161,3 +162,18 @@ def test_export_writes_only_complete_files(tmp_path):
     out = str(tmp_path / "inference")
     save_inference_model(ppnets.build_model("MobileNetV2_x0_25", class_num=3), out, [3, 32, 32], {"label_names": None})
     assert sorted(os.listdir(out)) == ["inference.json", "inference.pdiparams", "inference.yml"]
+
+
+def test_no_weight_decay_name_accepts_paddleclas_string_form(trained, tmp_path):
+    from ppnets.config import load_config
+    from ppnets.optimizer import build_optimizer
+    from conftest import small_overrides
+    cfg = load_config(os.path.join(os.path.dirname(__file__), "..", "configs", "mobilenetv2.yaml"),
+                      small_overrides(trained["data"], str(tmp_path), **{"Optimizer.no_weight_decay_name": "bn bias"}))
+    assert cfg["Optimizer"]["no_weight_decay_name"] == "bn bias"
+    model = ppnets.build_model("MobileNetV2_x0_25", class_num=3)
+    opt = build_optimizer(cfg["Optimizer"], 1, 1, model)
+    no_decay = {p.name for p in opt._parameter_list if getattr(p, "regularizer", None) is not None
+                and float(getattr(p.regularizer, "_coeff", getattr(p.regularizer, "_regularization_coeff", 1))) == 0}
+    named = {p.name: n for n, p in model.named_parameters()}
+    assert no_decay and all("bn" in named[p] or "bias" in named[p] for p in no_decay)

@@ -273,6 +273,8 @@ def _regularizer(cfg: Optional[Dict[str, Any]]) -> Any:
     kinds = {"L2": paddle.regularizer.L2Decay, "L1": paddle.regularizer.L1Decay}
     if name not in kinds:
         raise ConfigError(f"Optimizer.regularizer.name: unknown regularizer '{name}'; valid: L1, L2")
+    if isinstance(coeff, bool) or not isinstance(coeff, (int, float)) or coeff < 0:
+        raise ConfigError(f"Optimizer.regularizer.coeff: expected a number >= 0, got {coeff!r}")
     return kinds[name](float(coeff))
 
 
