@@ -216,8 +216,33 @@ def test_compound_scaling_multipliers():
     assert rows["EfficientNetB2"]["phi_width"] == pytest.approx(1.0) and rows["EfficientNetB2"]["phi_depth"] == \
         pytest.approx(1.0)
     assert rows["EfficientNetB7"]["phi_res"] == pytest.approx(math.log(600 / 224) / math.log(1.15))
-    with pytest.raises(ConfigError, match="beta must be >= 1"):
+    with pytest.raises(ConfigError, match="beta must be > 1"):
         compound_scaling(1, beta=0.9, profile=False)
+    # a coefficient of 1 would divide by log(1) = 0 when placing the variants
+    for kw in ({"alpha": 1.0}, {"beta": 1.0}, {"gamma": 1.0}):
+        name = next(iter(kw))
+        with pytest.raises(ConfigError, match=f"{name} must be > 1, got 1"):
+            compound_scaling(1, profile=False, **kw)
+        with pytest.raises(ConfigError, match=f"{name} must be > 1, got 1"):
+            variant_phis(profile=False, **kw)
+
+
+def test_scaling_rounding_note_only_when_a_row_exceeds_the_prediction():
+    from ppnets.analysis.scaling import ScaledModel
+    b0 = {"name": "EfficientNetB0", "width": 1.0, "depth": 1.0, "resolution": 224, "phi": 0.0,
+          "phi_width": 0.0, "phi_depth": 0.0, "phi_res": 0.0, "params": 5_000_000, "macs": 400_000_000}
+
+    def row(phi, macs):
+        return ScaledModel(phi, 1.2, 1.1, 1.15, 1.2 ** phi, 1.1 ** phi, 1.15 ** phi, 224, 1, macs)
+
+    note = "exceeds (αβ²γ²)^φ"
+    # (αβ²γ²)^1 = 1.92: 2.0 × B0 exceeds it, 1.5 × does not
+    assert "(MACs/B0 of a φ row exceeds" in format_scaling([row(1, 800_000_000)], [b0])
+    assert note not in format_scaling([row(1, 600_000_000)], [b0])
+    assert note not in format_scaling([row(0, 400_000_000)], [b0])          # φ = 0 is B0 itself
+    assert note not in format_scaling([row(1, 800_000_000)], [])            # no B0: no MACs/B0 column
+    mixed = format_scaling([row(1, 600_000_000), row(2, 1_600_000_000)], [b0])
+    assert "(MACs/B0 of the φ = 2 row exceeds" in mixed
 
 
 def test_compound_scaling_phi1_is_b2_shaped():
@@ -426,3 +451,36 @@ def test_log_restart_keeps_latest_run_and_errors(tmp_path):
                                     encoding="utf-8")
     assert read_accuracy(str(tmp_path / "evalrun"), "Net") == (0.91234, str(evals / "eval.log"))
     assert read_accuracy(str(tmp_path / "evalrun"), "Other") == (None, "")
+
+
+def test_count_params_counts_trainable_weights_only():
+    from ppnets.arch.layers import ConvBNLayer
+    layer = ConvBNLayer(3, 4, 3)
+    assert count_params(layer) == 4 * 3 * 9 + 2 * 4      # BN running mean/variance are not counted
+    layer.conv.weight.stop_gradient = True               # nor frozen weights
+    assert count_params(layer) == 2 * 4
+    with pytest.raises(TypeError):
+        count_params(layer, trainable_only=False)        # the option that counted the statistics is gone
+
+
+def test_zoo_class_num_reaches_the_csv_and_the_chart_title(tmp_path, monkeypatch):
+    import dataclasses
+
+    import matplotlib.axes
+
+    from ppnets.analysis.zoo import measure_zoo, plot_zoo, read_csv, write_csv
+    entries = measure_zoo(["MobileNetV3_small_x0_35"], latency=False, class_num=10)
+    assert entries[0].class_num == 10
+    back, _ = read_csv(write_csv(entries, str(tmp_path / "ten.csv"), []))
+    assert back[0].class_num == 10
+    default = [dataclasses.replace(entries[0], class_num=1000)]
+    header = open(write_csv(default, str(tmp_path / "default.csv"), []), encoding="utf-8").readline()
+    assert "class_num" not in header                       # the default CSV keeps its columns
+    titles = []
+    real = matplotlib.axes.Axes.set_title
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_title",
+                        lambda self, label, *a, **kw: titles.append(label) or real(self, label, *a, **kw))
+    plot_zoo(back, str(tmp_path / "a"))
+    plot_zoo(default, str(tmp_path / "b"))
+    assert titles == ["Parameters vs compute of 1 ppnets models (batch 1, 224×224 input, 10 classes)",
+                      "Parameters vs compute of 1 ppnets models (batch 1, 224×224 input, 1000 classes)"]

@@ -170,3 +170,26 @@ def test_conv_bn_layer_uses_fast_conv_for_regular_convolutions():
     layer = ConvBNLayer(8, 16, 1)
     assert type(layer.conv) is FastConv2D
     assert list(layer.state_dict()) == ["conv.weight", "bn.weight", "bn.bias", "bn._mean", "bn._variance"]
+
+
+@needs_onednn
+def test_wrong_input_channels_raise_paddles_shape_error():
+    # a 5-channel input to a 3-channel conv must not reach oneDNN (its error is an opaque status code)
+    conv = FastConv2D(3, 8, 3)
+    with pytest.raises(ValueError) as err:
+        conv(paddle.randn([1, 5, 8, 8]))
+    message = str(err.value)
+    assert "oneDNN" not in message and "status" not in message
+    assert "channels" in message and "[1, 5, 8, 8]" in message
+    # nor the unfold path of a depthwise conv on a small map (its error is a reshape's)
+    with pytest.raises(ValueError, match="input's channels is 5"):
+        DepthwiseConv2D(4, 4, 3, padding=1, groups=4)(paddle.randn([1, 5, 4, 4]))
+
+
+def test_legacy_conv_bn_names():
+    from ppnets.arch.layers import LEGACY_NAMES, conv_bn_legacy
+    layer = conv_bn_legacy(4, 8, 3, stride=2, act="relu")
+    assert LEGACY_NAMES == ("_conv", "_batch_norm")
+    assert list(layer.state_dict()) == ["_conv.weight", "_batch_norm.weight", "_batch_norm.bias",
+                                        "_batch_norm._mean", "_batch_norm._variance"]
+    assert layer.conv_layer._stride == [2, 2] and layer.conv_layer.bias is None

@@ -9,6 +9,7 @@ import pytest
 
 import ppnets
 from ppnets.analysis import count_params, profile_model
+from ppnets.arch.layers import FastConv2D
 from ppnets.arch.squeezenet import Fire, MaxPool3x3
 from ppnets.errors import ConfigError
 
@@ -48,11 +49,36 @@ def test_feature_map_sizes(name, feat_224, feat_32):
         assert model.forward_features(paddle.zeros([1, 3, 32, 32])).shape == [1, 512, feat_32, feat_32]
 
 
+def _squeezenet1_0_figures(pool):
+    """(params, MACs) of SqueezeNet 1.0 at 224 px and 1000 classes from the paper's Table 1 layer shapes,
+    with ``pool`` giving a 3×3/2 max-pool's output size."""
+    h = (224 - 7) // 2 + 1                    # conv1: 7×7/2, 96 channels, no padding
+    params, macs = 96 * 3 * 7 * 7 + 96, 96 * 3 * 7 * 7 * h * h
+    h = pool(h)
+    stages = [[(96, 16, 64), (128, 16, 64), (128, 32, 128)],             # fire2–4, then pool
+              [(256, 32, 128), (256, 48, 192), (384, 48, 192), (384, 64, 256)],  # fire5–8, then pool
+              [(512, 64, 256)]]                                          # fire9
+    for i, stage in enumerate(stages):
+        for cin, sq, ex in stage:             # squeeze 1×1, expand 1×1 and expand 3×3, all with bias
+            params += cin * sq + sq + sq * ex + ex + sq * ex * 9 + ex
+            macs += (cin * sq + sq * ex + sq * ex * 9) * h * h
+        if i < 2:
+            h = pool(h)
+    params += 512 * 1000 + 1000               # conv10: 1×1 → 1000 classes
+    macs += 512 * 1000 * h * h
+    return params, macs, h
+
+
 def test_ceil_mode_is_the_caffe_torchvision_layout():
     model = ppnets.build_model("SqueezeNet1_0", ceil_mode=True)
-    assert count_params(model) == 1_248_424
+    params, macs, h = _squeezenet1_0_figures(lambda n: -(-(n - 3) // 2) + 1)  # ceil mode: 109 → 54 → 27 → 13
+    assert h == 13
+    assert count_params(model) == params == 1_248_424  # torchvision's model card: 1,248,424 params
     prof = profile_model(model, 224)
-    assert prof.macs == 818_924_576  # torchvision's model card: 0.82 GFLOPS
+    assert prof.macs == macs
+    assert abs(prof.macs - 0.82e9) <= 0.005 * 0.82e9  # torchvision's card: 0.82 GFLOPS (multiply-adds)
+    floor = profile_model(ppnets.build_model("SqueezeNet1_0"), 224)  # PaddleClas: 109 → 54 → 26 → 12
+    assert floor.macs == _squeezenet1_0_figures(lambda n: (n - 3) // 2 + 1)[1]
     model.eval()
     with paddle.no_grad():
         assert model.forward_features(paddle.zeros([1, 3, 224, 224])).shape[-1] == 13
@@ -82,3 +108,13 @@ def test_dropout_is_downscale_in_infer_like_paddleclas():
 def test_unknown_version_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown version '1.2'"):
         ppnets.build_model("SqueezeNet1_0", version="1.2")
+
+
+@pytest.mark.parametrize("name", ["SqueezeNet1_0", "SqueezeNet1_1"])
+def test_every_conv_takes_the_fast_path_with_paddleclas_keys(name):
+    # the stem and classifier too (FastConv2D is an nn.Conv2D: same parameters and keys)
+    model = ppnets.build_model(name)
+    assert all(type(c) is FastConv2D for c in model.sublayers() if isinstance(c, nn.Conv2D))
+    keys = list(model.state_dict())
+    assert keys[:2] == ["_conv.weight", "_conv.bias"] and keys[-2:] == ["_conv9.weight", "_conv9.bias"]
+    assert "_conv1._conv._conv.weight" in keys and len(keys) == 2 * (2 + 3 * 8)

@@ -59,10 +59,10 @@ class ModelProfile(LayerTotals):
         return out
 
 
-def count_params(model: nn.Layer, trainable_only: bool = True) -> int:
-    """Number of (trainable) parameter elements; BN running statistics are never counted."""
-    return int(sum(int(np.prod(p.shape)) for p in model.parameters()
-                   if not (trainable_only and p.stop_gradient)))
+def count_params(model: nn.Layer) -> int:
+    """Number of trainable parameter elements (``stop_gradient`` False): BN running statistics,
+    which Paddle keeps as ``stop_gradient`` parameters, and frozen weights are not counted."""
+    return int(sum(int(np.prod(p.shape)) for p in model.parameters() if not p.stop_gradient))
 
 
 def conv_kind(layer: nn.Conv2D) -> str:

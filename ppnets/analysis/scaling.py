@@ -52,6 +52,13 @@ class ScaledModel:
         return self.constraint ** self.phi
 
 
+def _check_coefficients(alpha: float, beta: float, gamma: float) -> None:
+    """α, β, γ must exceed 1: φ per axis is log(multiplier) / log(coefficient)."""
+    for name, v in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
+        if not v > 1.0:
+            raise ConfigError(f"compound scaling: {name} must be > 1, got {v}")
+
+
 def compound_scaling(phi: float, alpha: float = ALPHA, beta: float = BETA, gamma: float = GAMMA,
                      profile: bool = True, class_num: int = 1000,
                      base_resolution: int = BASE_RESOLUTION) -> ScaledModel:
@@ -60,9 +67,7 @@ def compound_scaling(phi: float, alpha: float = ALPHA, beta: float = BETA, gamma
     Width is rounded by ``round_filters`` and depth by ``ceil`` exactly as the B0–B7 code,
     the resolution to the nearest pixel.
     """
-    for name, v in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
-        if not v >= 1.0:
-            raise ConfigError(f"compound scaling: {name} must be >= 1, got {v}")
+    _check_coefficients(alpha, beta, gamma)
     if not -1.0 <= phi <= 12.0:
         raise ConfigError(f"compound scaling: phi must be between -1 and 12, got {phi}")
     d, w, r = alpha ** phi, beta ** phi, gamma ** phi
@@ -84,6 +89,7 @@ def variant_phis(alpha: float = ALPHA, beta: float = BETA, gamma: float = GAMMA,
     its native resolution, ~10 s for all eight) also params, MACs and
     ``phi = log(MACs/MACs_B0) / log(α·β²·γ²)``, the φ whose predicted FLOPs it has.
     """
+    _check_coefficients(alpha, beta, gamma)
     rows: List[Dict[str, Any]] = []
     for name, (w, d, res, _) in SCALING.items():
         row: Dict[str, Any] = {"name": name, "width": w, "depth": d, "resolution": res,
@@ -129,8 +135,12 @@ def format_scaling(scaled: List[ScaledModel], variants: List[Dict[str, Any]]) ->
                                 f"{(format(v['macs'], ',') if 'macs' in v else '-'):>16} "
                                 f"{(format(v['macs'] / base, '.2f') if 'macs' in v and base else '-'):>8}"))
     lines += [header, "-" * len(header)] + [text for _, _, text in sorted(entries, key=lambda e: (e[0], e[1]))]
-    if scaled and any(s.macs for s in scaled):
-        lines.append("(MACs/B0 of a φ row exceeds (αβ²γ²)^φ: stage depths are rounded up and widths to "
+    profiled = [s for s in scaled if s.macs and base]
+    over = [s for s in profiled if s.macs / base > s.flops_factor]
+    if over:  # only when the table shows it
+        which = ("of a φ row" if len(over) == len(profiled)
+                 else "of the φ = " + ", ".join(format(s.phi, "g") for s in over) + " row" + "s" * (len(over) > 1))
+        lines.append(f"(MACs/B0 {which} exceeds (αβ²γ²)^φ: stage depths are rounded up and widths to "
                      "multiples of 8, as in the B0–B7 code)")
     if variants:
         lines += ["", "φ implied by each axis of the released variants: log(width)/log(β), log(depth)/log(α), "

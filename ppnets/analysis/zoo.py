@@ -63,6 +63,7 @@ class ZooEntry:
     top1: Optional[float] = None
     top1_source: str = ""
     note: str = ""                                              # why latency is missing, if it is
+    class_num: int = 1000                                       # classifier outputs of the measured model
 
     def row(self, batches: Sequence[int]) -> Dict[str, Any]:
         out: Dict[str, Any] = {
@@ -128,12 +129,12 @@ def read_accuracy(runs_dir: str, name: str) -> Tuple[Optional[float], str]:
     return None, ""
 
 
-def _size_entry(name: str, model: paddle.nn.Layer, common_size: int) -> ZooEntry:
+def _size_entry(name: str, model: paddle.nn.Layer, common_size: int, class_num: int = 1000) -> ZooEntry:
     info = model_info(name)
     native = profile_model(model, info.input_size)
     common = native if common_size == info.input_size else profile_model(model, common_size)
     return ZooEntry(name, info.family, info.year, info.input_size, common_size, native.params,
-                    native.macs, common.macs)
+                    native.macs, common.macs, class_num=class_num)
 
 
 def _export_error(e: Exception) -> str:
@@ -168,7 +169,7 @@ def measure_zoo(names: Sequence[str], common_size: int = 224, batches: Sequence[
         for name in progress(names, "models"):
             paddle.seed(0)
             model = build_model(name, class_num=class_num)
-            entry = _size_entry(name, model, common_size)
+            entry = _size_entry(name, model, common_size, class_num)
             entries.append(entry)
             if batches:
                 out = os.path.join(tmp, name)
@@ -197,7 +198,8 @@ def measure_zoo(names: Sequence[str], common_size: int = 224, batches: Sequence[
                         predictor.run(inputs[b])
                         times.setdefault((i, b), []).append((time.perf_counter() - tic) * 1000.0)
             for i, (entry, _, _) in enumerate(runners):
-                entry.latency_ms = {b: statistics.median(times[(i, b)]) for b in batches}
+                # to the µs, as the CSV keeps it: a table re-drawn from the CSV rounds the same way
+                entry.latency_ms = {b: round(statistics.median(times[(i, b)]), 3) for b in batches}
         runners.clear()
     return entries
 
@@ -219,6 +221,9 @@ def _fmt_m(n: int) -> str:
 def write_csv(entries: Sequence[ZooEntry], path: str, batches: Sequence[int]) -> str:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     rows = [e.row(batches) for e in entries]
+    if any(e.class_num != 1000 for e in entries):  # (the default leaves the column out)
+        for row, e in zip(rows, entries):
+            row["class_num"] = e.class_num
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["model"])
         w.writeheader()
@@ -243,6 +248,7 @@ def read_csv(path: str) -> Tuple[List[ZooEntry], List[int]]:
             e.latency_ms = {b: float(row[f"latency_b{b}_ms"]) for b in batches if row.get(f"latency_b{b}_ms")}
             e.top1 = float(row["top1"]) if row.get("top1") else None
             e.top1_source, e.note = row.get("top1_source", ""), row.get("note", "")
+            e.class_num = int(row["class_num"]) if row.get("class_num") else 1000
             entries.append(e)
     return entries, batches
 
@@ -363,8 +369,10 @@ def plot_zoo(entries: Sequence[ZooEntry], out_dir: str, batches: Sequence[int] =
     _scatter(ax, entries, macs, [e.params / 1e6 for e in entries])
     ax.set_xlabel(f"MACs at {common}×{common} input, millions (log scale; FLOPs = 2 × MACs)")
     ax.set_ylabel("parameters, millions (log scale)")
+    counts = sorted({e.class_num for e in entries})
+    classes = "/".join(str(n) for n in counts) + (" classes" if counts != [1] else " class")
     ax.set_title(f"Parameters vs compute of {len(entries)} ppnets models (batch 1, {common}×{common} input, "
-                 f"1000 classes)", fontsize=11)
+                 f"{classes})", fontsize=11)
     path = os.path.join(out_dir, f"{prefix}_params_vs_macs.png")
     fig.savefig(path, dpi=dpi)
     plt.close(fig)

@@ -18,7 +18,8 @@ from ..errors import ConfigError, did_you_mean
 from . import onednn
 
 __all__ = [
-    "ACTIVATIONS", "make_act", "make_divisible", "ConvBNLayer", "FastConv2D", "DepthwiseConv2D", "depthwise_conv_unfold",
+    "ACTIVATIONS", "make_act", "make_divisible", "ConvBNLayer", "LEGACY_NAMES", "conv_bn_legacy",
+    "FastConv2D", "DepthwiseConv2D", "depthwise_conv_unfold",
     "native_convolutions", "SqueezeExcite", "DropPath",
     "channel_shuffle", "ClassificationModel",
 ]
@@ -144,7 +145,9 @@ class FastConv2D(nn.Conv2D):
         return None
 
     def _use_onednn(self, x: paddle.Tensor) -> bool:
+        # (a wrong channel count goes to Paddle's kernel, whose error names the shapes)
         return (self.ONEDNN and paddle.in_dynamic_mode() and x.ndim == 4 and x.place.is_cpu_place()
+                and x.shape[1] == self._in_channels
                 and x.dtype == paddle.float32 and self.weight.dtype == paddle.float32
                 and not paddle.is_autocast_enabled() and min(x.shape) > 0 and onednn.available())
 
@@ -175,7 +178,7 @@ class DepthwiseConv2D(FastConv2D):
 
     def _fallback(self, x: paddle.Tensor, pad: Tuple[int, int]) -> Optional[paddle.Tensor]:
         # training (dynamic or to_static) and dynamic eval; exported inference programs keep the native op
-        if (self._in_channels == self._out_channels and (self.training or paddle.in_dynamic_mode())
+        if (self._in_channels == self._out_channels == x.shape[1] and (self.training or paddle.in_dynamic_mode())
                 and paddle.get_device() == "cpu" and x.shape[2] > 0 and x.shape[3] > 0
                 and self._out_pixels(x.shape[2], x.shape[3], pad) <= self.UNFOLD_MAX_PIXELS):
             return depthwise_conv_unfold(x, self.weight, self._stride, pad)
@@ -254,6 +257,17 @@ class ConvBNLayer(nn.Layer):
         if self.has_norm:
             x = self.bn_layer(x)
         return self.act(x)
+
+
+#: PaddleClas's ConvBNLayer attribute names in its older families (MobileNetV2, ShuffleNetV2,
+#: SqueezeNet), i.e. the ``names`` that give their ``state_dict`` keys ``…._conv.weight`` etc.
+LEGACY_NAMES: Tuple[str, str] = ("_conv", "_batch_norm")
+
+
+def conv_bn_legacy(in_c: int, out_c: int, k: int, stride: int = 1, groups: int = 1,
+                   act: Optional[str] = None) -> ConvBNLayer:
+    """:class:`ConvBNLayer` (half padding, no bias) with :data:`LEGACY_NAMES`."""
+    return ConvBNLayer(in_c, out_c, k, stride, groups=groups, act=act, names=LEGACY_NAMES)
 
 
 class SqueezeExcite(nn.Layer):

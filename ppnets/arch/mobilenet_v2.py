@@ -11,7 +11,7 @@ from typing import Sequence, Tuple
 import paddle
 import paddle.nn as nn
 
-from .layers import ClassificationModel, ConvBNLayer
+from .layers import ClassificationModel, conv_bn_legacy
 from .registry import register_model
 
 #: The paper's Table 2: (expansion t, output channels c, repeats n, first stride s).
@@ -26,13 +26,6 @@ ARCH: Tuple[Tuple[int, int, int, int], ...] = (
     (6, 320, 1, 1),
 )
 
-_NAMES = ("_conv", "_batch_norm")  # PaddleClas's ConvBNLayer attribute names for this family
-
-
-def _conv_bn(in_c: int, out_c: int, k: int, stride: int = 1, groups: int = 1, act=None) -> ConvBNLayer:
-    return ConvBNLayer(in_c, out_c, k, stride, groups=groups, act=act, names=_NAMES)
-
-
 class InvertedResidualUnit(nn.Layer):
     """1×1 expand (ReLU6) → 3×3 depthwise (ReLU6) → 1×1 linear projection, + identity if it fits.
 
@@ -44,9 +37,9 @@ class InvertedResidualUnit(nn.Layer):
         super().__init__()
         mid = int(round(in_channels * expansion))
         self.shortcut = shortcut
-        self._expand_conv = _conv_bn(in_channels, mid, 1, act="relu6") if expand else None
-        self._bottleneck_conv = _conv_bn(mid, mid, 3, stride, groups=mid, act="relu6")
-        self._linear_conv = _conv_bn(mid, out_channels, 1)
+        self._expand_conv = conv_bn_legacy(in_channels, mid, 1, act="relu6") if expand else None
+        self._bottleneck_conv = conv_bn_legacy(mid, mid, 3, stride, groups=mid, act="relu6")
+        self._linear_conv = conv_bn_legacy(mid, out_channels, 1)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         y = self._expand_conv(x) if self._expand_conv is not None else x
@@ -96,7 +89,7 @@ class MobileNetV2(ClassificationModel):
         self.scale = scale
         self.class_num = class_num
         in_c = int(32 * scale)
-        self.conv1 = _conv_bn(3, in_c, 3, stride=2, act="relu6")
+        self.conv1 = conv_bn_legacy(3, in_c, 3, stride=2, act="relu6")
         self.stages = []
         for i, (t, c, n, s) in enumerate(arch):
             name = f"conv{i + 2}"
@@ -106,7 +99,7 @@ class MobileNetV2(ClassificationModel):
             in_c = int(c * scale)
         self.num_features = int(1280 * scale) if scale > 1.0 else 1280
         self._head_name = f"conv{len(arch) + 2}"  # "conv9" in PaddleClas's keys
-        self.add_sublayer(self._head_name, _conv_bn(in_c, self.num_features, 1, act="relu6"))
+        self.add_sublayer(self._head_name, conv_bn_legacy(in_c, self.num_features, 1, act="relu6"))
         self.pool2d_avg = nn.AdaptiveAvgPool2D(1)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else None
         self.out = nn.Linear(self.num_features, class_num)

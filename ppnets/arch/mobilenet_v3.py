@@ -7,18 +7,25 @@ dropout and the linear classifier.
 
 By default the layout is PaddleClas's (keys ``conv``, ``blocks.N.expand_conv``,
 ``blocks.N.mid_se.conv1`` …, ``last_second_conv``, ``last_conv``, ``fc``) so its
-pretrained ``.pdparams`` load unchanged. PaddleClas differs from the paper in three
+pretrained ``.pdparams`` load unchanged. PaddleClas differs from the paper in five
 places, which ``paper_exact=True`` undoes:
 
 * the first block always has a 1×1 expansion conv, even where exp == input width
   (the paper's reference implementation has none there);
 * the small model's last conv is 1280 wide instead of the paper's 1024 (Table 2);
 * the SE gate is ``clip(0.2 x + 0.5, 0, 1)`` instead of the paper's
-  h-sigmoid ``relu6(x + 3) / 6``.
+  h-sigmoid ``relu6(x + 3) / 6``;
+* the SE bottleneck is plain ``mid // 4`` instead of the reference code's
+  ``make_divisible(mid / 4, 8)`` (16 → 4 instead of 8, 240 → 60 instead of 64);
+* the last conv has no bias (the reference code's BN-free conv has one).
+
+With ``paper_exact=True`` the 1.0 models have exactly torchvision's parameter counts
+(small 2,542,856, large 5,483,032 at 1000 classes) and 56.5M / 216.6M MACs at 224 px
+(paper: 56M / 219M).
 """
 from __future__ import annotations
 
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import paddle
 import paddle.nn as nn
@@ -73,11 +80,12 @@ LAST_CONV_PAPER = {"large": 1280, "small": 1024}    # the paper's Tables 1 and 2
 
 class ResidualUnit(nn.Layer):
     """1×1 expand → k×k depthwise → [SE] → 1×1 linear projection, + identity if stride 1 and
-    ``in == out``. ``expand=False`` omits the expansion conv (requires ``mid == in``)."""
+    ``in == out``. ``expand=False`` omits the expansion conv (requires ``mid == in``).
+    ``se_channels`` is the SE bottleneck width; None means PaddleClas's plain ``mid // 4``."""
 
     def __init__(self, in_channels: int, mid_channels: int, out_channels: int, kernel_size: int,
                  stride: int, use_se: bool, act: str, expand: bool = True,
-                 se_gate: str = "hardsigmoid_pc") -> None:
+                 se_gate: str = "hardsigmoid_pc", se_channels: Optional[int] = None) -> None:
         super().__init__()
         self.shortcut = stride == 1 and in_channels == out_channels
         self.expand_conv = ConvBNLayer(in_channels, mid_channels, 1, act=act) if expand else None
@@ -86,7 +94,8 @@ class ResidualUnit(nn.Layer):
         self.mid_se = None
         if use_se:
             # PaddleClas reduces to plain ``mid // 4`` (no rounding): 8 → 2, 88 → 22.
-            self.mid_se = SqueezeExcite(mid_channels, mid_channels // 4, act="relu", gate=se_gate)
+            reduced = mid_channels // 4 if se_channels is None else se_channels
+            self.mid_se = SqueezeExcite(mid_channels, reduced, act="relu", gate=se_gate)
         self.linear_conv = ConvBNLayer(mid_channels, out_channels, 1)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
@@ -110,7 +119,8 @@ class MobileNetV3(ClassificationModel):
             i.e. activations are multiplied by ``1 - p`` at inference, as its weights expect).
         paper_exact: the paper's model instead of PaddleClas's: no expansion conv where
             exp == input width (first block), 1024-wide last conv for small, h-sigmoid
-            ``relu6(x + 3) / 6`` SE gate. Its state_dict no longer matches PaddleClas.
+            ``relu6(x + 3) / 6`` SE gate, SE width ``make_divisible(mid / 4, 8)``, a bias in
+            the last conv. Its state_dict no longer matches PaddleClas.
 
     ``num_features`` is the width fed to ``fc`` (the last conv's, 1280 or 1024);
     ``forward_features`` returns the ``last_second_conv`` map (960 / 576 channels at 1.0).
@@ -131,14 +141,17 @@ class MobileNetV3(ClassificationModel):
             mid, out = make_divisible(exp * scale), make_divisible(c * scale)
             blocks.append(ResidualUnit(in_c, mid, out, k, s, se, act,
                                        expand=not (paper_exact and mid == in_c),
-                                       se_gate="hardsigmoid" if paper_exact else "hardsigmoid_pc"))
+                                       se_gate="hardsigmoid" if paper_exact else "hardsigmoid_pc",
+                                       se_channels=make_divisible(mid / 4) if paper_exact else None))
             in_c = out
         self.blocks = nn.Sequential(*blocks)
         last_second = make_divisible(LAST_SECOND[variant] * scale)
         self.last_second_conv = ConvBNLayer(in_c, last_second, 1, act="hardswish")
         self.num_features = (LAST_CONV_PAPER if paper_exact else LAST_CONV)[variant]
         self.avg_pool = nn.AdaptiveAvgPool2D(1)
-        self.last_conv = nn.Conv2D(last_second, self.num_features, 1, bias_attr=False)
+        # PaddleClas's last conv has no bias; the paper's (TF slim: BN-free conv2d) has one
+        self.last_conv = nn.Conv2D(last_second, self.num_features, 1,
+                                   bias_attr=None if paper_exact else False)
         self.hardswish = nn.Hardswish()
         self.dropout = nn.Dropout(dropout, mode="downscale_in_infer") if dropout > 0 else None
         self.fc = nn.Linear(self.num_features, class_num)

@@ -13,7 +13,7 @@ import paddle
 import paddle.nn as nn
 
 from ..errors import ConfigError
-from .layers import ClassificationModel, ConvBNLayer, channel_shuffle
+from .layers import ClassificationModel, channel_shuffle, conv_bn_legacy
 from .registry import register_model
 
 #: Output channels per width (paper Table 5; 0.25 and 0.33 are PaddleClas's):
@@ -29,14 +29,6 @@ WIDTHS: Dict[float, Tuple[int, int, int, int, int]] = {
 #: Units per stage (stages 2, 3, 4); the first unit of each halves the resolution.
 STAGE_REPEATS: Tuple[int, ...] = (4, 8, 4)
 
-_NAMES = ("_conv", "_batch_norm")  # PaddleClas's ConvBNLayer attribute names for this family
-
-
-def _conv_bn(in_c: int, out_c: int, k: int, stride: int = 1, groups: int = 1,
-             act: Optional[str] = None) -> ConvBNLayer:
-    return ConvBNLayer(in_c, out_c, k, stride, groups=groups, act=act, names=_NAMES)
-
-
 class ShuffleUnit(nn.Layer):
     """Basic unit (paper Fig. 3c): split channels in half, the second half goes through
     1×1 (act) → 3×3 depthwise → 1×1 (act), concatenate with the first half, shuffle 2 groups."""
@@ -44,9 +36,9 @@ class ShuffleUnit(nn.Layer):
     def __init__(self, channels: int, act: str = "relu") -> None:
         super().__init__()
         c = channels // 2
-        self._conv_pw = _conv_bn(c, c, 1, act=act)
-        self._conv_dw = _conv_bn(c, c, 3, groups=c)
-        self._conv_linear = _conv_bn(c, c, 1, act=act)
+        self._conv_pw = conv_bn_legacy(c, c, 1, act=act)
+        self._conv_dw = conv_bn_legacy(c, c, 3, groups=c)
+        self._conv_linear = conv_bn_legacy(c, c, 1, act=act)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         x1, x2 = paddle.split(x, 2, axis=1)
@@ -61,11 +53,11 @@ class ShuffleDownUnit(nn.Layer):
     def __init__(self, in_channels: int, out_channels: int, stride: int = 2, act: str = "relu") -> None:
         super().__init__()
         c = out_channels // 2
-        self._conv_dw_1 = _conv_bn(in_channels, in_channels, 3, stride, groups=in_channels)
-        self._conv_linear_1 = _conv_bn(in_channels, c, 1, act=act)
-        self._conv_pw_2 = _conv_bn(in_channels, c, 1, act=act)
-        self._conv_dw_2 = _conv_bn(c, c, 3, stride, groups=c)
-        self._conv_linear_2 = _conv_bn(c, c, 1, act=act)
+        self._conv_dw_1 = conv_bn_legacy(in_channels, in_channels, 3, stride, groups=in_channels)
+        self._conv_linear_1 = conv_bn_legacy(in_channels, c, 1, act=act)
+        self._conv_pw_2 = conv_bn_legacy(in_channels, c, 1, act=act)
+        self._conv_dw_2 = conv_bn_legacy(c, c, 3, stride, groups=c)
+        self._conv_linear_2 = conv_bn_legacy(c, c, 1, act=act)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         x1 = self._conv_linear_1(self._conv_dw_1(x))
@@ -95,7 +87,7 @@ class ShuffleNetV2(ClassificationModel):
         stem_c, *stage_c, last_c = widths
         self.scale = scale
         self.class_num = class_num
-        self._conv1 = _conv_bn(3, stem_c, 3, stride=2, act=act)
+        self._conv1 = conv_bn_legacy(3, stem_c, 3, stride=2, act=act)
         self._max_pool = nn.MaxPool2D(kernel_size=3, stride=2, padding=1)
         self._block_list = []
         in_c = stem_c
@@ -104,7 +96,7 @@ class ShuffleNetV2(ClassificationModel):
                 unit = ShuffleDownUnit(in_c, out_c, 2, act) if i == 0 else ShuffleUnit(out_c, act)
                 self._block_list.append(self.add_sublayer(f"{stage}_{i + 1}", unit))
                 in_c = out_c
-        self._last_conv = _conv_bn(in_c, last_c, 1, act=act)
+        self._last_conv = conv_bn_legacy(in_c, last_c, 1, act=act)
         self.num_features = last_c
         self._pool2d_avg = nn.AdaptiveAvgPool2D(1)
         self._dropout = nn.Dropout(dropout) if dropout > 0 else None

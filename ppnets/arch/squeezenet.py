@@ -15,7 +15,7 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from ..errors import ConfigError, did_you_mean
-from .layers import ClassificationModel, ConvBNLayer
+from .layers import LEGACY_NAMES, ClassificationModel, ConvBNLayer, FastConv2D
 from .registry import register_model
 
 #: Fire modules fire2 … fire9 (paper Table 1): (squeeze 1×1, expand 1×1 = expand 3×3) channels.
@@ -28,9 +28,6 @@ VERSIONS: Dict[str, Dict[str, Tuple[int, ...]]] = {
     "1.0": {"stem": (96, 7, 0), "pool_after": (3, 7)},
     "1.1": {"stem": (64, 3, 1), "pool_after": (2, 4)},
 }
-
-_NAMES = ("_conv", "_batch_norm")  # only the conv exists (norm=False)
-
 
 class MaxPool3x3(nn.Layer):
     """3×3 stride-2 max-pool without padding (PaddleClas: floor mode; Caffe/torchvision: ceil mode).
@@ -54,7 +51,7 @@ class MaxPool3x3(nn.Layer):
 
 
 def _conv_relu(in_c: int, out_c: int, k: int) -> ConvBNLayer:
-    return ConvBNLayer(in_c, out_c, k, act="relu", bias=True, norm=False, names=_NAMES)
+    return ConvBNLayer(in_c, out_c, k, act="relu", bias=True, norm=False, names=LEGACY_NAMES)
 
 
 class Fire(nn.Layer):
@@ -98,7 +95,7 @@ class SqueezeNet(ClassificationModel):
         self.class_num = class_num
         stem_c, k, pad = VERSIONS[version]["stem"]
         self.pool_after = set(VERSIONS[version]["pool_after"])
-        self._conv = nn.Conv2D(3, stem_c, k, stride=2, padding=pad)
+        self._conv = FastConv2D(3, stem_c, k, stride=2, padding=pad)
         self._pool = MaxPool3x3(ceil_mode)
         self.fires = []
         in_c = stem_c
@@ -109,7 +106,7 @@ class SqueezeNet(ClassificationModel):
         self.num_features = in_c
         self._drop = nn.Dropout(p=dropout, mode="downscale_in_infer")
         self._head_name = f"_conv{len(FIRES) + 1}"  # "_conv9", the paper's conv10
-        self.add_sublayer(self._head_name, nn.Conv2D(in_c, class_num, 1))
+        self.add_sublayer(self._head_name, FastConv2D(in_c, class_num, 1))
         self._avg_pool = nn.AdaptiveAvgPool2D(1)
 
     def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
