@@ -385,7 +385,21 @@ def test_training_with_mixup_and_cutmix_through_the_engine(digits_slice, tmp_pat
         "Global.epochs": 2, "Global.eval_during_train": False, "Global.use_visualdl": False,
         "DataLoader.Train.dataset.batch_transform_ops":
             "[{OpSampler: {MixupOperator: {alpha: 0.2, prob: 0.5}, CutmixOperator: {alpha: 1.0, prob: 0.5}}}]"})
-    Engine(cfg, "train").train()
+    engine = Engine(cfg, "train")
+    targets, loss_fn = [], engine.train_loss
+
+    def recording_loss(logits, labels):  # what the loss receives: the batch ops' mixed targets
+        targets.append(labels.numpy().copy())
+        return loss_fn(logits, labels)
+
+    engine.train_loss = recording_loss
+    engine.train()
+    assert len(targets) == 2 * engine.steps_per_epoch
+    for t in targets:  # every batch is mixed (the two probabilities sum to 1)
+        assert t.dtype == np.float32 and t.ndim == 2 and t.shape[1] == 3, (t.dtype, t.shape)
+        np.testing.assert_allclose(t.sum(1), 1.0, rtol=1e-5)
+        assert (t >= 0).all() and ((t > 0).sum(1) <= 2).all()  # a blend of two one-hot labels
+        assert ((t > 0) & (t < 1)).any(1).any()                 # ... not a one-hot label
     log = open(os.path.join(str(tmp_path), "MobileNetV2_x0_25", "train.log")).read()
     losses = [float(v) for v in re.findall(r"\[Train\]\[Epoch \d/2\]\[Avg\] loss: ([0-9.]+)", log)]
     assert len(losses) == 2 and all(0 < v < 5 for v in losses)

@@ -1,8 +1,10 @@
 """Real short training runs: logging, checkpoints, resume, pretrained loading, eval, export and the predictor."""
 from __future__ import annotations
 
+import copy
 import glob
 import os
+import re
 import subprocess
 import sys
 
@@ -74,14 +76,25 @@ def test_resume_continues_at_the_right_epoch_and_lr(trained, digits_slice, tmp_p
     result = engine.train()
     log = open(os.path.join(str(tmp_path / "resumed"), "MobileNetV2_x0_25", "train.log")).read()
     assert "[Train][Epoch 4/6]" not in log and "[Train][Epoch 5/6][Iter 1/7]" in log and "[Train][Epoch 6/6]" in log
-    assert result["best_metric"] >= states["best_metric"]
+    # the best of the checkpoint's best and the two new evaluations (top1 of 30 images: k/30, 5 decimals logged)
+    top1 = {int(e): float(v) for e, v in re.findall(r"\[Eval\]\[Epoch (\d+)\]\[Avg\] .*top1: ([\d.]+)", log)}
+    assert sorted(top1) == [5, 6]
+    best, best_epoch = states["best_metric"], states["best_epoch"]
+    for epoch in (5, 6):
+        if top1[epoch] > best + 1e-4:
+            best, best_epoch = top1[epoch], epoch
+    assert result["best_metric"] == pytest.approx(best, abs=1e-5)
+    assert result["best_epoch"] == best_epoch
 
 
 def test_resume_restores_weights_and_optimizer_exactly(trained, tmp_path):
     engine = trained["engine"]
     prefix = str(tmp_path / "ck")
     save_checkpoint(prefix, engine.model, engine.optimizer, {"epoch": 6, "arch": engine.arch_name})
-    fresh = Engine(trained["cfg"], "train")
+    cfg = copy.deepcopy(trained["cfg"])  # the same run, but writing into this test's own directory
+    cfg["Global"]["output_dir"] = str(tmp_path / "out")
+    cfg["Global"]["save_inference_dir"] = str(tmp_path / "out" / "inference")
+    fresh = Engine(cfg, "train")
     from ppnets.engine.checkpoint import load_checkpoint
     load_checkpoint(prefix, fresh.model, fresh.optimizer, engine.arch_name)
     for (k, a), b in zip(engine.model.state_dict().items(), fresh.model.state_dict().values()):
@@ -100,9 +113,12 @@ def test_interrupted_checkpoint_is_detected(trained, tmp_path):
     engine = trained["engine"]
     a, b = str(tmp_path / "a"), str(tmp_path / "b")
     save_checkpoint(a, engine.model, engine.optimizer, {"epoch": 1})
-    engine.model.out.bias.set_value(engine.model.out.bias + 1.0)
-    save_checkpoint(b, engine.model, engine.optimizer, {"epoch": 2})
-    engine.model.out.bias.set_value(engine.model.out.bias - 1.0)
+    bias = engine.model.out.bias.numpy().copy()  # the model is shared by the module: restored bit-exactly below
+    try:
+        engine.model.out.bias.set_value(bias + 1.0)
+        save_checkpoint(b, engine.model, engine.optimizer, {"epoch": 2})
+    finally:
+        engine.model.out.bias.set_value(bias)
     os.replace(f"{b}.pdparams", f"{a}.pdparams")  # as if killed between two renames
     from ppnets.engine.checkpoint import load_checkpoint
     with pytest.raises(CheckpointError, match=r"is inconsistent: .*a\.pdparams does not belong"):
@@ -175,13 +191,32 @@ def test_export_and_predictor_match_dynamic_model(trained, digits_slice, tmp_pat
     model = load_model_for_inference(cfg)
     transform = build_transforms(preprocess_ops(cfg))
     run = dynamic_runner(model)
-    for _, batch in iterate_batches(files, transform, 7):
+    probs = {}
+    for paths, batch in iterate_batches(files, transform, 7):
         p_static, p_dynamic = predictor.run(batch), run(batch)
         assert p_static.shape == (len(batch), 3)
         np.testing.assert_allclose(p_static.sum(1), 1.0, atol=1e-5)
         np.testing.assert_allclose(p_static, p_dynamic, atol=1e-4)
+        probs.update(zip(paths, p_static))
+    # another batch size, the predictor's own preprocessing: each file still gets its own top classes
     results = classify_files(files, predictor.transform, 16, predictor.run, 2, predictor.label_names)
-    assert len(results) == 30 and all(len(r["scores"]) == 2 and r["scores"][0] >= r["scores"][1] for r in results)
+    assert [r["file"] for r in results] == files
+    for r in results:
+        p = probs[r["file"]]
+        assert r["class_ids"] == list(np.argsort(-p, kind="stable")[:2]), r
+        assert r["label_names"] == [predictor.label_names[i] for i in r["class_ids"]]
+        np.testing.assert_allclose(r["scores"], p[r["class_ids"]], atol=1e-5)
+    assert len({r["class_ids"][0] for r in results}) > 1  # the trained model does not answer one class
+
+
+def _top1_lines(stdout):
+    """``{file: (label, class_id, score)}`` of the first class on each line of format_result's output."""
+    rows = {}
+    for line in stdout.splitlines():
+        m = re.fullmatch(r"(.+\.png): (\S+) \((\d+)\): ([\d.]+)(?:, .*)?", line)
+        if m:
+            rows[m[1]] = (m[2], int(m[3]), float(m[4]))
+    return rows
 
 
 def _tool(*args, cwd=REPO):
@@ -198,14 +233,34 @@ def test_command_line_tools_end_to_end(trained, digits_slice, tmp_path):
     assert "confusion matrix" in r.stdout and "per-class accuracy" in r.stdout
     r = _tool("tools/export_model.py", "-c", "configs/mobilenetv2.yaml", *over)
     assert r.returncode == 0, r.stderr
+    for f in ("inference.json", "inference.pdiparams", "inference.yml"):
+        assert os.path.isfile(tmp_path / "inf" / f), f
     r = _tool("tools/predict.py", "--model_dir", str(tmp_path / "inf"), "--image", os.path.join(digits_slice, "val", "1"),
               "--topk", "2")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().splitlines()
-    assert len(lines) == 10 and all(": " in line and "(" in line for line in lines)
+    assert len(lines) == 10 and all(line.count(" (") == 2 for line in lines)  # top-2 on each line
+    predicted = _top1_lines(r.stdout)
+    files = list_inputs(os.path.join(digits_slice, "val", "1"))
+    assert sorted(predicted) == files
+    predictor = Predictor(str(tmp_path / "inf"), cpu_threads=1)
+    for paths, batch in iterate_batches(files, predictor.transform, 4):
+        for path, p in zip(paths, predictor.run(batch)):
+            label, cid, score = predicted[path]
+            assert (label, cid) == (predictor.label_names[int(p.argmax())], int(p.argmax())), path
+            assert score == pytest.approx(float(p.max()), abs=1e-4)
     r = _tool("tools/infer.py", "-c", "configs/mobilenetv2.yaml", *over)
     assert r.returncode == 0, r.stderr
-    assert len([ln for ln in r.stdout.splitlines() if ".png: " in ln]) == 30
+    inferred = _top1_lines(r.stdout)
+    files = list_inputs(os.path.join(digits_slice, "val"))
+    assert sorted(inferred) == files
+    cfg = load_small_config(digits_slice, str(tmp_path), **{"Global.pretrained_model": weights})
+    run = dynamic_runner(load_model_for_inference(cfg))
+    for paths, batch in iterate_batches(files, build_transforms(preprocess_ops(cfg)), 8):
+        for path, p in zip(paths, run(batch)):
+            label, cid, score = inferred[path]
+            assert (label, cid) == (["0", "1", "2"][int(p.argmax())], int(p.argmax())), path
+            assert score == pytest.approx(float(p.max()), abs=1e-4)
 
 
 @pytest.mark.parametrize("args, msg", [

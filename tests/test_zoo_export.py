@@ -133,14 +133,18 @@ RECIPE_SMOKE = ["MobileNetV1/MobileNetV1_x0_25", "MobileNetV2/MobileNetV2_x0_25"
 
 
 @pytest.fixture(scope="module")
-def digits_lists(digits_slice):
-    """PaddleClas file lists (``path label``) over a few images of the digits slice."""
-    for split, n in (("train", 8), ("val", 3)):
-        with open(os.path.join(digits_slice, f"{split}_list.txt"), "w") as f:
+def digits_lists(digits_slice, tmp_path_factory):
+    """PaddleClas file lists (``path label``, relative to the shared digits slice) over a few of its
+    images, written to this module's own directory: {"root": …, "Train": list, "Eval": list}."""
+    lists = {"root": digits_slice}
+    own = tmp_path_factory.mktemp("digits_lists")
+    for section, split, n in (("Train", "train", 8), ("Eval", "val", 3)):
+        lists[section] = str(own / f"{split}_list.txt")
+        with open(lists[section], "w") as f:
             for label, cls in enumerate(("0", "1", "2")):
                 for img in sorted(os.listdir(os.path.join(digits_slice, split, cls)))[:n]:
                     f.write(f"{split}/{cls}/{img} {label}\n")
-    return digits_slice
+    return lists
 
 
 @pytest.mark.parametrize("config", RECIPE_SMOKE)
@@ -157,9 +161,8 @@ def test_imagenet_recipe_runs(config, digits_lists, tmp_path):
         "DataLoader.Eval.dataset.transform_ops.2.CropImage.size": 32,
     }
     for split in ("Train", "Eval"):
-        overrides[f"DataLoader.{split}.dataset.image_root"] = digits_lists
-        overrides[f"DataLoader.{split}.dataset.cls_label_path"] = os.path.join(
-            digits_lists, f"{'train' if split == 'Train' else 'val'}_list.txt")
+        overrides[f"DataLoader.{split}.dataset.image_root"] = digits_lists["root"]
+        overrides[f"DataLoader.{split}.dataset.cls_label_path"] = digits_lists[split]
     cfg = load_config(os.path.join(IMAGENET, f"{config}.yaml"), [f"{k}={v}" for k, v in overrides.items()])
     engine = Engine(cfg, "train")
     before = {k: v.numpy().copy() for k, v in engine.model.state_dict().items()}

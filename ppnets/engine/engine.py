@@ -107,7 +107,7 @@ class Engine:
         if mode == "train" and config["EMA"]["decay"]:
             self.ema = ModelEMA(self.model, self._build_model(), config["EMA"]["decay"])
         self.amp = AmpSettings(config["AMP"], g["device"])
-        if self.amp.enabled and self.amp.requested_dtype_unavailable:
+        if self.amp.requested_dtype_unavailable:
             self.log.warning(self.amp.requested_dtype_unavailable)
 
         self.metrics = build_metrics(config["Metric"]["Eval"], "Metric.Eval")
