@@ -3,12 +3,17 @@ from __future__ import annotations
 
 import os
 import random
+import struct
 
 import cv2
 import numpy as np
 import pytest
 
-from ppnets.data import FailedSample, FileListDataset, ImageFolder, build_dataloader, build_transforms, iterate_loader
+import paddle
+
+from ppnets.data import (FailedSample, FileListDataset, ImageFolder, ResumableBatchSampler, build_dataloader,
+                         build_transforms, iterate_loader)
+from ppnets.data.batch_ops import BatchCollate
 from ppnets.data.transforms import (CropImage, DecodeImage, NormalizeImage, RandCropImage, RandFlipImage,
                                     ResizeImage, ToCHWImage)
 from ppnets.errors import ConfigError, DataError
@@ -20,6 +25,16 @@ def png_bytes(img: np.ndarray) -> bytes:
     ok, buf = cv2.imencode(".png", img)
     assert ok
     return buf.tobytes()
+
+
+def jpeg_with_orientation(img: np.ndarray, orientation: int) -> bytes:
+    """A JPEG of ``img`` carrying an EXIF APP1 segment with only the Orientation tag."""
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    assert ok
+    data = buf.tobytes()
+    ifd = struct.pack(">H", 1) + struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack(">I", 0)
+    payload = b"Exif\x00\x00" + b"MM\x00\x2a" + struct.pack(">I", 8) + ifd
+    return data[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + data[2:]
 
 
 # ----------------------------------------------------------------------------- ops
@@ -221,3 +236,169 @@ def test_dataloader_with_workers_surfaces_the_bad_file(tmp_path):
     with pytest.raises(DataError, match=r"^/\S+/b/3\.png: not a decodable image"):
         for _ in iterate_loader(build_dataloader(cfg, "Train")):
             pass
+
+
+# ----------------------------------------------------------------------------- review fixes: decoding
+
+def test_decode_applies_exif_orientation_like_imread_color():
+    img = np.zeros((4, 8, 3), np.uint8)
+    img[:, :4] = 255  # left half white
+    data = jpeg_with_orientation(img, 6)  # "rotate 90° clockwise to display"
+    out = DecodeImage(to_rgb=False)(data)
+    expected = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)  # PaddleClas's decode
+    assert out.shape == expected.shape == (8, 4, 3)
+    assert np.array_equal(out, expected)
+    assert out[0, :, 0].min() > 200 and out[-1, :, 0].max() < 50  # the white half is now on top
+    assert DecodeImage()(jpeg_with_orientation(img, 1)).shape == (4, 8, 3)  # orientation 1: as stored
+
+
+def test_decode_keeps_16bit_scaling_as_high_byte():
+    deep = np.full((3, 3), 0x7FFF, np.uint16)  # 32767 >> 8 = 127 (a rounding conversion would give 128)
+    assert DecodeImage()(png_bytes(deep))[0, 0].tolist() == [127, 127, 127]
+
+
+@pytest.mark.parametrize("op, kwargs, msg", [
+    (DecodeImage, {"to_np": False}, "DecodeImage.to_np: false (a PIL image) is not supported; remove it or set it "
+                                    "to true"),
+    (DecodeImage, {"backend": "pil"}, "DecodeImage.backend: only 'cv2' is supported, got 'pil'"),
+    (ResizeImage, {"size": 8, "backend": "pil"}, "ResizeImage.backend: only 'cv2' is supported, got 'pil'"),
+    (RandCropImage, {"size": 8, "backend": "pil"}, "RandCropImage.backend: only 'cv2' is supported, got 'pil'"),
+    (ResizeImage, {"size": [224]}, "ResizeImage.size: expected a positive integer or a [width, height] pair of "
+                                   "positive integers, got [224]"),
+    (ResizeImage, {"size": 0}, "ResizeImage.size: expected a positive integer or a [width, height] pair of "
+                               "positive integers, got 0"),
+    (CropImage, {"size": [8, 8, 8]}, "CropImage.size: expected a positive integer or a [width, height] pair of "
+                                     "positive integers, got [8, 8, 8]"),
+    (RandCropImage, {"size": [8, -1]}, "RandCropImage.size: expected a positive integer or a [width, height] "
+                                       "pair of positive integers, got [8, -1]"),
+    (ResizeImage, {"resize_short": 0}, "ResizeImage.resize_short: expected a positive integer, got 0"),
+    (RandCropImage, {"size": 8, "scale": [0.5]}, "RandCropImage.scale: expected two numbers [min, max] with "
+                                                 "0 < min <= max, got [0.5]"),
+    (RandCropImage, {"size": 8, "scale": [0.9, 0.1]}, "RandCropImage.scale: expected two numbers [min, max] with "
+                                                      "0 < min <= max, got [0.9, 0.1]"),
+    (RandCropImage, {"size": 8, "ratio": [0.0, 1.0]}, "RandCropImage.ratio: expected two numbers [min, max] with "
+                                                      "0 < min <= max, got [0.0, 1.0]"),
+    (NormalizeImage, {"order": "nchw"}, "NormalizeImage.order: expected '', 'hwc' or 'chw', got 'nchw'"),
+    (NormalizeImage, {"channel_num": 4}, "NormalizeImage.channel_num: only 3 is supported, got 4"),
+    (NormalizeImage, {"mean": [0.5, 0.5]}, "NormalizeImage.mean: expected 3 numbers (one per channel), "
+                                           "got [0.5, 0.5]"),
+    (NormalizeImage, {"std": [1, 0, 1]}, "NormalizeImage.std: expected 3 non-zero numbers (one per channel), "
+                                         "got [1, 0, 1]"),
+])
+def test_transform_option_shapes_and_ranges_are_checked(op, kwargs, msg):
+    with pytest.raises(ConfigError) as e:
+        op(**kwargs)
+    assert str(e.value) == msg
+
+
+def test_transform_options_accept_paddleclas_defaults():
+    DecodeImage(to_np=True, backend="cv2")
+    assert ResizeImage(size=(16, 8), backend="cv2").size == (16, 8)
+    assert RandCropImage(size=4, scale=[1, 1], ratio=[0.5, 2], backend="cv2").scale == (1.0, 1.0)
+    img = np.full((2, 2, 3), 255, np.uint8)
+    for order in ("", "hwc"):
+        assert NormalizeImage(order=order, channel_num=3)(img).shape == (2, 2, 3)
+
+
+# ----------------------------------------------------------------------------- review fixes: datasets
+
+def test_file_list_label_beyond_the_class_names_file(digits_slice, tmp_path):
+    root = os.path.join(digits_slice, "train")
+    first = sorted(os.listdir(os.path.join(root, "0")))[0]
+    (tmp_path / "list.txt").write_text(f"0/{first} 0\n\n0/{first} 2\n0/{first} 5\n")
+    (tmp_path / "names.txt").write_text("zero\none\n")
+    with pytest.raises(DataError) as e:
+        FileListDataset(image_root=root, cls_label_path=str(tmp_path / "list.txt"),
+                        class_names_file=str(tmp_path / "names.txt"))
+    assert str(e.value) == (f"{tmp_path}/list.txt:3: label 2 out of range: {tmp_path}/names.txt names 2 classes "
+                            "(labels 0…1)")
+    (tmp_path / "names.txt").write_text("zero\none\ntwo\nthree\nfour\nfive\n")
+    ds = FileListDataset(image_root=root, cls_label_path=str(tmp_path / "list.txt"),
+                         class_names_file=str(tmp_path / "names.txt"))
+    assert ds.class_names[5] == "five" and [lbl for _, lbl in ds.samples] == [0, 2, 5]
+
+
+def test_image_folder_survives_a_symlink_cycle(tmp_path):
+    (tmp_path / "a" / "sub").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "a" / "x.png"), np.zeros((4, 4), np.uint8))
+    cv2.imwrite(str(tmp_path / "a" / "sub" / "y.png"), np.zeros((4, 4), np.uint8))
+    os.symlink(str(tmp_path / "a"), str(tmp_path / "a" / "sub" / "loop"))  # a/sub/loop -> a
+    (tmp_path / "b").mkdir()
+    os.symlink(str(tmp_path / "a" / "sub"), str(tmp_path / "b" / "linked"))  # each class walks on its own
+    ds = ImageFolder(root=str(tmp_path))
+    rel = [(os.path.relpath(p, tmp_path), lbl) for p, lbl in ds.samples]
+    assert rel == [("a/x.png", 0), ("a/sub/y.png", 0),
+                   ("b/linked/y.png", 1), ("b/linked/loop/x.png", 1)]  # b/linked/loop/sub = b/linked: pruned
+
+
+# ----------------------------------------------------------------------------- review fixes: data order
+
+def _order(sampler, epoch):
+    sampler.set_epoch(epoch)
+    return [int(i) for batch in sampler for i in batch]
+
+
+def _train_sampler(digits_slice, tmp_path, seed, **extra):
+    cfg = load_small_config(digits_slice, str(tmp_path), **extra)
+    return build_dataloader(cfg, "Train", seed=seed).batch_sampler
+
+
+def test_shuffle_order_follows_the_seed_and_the_epoch(digits_slice, tmp_path):
+    s1 = _train_sampler(digits_slice, tmp_path, seed=1)
+    assert isinstance(s1, ResumableBatchSampler) and s1.seed == 1
+    first = _order(s1, 1)
+    assert len(first) == 112 and len(set(first)) == 112  # 120 images, batch 16, drop_last
+    assert _order(_train_sampler(digits_slice, tmp_path, seed=1), 1) == first     # same seed: same order
+    assert _order(_train_sampler(digits_slice, tmp_path, seed=2), 1) != first     # another seed: another order
+    assert _order(s1, 2) != first                                                 # another epoch
+    np.random.seed(0)                                                             # global state does not matter,
+    assert _order(s1, 1) == first                                                 # nor iterating again
+    # the engine's own wrapping keeps the seed (ResumableBatchSampler of a ResumableBatchSampler)
+    rewrapped = ResumableBatchSampler(s1)
+    assert rewrapped.seed == 1 and rewrapped.inner is s1.inner and _order(rewrapped, 1) == first
+
+
+def test_resume_skips_into_the_same_order(digits_slice, tmp_path):
+    s = _train_sampler(digits_slice, tmp_path, seed=7)
+    s.set_epoch(3)
+    full = list(s)
+    resumed = _train_sampler(digits_slice, tmp_path, seed=7)
+    resumed.set_epoch(3)
+    resumed.skip(4)
+    assert list(resumed) == full[4:]
+    assert list(resumed) == full  # skip applies to one iteration only
+
+
+def test_unseeded_order_is_paddles_epoch_order(digits_slice, tmp_path):
+    s = _train_sampler(digits_slice, tmp_path, seed=None)
+    plain = paddle.io.DistributedBatchSampler(s.inner.dataset, batch_size=16, shuffle=True, drop_last=True)
+    plain.set_epoch(5)
+    assert _order(s, 5) == [int(i) for b in plain for i in b]
+
+
+def test_seeded_order_is_the_same_permutation_on_every_rank(digits_slice, tmp_path):
+    ds = ImageFolder(root=os.path.join(digits_slice, "train"))
+    ranks = [ResumableBatchSampler(paddle.io.DistributedBatchSampler(ds, 8, num_replicas=2, rank=r, shuffle=True),
+                                   seed=11) for r in range(2)]
+    parts = [_order(r, 1) for r in ranks]
+    assert len(parts[0]) == len(parts[1]) == 60 and sorted(parts[0] + parts[1]) == list(range(120))
+
+
+def test_batch_sampler_shuffle_is_seeded_and_unsharded(digits_slice, tmp_path):
+    extra = {"DataLoader.Train.sampler.name": "BatchSampler"}
+    s = _train_sampler(digits_slice, tmp_path, seed=3, **extra)
+    np.random.seed(0)
+    first = _order(s, 1)
+    np.random.seed(1)  # the dataset reseeds numpy's global generator per sample: it must not matter
+    assert _order(s, 1) == first and len(set(first)) == 112
+    assert _order(_train_sampler(digits_slice, tmp_path, seed=4, **extra), 1) != first
+    assert s.inner.nranks == 1  # BatchSampler never shards
+    s.set_epoch(1)
+    s.skip(2)
+    assert [i for b in s for i in b] == first[32:]
+
+
+def test_one_hot_targets_without_batch_ops():
+    batch = [(np.zeros((3, 2, 2), np.float32), np.int64(lbl)) for lbl in (2, 0, 2)]
+    images, targets = BatchCollate([], class_num=4)(batch)
+    assert targets.dtype == np.float32 and targets.tolist() == [[0, 0, 1, 0], [1, 0, 0, 0], [0, 0, 1, 0]]

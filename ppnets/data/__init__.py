@@ -14,11 +14,13 @@ from paddle.io.dataloader.collate import default_collate_fn
 from ..errors import ConfigError, DataError, PPNetsError
 from .batch_ops import BATCH_TRANSFORMS, BatchCollate, build_batch_transforms
 from .datasets import DATASETS, ClassificationDataset, FailedSample, FileListDataset, ImageFolder, build_dataset
+from .sampler import ResumableBatchSampler
 from .transforms import TRANSFORMS, Compose, build_transforms
 
 __all__ = ["DATASETS", "TRANSFORMS", "BATCH_TRANSFORMS", "build_dataloader", "build_dataset", "build_transforms",
            "build_batch_transforms", "BatchCollate", "Compose",
-           "ClassificationDataset", "ImageFolder", "FileListDataset", "FailedSample", "SafeCollate", "iterate_loader"]
+           "ClassificationDataset", "ImageFolder", "FileListDataset", "FailedSample", "SafeCollate",
+           "ResumableBatchSampler", "iterate_loader"]
 
 def iterate_loader(loader: paddle.io.DataLoader) -> Iterator[Tuple[paddle.Tensor, paddle.Tensor, int]]:
     """Iterate a loader of :func:`build_dataloader`, yielding ``(images, labels, n_skipped)``.
@@ -87,9 +89,12 @@ def build_dataloader(cfg: Dict[str, Any], split: str, seed: Optional[int] = None
                      class_names: Optional[List[str]] = None, class_num: Optional[int] = None) -> paddle.io.DataLoader:
     """Build the ``paddle.io.DataLoader`` of ``DataLoader.<split>``.
 
-    The batch sampler is a ``DistributedBatchSampler`` (it shards by rank when launched
-    with ``paddle.distributed.launch`` and is a plain sampler otherwise), so multi-process
-    training needs no change here. ``class_names`` forces an ImageFolder to the training
+    The batch sampler is a :class:`~ppnets.data.sampler.ResumableBatchSampler` around a
+    ``DistributedBatchSampler`` (it shards by rank when launched with ``paddle.distributed.launch``
+    and is a plain sampler otherwise; ``sampler.name: BatchSampler`` never shards), so multi-process
+    training needs no change here. With ``shuffle`` the order of an epoch is a function of
+    ``(seed, epoch)`` (``loader.batch_sampler.set_epoch``), the same on every rank; ``skip(k)``
+    resumes an epoch at batch ``k``. ``class_names`` forces an ImageFolder to the training
     classes. The dataset is reachable as ``loader.dataset``.
 
     With ``dataset.batch_transform_ops`` (Mixup/CutMix, training only) batches are collated by
@@ -117,12 +122,13 @@ def build_dataloader(cfg: Dict[str, Any], split: str, seed: Optional[int] = None
         collate = build_batch_transforms(batch_ops, class_num if class_num is not None else len(dataset.class_names),
                                          where=f"{where}.batch_transform_ops")
     collate = SafeCollate(dataset.bad_image, collate)
-    if sampler_cfg["name"] == "DistributedBatchSampler":
-        sampler = paddle.io.DistributedBatchSampler(dataset, batch_size=batch_size, shuffle=sampler_cfg["shuffle"],
-                                                    drop_last=sampler_cfg["drop_last"])
-    else:
-        sampler = paddle.io.BatchSampler(dataset, batch_size=batch_size, shuffle=sampler_cfg["shuffle"],
-                                         drop_last=sampler_cfg["drop_last"])
+    # BatchSampler (every rank reads the whole dataset) is a one-replica DistributedBatchSampler:
+    # Paddle's own BatchSampler shuffles from the global numpy generator, which the dataset reseeds
+    # per sample, so its order would depend on num_workers and not replay on resume
+    shard = {} if sampler_cfg["name"] == "DistributedBatchSampler" else {"num_replicas": 1, "rank": 0}
+    sampler = ResumableBatchSampler(
+        paddle.io.DistributedBatchSampler(dataset, batch_size=batch_size, shuffle=sampler_cfg["shuffle"],
+                                          drop_last=sampler_cfg["drop_last"], **shard), seed=seed)
     loader_cfg = section["loader"]
     return paddle.io.DataLoader(dataset, batch_sampler=sampler, num_workers=loader_cfg["num_workers"],
                                 use_shared_memory=loader_cfg["use_shared_memory"], return_list=True,

@@ -28,7 +28,9 @@ float32, rows summing to 1 (one-hot rows when a batch is not mixed), so the loss
 target. :class:`~ppnets.loss.CELoss` takes them as they are (``-Σ t·log_softmax``) and composes its
 label smoothing on top, ``(1 − ε)·t + ε/C``; PaddleClas's soft-label loss applies a softmax to the
 targets, which is wrong for mixed labels. Images must be NCHW (end ``transform_ops`` with
-``ToCHWImage``). Random draws use numpy's global generator, seeded per sample by the dataset.
+``ToCHWImage``). Random draws (op choice, λ, boxes, permutations) use numpy's global generator,
+which :class:`BatchCollate` seeds per batch from the batch's contents (its labels and a subsample of
+its pixels): a batch is mixed the same way whatever worker collates it, and on resume.
 """
 from __future__ import annotations
 
@@ -74,9 +76,9 @@ class MixupOperator:
 
     def mix(self, images: np.ndarray, targets: np.ndarray, lam: float, perm: np.ndarray) -> Batch:
         """Mix with a given ``lam`` and partner permutation ``perm``."""
-        images = images.astype(np.float32, copy=False)
-        mixed = lam * images + (1.0 - lam) * images[perm]
-        return mixed.astype(np.float32), (lam * targets + (1.0 - lam) * targets[perm]).astype(np.float32)
+        images, lam = images.astype(np.float32, copy=False), float(lam)
+        mixed = lam * images + (1.0 - lam) * images[perm]  # float32: a Python float keeps the array's dtype
+        return mixed, (lam * targets + (1.0 - lam) * targets[perm]).astype(np.float32, copy=False)
 
     def __call__(self, images: np.ndarray, targets: np.ndarray) -> Batch:
         if self.prob < 1.0 and np.random.rand() >= self.prob:
@@ -117,7 +119,7 @@ class CutmixOperator:
         y0, y1, x0, x1 = box
         h, w = images.shape[-2:]
         out = np.array(images, copy=True)
-        out[..., y0:y1, x0:x1] = images[perm][..., y0:y1, x0:x1]
+        out[..., y0:y1, x0:x1] = images[..., y0:y1, x0:x1][perm]  # gathers the box only
         pasted = (y1 - y0) * (x1 - x0) / float(h * w)
         return out, ((1.0 - pasted) * targets + pasted * targets[perm]).astype(np.float32)
 
@@ -216,7 +218,8 @@ class BatchCollate:
         bad = labels[(labels < 0) | (labels >= self.class_num)]
         if bad.size:
             raise DataError(f"label {int(bad[0])} out of range [0, {self.class_num}) (Arch.class_num)")
-        targets = np.eye(self.class_num, dtype=np.float32)[labels]
+        targets = np.zeros((len(labels), self.class_num), np.float32)
+        targets[np.arange(len(labels)), labels] = 1.0
         images = images.astype(np.float32, copy=False)
         # seed the draws (λ, boxes, permutations) from the batch itself: the same batch is mixed
         # the same way whatever thread or worker collates it, which keeps runs reproducible

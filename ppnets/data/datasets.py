@@ -94,9 +94,18 @@ class FailedSample:
 
 
 def _list_images(folder: str) -> List[str]:
+    """The images under ``folder``, sorted; symlinked folders are followed, each real folder once
+    (a symlink cycle or a second link to a visited folder is not walked again)."""
     out = []
+    visited = {os.path.realpath(folder)}
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames.sort()
+        kept = []
+        for d in sorted(dirnames):
+            real = os.path.realpath(os.path.join(dirpath, d))
+            if real not in visited:
+                visited.add(real)
+                kept.append(d)
+        dirnames[:] = kept
         out += [os.path.join(dirpath, f) for f in sorted(filenames)
                 if f.lower().endswith(IMG_EXTENSIONS) and not f.startswith(".")]
     return out
@@ -163,6 +172,7 @@ class FileListDataset(ClassificationDataset):
             raise DataError(f"file list not found: {cls_label_path}")
         root_real = os.path.realpath(image_root)
         self.samples = []
+        linenos = []
         with open(cls_label_path, encoding="utf-8") as f:
             for lineno, line in enumerate(f, 1):
                 line = line.strip()
@@ -187,6 +197,7 @@ class FileListDataset(ClassificationDataset):
                 if not os.path.isfile(path):
                     raise DataError(f"{where}: image not found: {path}")
                 self.samples.append((path, label))
+                linenos.append(lineno)
         if not self.samples:
             raise DataError(f"{cls_label_path}: the file list is empty")
         n = class_num if class_num is not None else max(lbl for _, lbl in self.samples) + 1
@@ -195,6 +206,12 @@ class FileListDataset(ClassificationDataset):
                 raise DataError(f"class names file not found: {class_names_file}")
             with open(class_names_file, encoding="utf-8") as f:
                 self.class_names = [ln.strip() for ln in f if ln.strip()]
+            if not self.class_names:
+                raise DataError(f"{class_names_file}: no class names (expected one name per line)")
+            for (_, label), lineno in zip(self.samples, linenos):
+                if label >= len(self.class_names):
+                    raise DataError(f"{cls_label_path}:{lineno}: label {label} out of range: {class_names_file} "
+                                    f"names {len(self.class_names)} classes (labels 0…{len(self.class_names) - 1})")
         else:
             self.class_names = [str(i) for i in range(n)]
 

@@ -35,7 +35,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..registry import Registry
 
 TRANSFORMS = Registry("transform op")
@@ -54,11 +54,33 @@ def _interp(name: Optional[str]) -> int:
     return _INTERP[name]
 
 
-def _size2(size: Union[int, Sequence[int]]) -> Tuple[int, int]:
-    """(width, height) from an int or a [w, h] pair (PaddleClas's order)."""
-    if isinstance(size, int):
-        return size, size
-    return int(size[0]), int(size[1])
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _size2(size: Union[int, Sequence[int]], where: str) -> Tuple[int, int]:
+    """(width, height) from an int or a [w, h] pair (PaddleClas's order); ``where`` names the option."""
+    if _is_int(size) and size > 0:
+        return int(size), int(size)
+    if isinstance(size, (list, tuple)) and len(size) == 2 and all(_is_int(v) and v > 0 for v in size):
+        return int(size[0]), int(size[1])
+    raise ConfigError(f"{where}: expected a positive integer or a [width, height] pair of positive integers, "
+                      f"got {size!r}")
+
+
+def _range2(value: Sequence[float], where: str) -> Tuple[float, float]:
+    """A ``[min, max]`` pair of numbers with ``0 < min <= max``."""
+    if isinstance(value, (list, tuple)) and len(value) == 2 \
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value) \
+            and 0 < value[0] <= value[1] and all(math.isfinite(v) for v in value):
+        return float(value[0]), float(value[1])
+    raise ConfigError(f"{where}: expected two numbers [min, max] with 0 < min <= max, got {value!r}")
+
+
+def _check_backend(backend: str, op: str) -> None:
+    """Accept PaddleClas's ``backend`` option only with its default: every op here is OpenCV."""
+    if backend != "cv2":
+        raise ConfigError(f"{op}.backend: only 'cv2' is supported, got {backend!r}")
 
 
 @TRANSFORMS.register
@@ -66,11 +88,17 @@ class DecodeImage:
     """Decode encoded image bytes with OpenCV into HWC uint8 (RGB by default).
 
     Grayscale images become 3-channel, alpha is dropped and 16-bit images are scaled
-    to 8 bits, so every decoded image has the same layout.
+    to 8 bits, so every decoded image has the same layout. The EXIF orientation of a
+    JPEG is applied (as PaddleClas's ``cv2.imdecode(buf, 1)`` does): a phone photo taken
+    upright decodes upright. ``to_np`` and ``backend`` exist for PaddleClas configs and
+    accept only their defaults (true, cv2).
     """
 
     def __init__(self, to_rgb: bool = True, channel_first: bool = False, to_np: bool = True,
                  backend: str = "cv2") -> None:
+        if not to_np:
+            raise ConfigError("DecodeImage.to_np: false (a PIL image) is not supported; remove it or set it to true")
+        _check_backend(backend, "DecodeImage")
         self.to_rgb = to_rgb
         self.channel_first = channel_first
 
@@ -81,7 +109,9 @@ class DecodeImage:
             buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray)) else data
             if buf.size == 0:
                 raise DataError("empty file (0 bytes)")
-            img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+            # ANYCOLOR|ANYDEPTH (not UNCHANGED): keeps gray and 16-bit as stored, drops alpha and,
+            # unlike UNCHANGED, applies the EXIF orientation
+            img = cv2.imdecode(buf, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
             if img is None:
                 raise DataError("not a decodable image (corrupt, truncated or not an image)")
         if img.dtype == np.uint16:
@@ -109,7 +139,10 @@ class ResizeImage:
                  interpolation: Optional[str] = None, backend: str = "cv2") -> None:
         if (size is None) == (resize_short is None):
             raise DataError("ResizeImage: give exactly one of 'size' or 'resize_short'")
-        self.size = _size2(size) if size is not None else None
+        _check_backend(backend, "ResizeImage")
+        self.size = _size2(size, "ResizeImage.size") if size is not None else None
+        if resize_short is not None and not (_is_int(resize_short) and resize_short > 0):
+            raise ConfigError(f"ResizeImage.resize_short: expected a positive integer, got {resize_short!r}")
         self.resize_short = resize_short
         self.interp = _interp(interpolation)
 
@@ -130,7 +163,7 @@ class CropImage:
     """Center crop to ``size`` (int or [w, h])."""
 
     def __init__(self, size: Union[int, List[int]]) -> None:
-        self.size = _size2(size)
+        self.size = _size2(size, "CropImage.size")
 
     def __call__(self, img: np.ndarray) -> np.ndarray:
         w, h = self.size
@@ -154,9 +187,10 @@ class RandCropImage:
     def __init__(self, size: Union[int, List[int]], scale: Optional[List[float]] = None,
                  ratio: Optional[List[float]] = None, interpolation: Optional[str] = None,
                  backend: str = "cv2") -> None:
-        self.size = _size2(size)
-        self.scale = tuple(scale) if scale is not None else (0.08, 1.0)
-        self.ratio = tuple(ratio) if ratio is not None else (3.0 / 4.0, 4.0 / 3.0)
+        _check_backend(backend, "RandCropImage")
+        self.size = _size2(size, "RandCropImage.size")
+        self.scale = _range2(scale, "RandCropImage.scale") if scale is not None else (0.08, 1.0)
+        self.ratio = _range2(ratio, "RandCropImage.ratio") if ratio is not None else (3.0 / 4.0, 4.0 / 3.0)
         self.interp = _interp(interpolation)
 
     def get_params(self, h: int, w: int) -> Tuple[int, int, int, int]:
@@ -628,14 +662,25 @@ def _scale_value(scale: Union[float, str]) -> float:
 
 @TRANSFORMS.register
 class NormalizeImage:
-    """``(img * scale - mean) / std`` per channel, as float32 (``order: 'hwc'`` or ``'chw'``)."""
+    """``(img * scale - mean) / std`` per channel, as float32 (``order: 'hwc'`` or ``'chw'``).
+
+    ``order: ''`` is PaddleClas's spelling of ``'hwc'``; ``channel_num`` accepts only 3.
+    """
 
     def __init__(self, scale: Union[float, str, None] = None, mean: Optional[List[float]] = None,
                  std: Optional[List[float]] = None, order: str = "hwc", output_fp16: bool = False,
                  channel_num: int = 3) -> None:
+        if order not in ("", "hwc", "chw"):
+            raise ConfigError(f"NormalizeImage.order: expected '', 'hwc' or 'chw', got {order!r}")
+        if channel_num != 3:
+            raise ConfigError(f"NormalizeImage.channel_num: only 3 is supported, got {channel_num!r}")
         self.scale = _scale_value(scale) if scale is not None else 1.0 / 255.0
         mean = mean if mean is not None else [0.485, 0.456, 0.406]
         std = std if std is not None else [0.229, 0.224, 0.225]
+        for name, values in (("mean", mean), ("std", std)):
+            if len(values) != 3 or (name == "std" and any(v == 0 for v in values)):
+                raise ConfigError(f"NormalizeImage.{name}: expected 3 {'non-zero ' if name == 'std' else ''}"
+                                  f"numbers (one per channel), got {values!r}")
         shape = (3, 1, 1) if order == "chw" else (1, 1, 3)
         self.mean = np.array(mean, dtype=np.float32).reshape(shape)
         self.std = np.array(std, dtype=np.float32).reshape(shape)

@@ -17,7 +17,6 @@ import paddle.distributed as dist
 from ..arch import build_model
 from ..config import dump_config
 from ..data import build_dataloader, iterate_loader
-from ..data.sampler import ResumableBatchSampler
 from ..errors import CheckpointError, ConfigError, DataError, TrainingError, TrainingInterrupted
 from ..loss import build_loss
 from ..metric import build_metrics, confusion_matrix
@@ -81,7 +80,6 @@ class Engine:
         self.class_names: Optional[List[str]] = None
         if mode == "train":
             self.train_loader = build_dataloader(config, "Train", seed=self.seed, class_num=config["Arch"]["class_num"])
-            self.train_loader.batch_sampler = ResumableBatchSampler(self.train_loader.batch_sampler)
             self.class_names = self.train_loader.dataset.class_names
         if mode == "eval" or (mode == "train" and g["eval_during_train"] and "Eval" in config["DataLoader"]):
             # evaluation data must use the classes the model is (being) trained on, in the same order
