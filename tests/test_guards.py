@@ -14,18 +14,7 @@ from ppnets.engine import checkpoint as ckpt
 from ppnets.errors import CheckpointError
 from ppnets.utils.cli import run
 
-from conftest import make_digits_slice
-from test_reliability import _tool, train_args, user_error
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("guards")
-    data = make_digits_slice(str(root / "data"), n_train=8, n_val=4)
-    out = str(root / "out")
-    run(_tool("train"), train_args(data, out, **{"Global.epochs": 1}))
-    return {"data": data, "out": out, "run": os.path.join(out, "MobileNetV2_x0_25"),
-            "prefix": os.path.join(out, "MobileNetV2_x0_25", "latest")}
+from test_reliability import _tool, train_args, trained, user_error  # noqa: F401 (trained: a fixture)
 
 
 def eval_args(data, out, weights, **extra):
@@ -52,12 +41,13 @@ def test_eval_classes_must_be_the_training_classes(trained, tmp_path, capsys):
 
 
 def test_eval_leaves_the_training_runs_files_alone(trained, capsys):
-    files = {name: open(os.path.join(trained["run"], name), "rb").read() for name in ("config.yaml", "label_list.txt")}
-    run(_tool("eval"), eval_args(trained["data"], trained["out"], trained["prefix"],
+    run_dir = os.path.dirname(trained["prefix"])
+    files = {name: open(os.path.join(run_dir, name), "rb").read() for name in ("config.yaml", "label_list.txt")}
+    run(_tool("eval"), eval_args(trained["data"], os.path.dirname(run_dir), trained["prefix"],
                                  **{"DataLoader.Eval.sampler.batch_size": 3}))
-    assert "top1" in open(os.path.join(trained["run"], "eval.log"), encoding="utf-8").read()
+    assert "top1" in open(os.path.join(run_dir, "eval.log"), encoding="utf-8").read()
     for name, blob in files.items():
-        assert open(os.path.join(trained["run"], name), "rb").read() == blob, name
+        assert open(os.path.join(run_dir, name), "rb").read() == blob, name
     capsys.readouterr()
 
 
