@@ -23,13 +23,9 @@ class ResumableBatchSampler(paddle.io.BatchSampler):
     that epoch to :func:`epoch_shuffle_seed` ``(seed, epoch)`` at every iteration, so the order
     is a pure function of ``(seed, epoch)``: the same on every rank, changed by ``Global.seed``,
     and a run resumed mid-epoch sees exactly the batches the uninterrupted run would have seen.
-    Wrapping a ``ResumableBatchSampler`` again rewraps its inner sampler (keeping its seed).
     """
 
     def __init__(self, inner: paddle.io.BatchSampler, seed: Optional[int] = None) -> None:
-        if isinstance(inner, ResumableBatchSampler):
-            seed = inner.seed if seed is None else seed
-            inner = inner.inner
         self.inner = inner
         self.seed = seed
         self.sampler = getattr(inner, "sampler", None)

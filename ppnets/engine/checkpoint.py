@@ -22,6 +22,7 @@ import paddle
 
 from ..errors import CheckpointError
 from ..utils.logger import get_logger
+from .infer import read_label_file
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_pretrained", "read_weights", "weights_path",
            "portable_optimizer_state", "restore_optimizer_state"]
@@ -145,6 +146,11 @@ def _write_synced(path: str, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
+def checkpoint_prefix(path: str) -> str:
+    """``prefix.pdparams`` or ``prefix`` → ``prefix`` (the inverse of :func:`weights_path`)."""
+    return path[:-len(".pdparams")] if path.endswith(".pdparams") else path
+
+
 def weights_path(path: str) -> str:
     """``prefix`` or ``prefix.pdparams`` → the ``.pdparams`` file."""
     return path if path.endswith(".pdparams") else f"{path}.pdparams"
@@ -230,7 +236,7 @@ def trained_class_names(weights: Optional[str]) -> Optional[List[str]]:
     ``class_names``, else the run's ``label_list.txt`` beside it; None when neither exists."""
     if not weights:
         return None
-    prefix = weights[:-len(".pdparams")] if weights.endswith(".pdparams") else weights
+    prefix = checkpoint_prefix(weights)
     if os.path.isfile(f"{prefix}.pdstates"):
         states, _ = _load_file(f"{prefix}.pdstates", "checkpoint states file")
         names = states.get("class_names") if isinstance(states, dict) else None
@@ -238,7 +244,6 @@ def trained_class_names(weights: Optional[str]) -> Optional[List[str]]:
             return list(names)
     label_list = os.path.join(os.path.dirname(prefix), "label_list.txt")
     if os.path.isfile(label_list):
-        from .infer import read_label_file
         return read_label_file(label_list)
     return None
 
@@ -275,8 +280,7 @@ def load_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer: Optional[pad
     If the run was killed while ``prefix`` was being rewritten, the previous checkpoint
     (``<prefix>.bak.*``, see :func:`save_checkpoint`) is used instead, with a warning.
     """
-    if prefix.endswith(".pdparams"):
-        prefix = prefix[: -len(".pdparams")]
+    prefix = checkpoint_prefix(prefix)
     try:
         states, blobs = _read_checkpoint(prefix)
     except CheckpointError as error:
