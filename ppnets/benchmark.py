@@ -33,7 +33,6 @@ import os
 import platform
 import resource
 import statistics
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field

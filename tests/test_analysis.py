@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import importlib
 import math
 import os
 import re
@@ -26,7 +25,7 @@ from ppnets.arch.layers import ConvBNLayer
 from ppnets.arch.mobilenet_v1 import ARCH as MNV1_ARCH
 from ppnets.errors import ConfigError, DataError
 
-from conftest import REPO
+from conftest import REPO, load_tool
 from reference import model_sizes
 
 SIZES = model_sizes()
@@ -36,9 +35,7 @@ SMALL = ["MobileNetV1_x0_25", "MobileNetV2_x0_25", "MobileNetV3_small_x0_35", "E
 
 
 def _tool(name):
-    if TOOLS not in sys.path:
-        sys.path.insert(0, TOOLS)
-    return importlib.import_module(name)
+    return load_tool(name)
 
 
 def _png_ok(path):

@@ -346,7 +346,7 @@ def test_collate_one_hots_and_checks():
     with pytest.raises(DataError, match="need CHW images"):
         BatchCollate([], 4)([(np.zeros((4, 4, 3), np.float32), np.int64(0))] * 2)
     assert build_batch_transforms(None, 4) is None
-    with pytest.raises(ConfigError, match=r"unknown batch transform op 'Mixup'.*did you mean 'MixupCutmix'"):
+    with pytest.raises(ConfigError, match=r"unknown batch transform op 'Mixup'; valid: .*MixupCutmix"):
         build_batch_transforms([{"Mixup": {}}], 4)
 
 

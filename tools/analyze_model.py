@@ -13,7 +13,6 @@ at batch 1 (FLOPs = 2 × MACs). ``--model`` uses the model's native input size u
 The diagram is Graphviz DOT (always written) rendered to SVG and PNG when Graphviz's ``dot``
 is installed (``apt-get install graphviz``); otherwise the command to render it is printed.
 """
-import _bootstrap  # noqa: F401
 
 import argparse
 import os
@@ -60,8 +59,8 @@ def _model_from_args(args):
     from ppnets.arch.registry import MODELS
 
     if args.config:
-        from ppnets.config import load_config
-        cfg = load_config(args.config, args.override)
+        from ppnets.utils.cli import load_config_args
+        cfg = load_config_args(args)
         arch = dict(cfg["Arch"])
         name = arch.pop("name")
         if args.class_num is not None:

@@ -27,7 +27,6 @@ process keeps freed memory for reuse (``ppnets.utils.runtime.retain_freed_memory
 Predictor does) unless ``--no-retain-memory``, for every variant alike. Writes
 ``<out>/<prefix>.json`` (with machine info), ``.csv`` and ``.md`` and prints the tables.
 """
-import _bootstrap  # noqa: F401
 
 import argparse
 import os

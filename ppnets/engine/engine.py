@@ -408,7 +408,7 @@ class Engine:
             skipped += n_bad
             if images.shape[0] == 0:
                 continue
-            with self.amp.autocast():
+            with self.amp.autocast(evaluating=True):
                 logits = model(images)
             logits_list.append(logits.astype("float32").numpy())
             labels_list.append(labels.numpy().reshape(-1))
