@@ -1,50 +1,27 @@
-"""Losses, configured as ``Loss: {Train: [{CELoss: {epsilon: 0.1}}], Eval: [{CELoss: {}}]}``."""
+"""Losses, configured as ``Loss: {Train: [{CELoss: {epsilon: 0.1}}], Eval: [{CELoss: {}}]}``.
+
+- :mod:`~ppnets.loss.classification`: ``CELoss`` (label smoothing, class weights), ``FocalLoss``;
+- :mod:`~ppnets.loss.multilabel`: ``MultiLabelLoss`` (BCE), ``MultiLabelAsymmetricLoss``;
+- :mod:`~ppnets.loss.distillation`: ``DistillationCELoss``, ``DistillationGTCELoss``,
+  ``DistillationKLDivLoss``, ``DistillationDKDLoss``, ``DistillationDMLLoss``.
+"""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import paddle
 import paddle.nn as nn
-import paddle.nn.functional as F
 
-from ..registry import Registry
+from . import classification, distillation, multilabel  # noqa: F401  (each module registers its losses)
+from .base import LOSSES, Outputs, balanced_class_weights
+from .classification import CELoss, FocalLoss
+from .distillation import (DistillationCELoss, DistillationDKDLoss, DistillationDMLLoss, DistillationGTCELoss,
+                           DistillationKLDivLoss)
+from .multilabel import MultiLabelAsymmetricLoss, MultiLabelLoss
 
-LOSSES = Registry("loss")
-
-__all__ = ["LOSSES", "CELoss", "CombinedLoss", "build_loss"]
-
-
-@LOSSES.register
-class CELoss(nn.Layer):
-    """Cross-entropy with optional label smoothing ``epsilon``.
-
-    Targets may be class ids (N,) / (N, 1) or soft targets (N, C) whose rows sum to 1
-    (Mixup/Cutmix). Soft targets are used as given — they are not passed through a
-    softmax (PaddleClas does that, which is wrong). Smoothing mixes the target with the
-    uniform distribution: ``(1 - ε)·y + ε / C``.
-    """
-
-    def __init__(self, epsilon: Optional[float] = None, weight: float = 1.0) -> None:
-        super().__init__()
-        if epsilon is not None and not 0.0 <= epsilon < 1.0:
-            from ..errors import ConfigError
-            raise ConfigError(f"CELoss.epsilon: expected a value in [0, 1), got {epsilon}")
-        self.epsilon = epsilon or 0.0
-        self.weight = weight
-
-    def forward(self, logits: paddle.Tensor, target: paddle.Tensor) -> paddle.Tensor:
-        num_classes = logits.shape[-1]
-        if target.ndim == 2 and target.shape[-1] == num_classes and target.dtype in (paddle.float32, paddle.float16,
-                                                                                      paddle.float64, paddle.bfloat16):
-            soft = target.astype(logits.dtype)
-        else:
-            labels = target.reshape([-1]).astype("int64")
-            if not self.epsilon:
-                return F.cross_entropy(logits, labels)
-            soft = F.one_hot(labels, num_classes).astype(logits.dtype)
-        if self.epsilon:
-            soft = soft * (1.0 - self.epsilon) + self.epsilon / num_classes
-        return -(soft * F.log_softmax(logits, axis=-1)).sum(axis=-1).mean()
+__all__ = ["LOSSES", "CELoss", "FocalLoss", "MultiLabelLoss", "MultiLabelAsymmetricLoss", "DistillationCELoss",
+           "DistillationGTCELoss", "DistillationKLDivLoss", "DistillationDKDLoss", "DistillationDMLLoss",
+           "CombinedLoss", "build_loss", "balanced_class_weights"]
 
 
 class CombinedLoss(nn.Layer):
@@ -55,11 +32,17 @@ class CombinedLoss(nn.Layer):
         self.losses = nn.LayerList(losses)
         self.names = names
 
-    def forward(self, logits: paddle.Tensor, target: paddle.Tensor) -> Dict[str, paddle.Tensor]:
+    def bind_class_counts(self, counts: Sequence[int]) -> None:
+        """Hand the training set's images per class to the losses with ``class_weight: auto``."""
+        for loss in self.losses:
+            if hasattr(loss, "bind_class_counts"):
+                loss.bind_class_counts(counts)
+
+    def forward(self, outputs: Outputs, target: paddle.Tensor) -> Dict[str, paddle.Tensor]:
         out: Dict[str, paddle.Tensor] = {}
         total = None
         for name, loss in zip(self.names, self.losses):
-            value = loss(logits, target) * getattr(loss, "weight", 1.0)
+            value = loss(outputs, target) * getattr(loss, "weight", 1.0)
             out[name] = value
             total = value if total is None else total + value
         out["loss"] = total

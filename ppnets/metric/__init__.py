@@ -1,37 +1,23 @@
-"""Metrics, configured as ``Metric: {Eval: [{TopkAcc: {topk: [1, 5]}}]}``."""
+"""Metrics, configured as ``Metric: {Eval: [{TopkAcc: {topk: [1, 5]}}]}``.
+
+A metric is called with the outputs and labels of the whole evaluation set (or of one training
+batch) and returns ``{name: value}``; the first value of ``Metric.Eval`` picks ``best_model``.
+
+- :mod:`~ppnets.metric.classification`: ``TopkAcc``, ``DistillationTopkAcc``, ``BalancedAccuracy``;
+- :mod:`~ppnets.metric.multilabel`: ``MultiLabelMAP``, ``HammingDistance``, ``AccuracyScore``,
+  ``MultiLabelF1``.
+"""
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-import numpy as np
+from . import classification, multilabel  # noqa: F401  (each module registers its metrics)
+from .base import METRICS, class_recall, confusion_matrix, topk_correct
+from .classification import BalancedAccuracy, DistillationTopkAcc, TopkAcc
+from .multilabel import AccuracyScore, HammingDistance, MultiLabelF1, MultiLabelMAP
 
-from ..registry import Registry
-
-METRICS = Registry("metric")
-
-__all__ = ["METRICS", "TopkAcc", "topk_correct", "build_metrics", "confusion_matrix"]
-
-
-def topk_correct(logits: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    """Boolean (N,) array: is the true label among the ``k`` highest scores?"""
-    k = min(k, logits.shape[1])
-    top = np.argpartition(-logits, k - 1, axis=1)[:, :k]
-    return (top == labels.reshape(-1, 1)).any(axis=1)
-
-
-@METRICS.register
-class TopkAcc:
-    """Top-k accuracy for each k in ``topk``; returns ``{'top1': …, 'top5': …}``.
-
-    A k larger than the number of classes is clipped to it (top-5 of a 3-class problem is 1.0).
-    """
-
-    def __init__(self, topk: Optional[List[int]] = None) -> None:
-        self.topk = list(topk or [1, 5])
-
-    def __call__(self, logits: np.ndarray, labels: np.ndarray) -> Dict[str, float]:
-        labels = np.asarray(labels).reshape(-1)
-        return {f"top{k}": float(topk_correct(logits, labels, k).mean()) for k in self.topk}
+__all__ = ["METRICS", "TopkAcc", "DistillationTopkAcc", "BalancedAccuracy", "MultiLabelMAP", "HammingDistance",
+           "AccuracyScore", "MultiLabelF1", "topk_correct", "build_metrics", "confusion_matrix", "class_recall"]
 
 
 def build_metrics(items: Optional[List[Dict[str, Any]]], where: str = "Metric") -> List[Any]:
@@ -41,10 +27,3 @@ def build_metrics(items: Optional[List[Dict[str, Any]]], where: str = "Metric") 
         (name, kwargs), = item.items()
         out.append(METRICS.build(name, kwargs or {}, where=f"{where}.{i}"))
     return out
-
-
-def confusion_matrix(labels: np.ndarray, preds: np.ndarray, num_classes: int) -> np.ndarray:
-    """(C, C) counts: rows are true classes, columns predicted classes."""
-    cm = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(cm, (np.asarray(labels).reshape(-1), np.asarray(preds).reshape(-1)), 1)
-    return cm
