@@ -1,6 +1,6 @@
 """Regenerate ``dataset/digits`` from the UCI handwritten digits that scikit-learn ships.
 
-    pip install scikit-learn   # only needed to regenerate, not to use the dataset
+    pip install scikit-learn   # a ppnets dependency (multi-label metrics)
     python dataset/digits/make_digits.py
 
 1,797 grayscale 8×8 images (pixel values 0–16), 10 classes. Each is scaled to 0–255,

@@ -19,13 +19,13 @@ from typing import Any, Dict, List, Optional, Sequence
 from ..errors import ConfigError
 from .overrides import apply_overrides, parse_overrides
 from .paddleclas import translate
-from .schema import REQUIRED, SCHEMA, Key, Named, NamedList, Section
+from .schema import REQUIRED, SCHEMA, Key, LabeledList, Named, NamedList, Section
 from .types import check_type, short_repr, type_name
 from .validate import Problems, validate
 from .yaml_io import dump_config, load_with_bases, merge, yaml_load
 
 __all__ = ["Config", "load_config", "parse_overrides", "apply_overrides", "merge", "validate", "dump_config",
-           "SCHEMA", "Key", "Section", "Named", "NamedList", "REQUIRED", "check_type", "type_name", "short_repr",
+           "SCHEMA", "Key", "Section", "Named", "NamedList", "LabeledList", "REQUIRED", "check_type", "type_name", "short_repr",
            "yaml_load"]
 
 

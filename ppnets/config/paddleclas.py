@@ -66,6 +66,10 @@ def _arch(arch: Dict[str, Any], cfg: Dict[str, Any], notices: Notices, refuse: R
                "use a classifier from ppnets.list_models() as Arch.name")
         for k in ("Backbone", "Head", "Neck", "BackboneStopLayer", "infer_output_key"):
             arch.pop(k, None)
+    if arch.get("name") == "DistillationModel":
+        _distillation(arch, refuse)
+        return
+    _dropout_prob(arch)
     pretrained = arch.pop("pretrained", False)
     ssld = arch.pop("use_ssld", False)
     if pretrained is True:
@@ -80,6 +84,35 @@ def _arch(arch: Dict[str, Any], cfg: Dict[str, Any], notices: Notices, refuse: R
         export = cfg.get("Export")
         export = cfg["Export"] = export if isinstance(export, dict) else {}
         export.setdefault("softmax", bool(arch.pop("infer_add_softmax")))
+
+
+def _dropout_prob(spec: Dict[str, Any]) -> None:
+    """PaddleClas's ``dropout_prob`` (null: no dropout) is ppnets's ``dropout``."""
+    if "dropout_prob" in spec and "dropout" not in spec:
+        spec["dropout"] = spec.pop("dropout_prob") or 0.0
+
+
+def _distillation(arch: Dict[str, Any], refuse: Refuse) -> None:
+    """A DistillationModel's sub-models: ``pretrained: <path>`` stays theirs, ``false`` is dropped,
+    ``true`` (a download) is refused."""
+    models = arch.get("models")
+    for i, item in enumerate(models if isinstance(models, list) else []):
+        if not isinstance(item, dict) or len(item) != 1 or not isinstance(next(iter(item.values())), dict):
+            continue
+        (label, spec), = item.items()
+        _dropout_prob(spec)
+        ssld = spec.pop("use_ssld", False)
+        if spec.get("pretrained") is True:
+            refuse(f"Arch.models.{i}.{label}.pretrained: true would download {'SSLD ' if ssld else ''}weights, "
+                   f"which ppnets never does; set it to the weights' path (-o Arch.models.{i}.{label}.pretrained="
+                   "<prefix or .pdparams>) or to null to start from random weights")
+            spec.pop("pretrained")
+        elif spec.get("pretrained") is False:
+            spec.pop("pretrained")
+    listed = arch.get("pretrained_list")
+    if isinstance(listed, list) and any(p is True for p in listed):
+        refuse("Arch.pretrained_list: true would download weights, which ppnets never does; give paths or null")
+        arch["pretrained_list"] = [p if isinstance(p, str) else None for p in listed]
 
 
 _LR_NAMES = {"MultiStepDecay": "MultiStep", "ConstLR": "Constant"}
@@ -113,14 +146,27 @@ def _optimizer(opt: Dict[str, Any], cfg: Dict[str, Any], notices: Notices, refus
                        f"clipped to {epochs}, as PaddleClas does")
 
 
-def _infer(infer: Dict[str, Any], notices: Notices, refuse: Refuse) -> None:
+def _infer(infer: Dict[str, Any], cfg: Dict[str, Any], notices: Notices, refuse: Refuse) -> None:
     post = infer.pop("PostProcess", None)
     if not isinstance(post, dict):
         return
     name = post.get("name", "Topk")
-    if name != "Topk":
+    if name == "DistillationPostProcess":  # the Topk/threshold of Arch.infer_model_name's outputs
+        model = post.get("model_name", "Student")
+        chosen = (cfg.get("Arch") or {}).get("infer_model_name") if isinstance(cfg.get("Arch"), dict) else None
+        if chosen is not None and model != chosen:
+            refuse(f"Infer.PostProcess.model_name: {model!r} differs from Arch.infer_model_name ({chosen!r}), "
+                   "the model ppnets runs for inference; make them equal")
+        if post.get("key") is not None:
+            refuse("Infer.PostProcess.key: ppnets's models output their logits as one tensor; remove key")
+        name = post.get("func", "Topk")
+    if name == "MultiLabelThreshOutput":
+        if "threshold" in post:
+            infer.setdefault("threshold", post["threshold"])
+    elif name != "Topk":
         refuse(f"Infer.PostProcess.name: {name!r} is not supported; ppnets's inference prints the top-k classes "
-               "(Infer.topk, Infer.class_id_map_file)")
+               "(Topk: Infer.topk, Infer.class_id_map_file) or, for multi-label models, the classes above "
+               "a threshold (MultiLabelThreshOutput: Infer.threshold)")
         return
     if "topk" in post:
         infer.setdefault("topk", post["topk"])
@@ -161,7 +207,7 @@ def translate(cfg: Dict[str, Any], refuse: Optional[Refuse] = None) -> Notices:
         "Global": lambda s: _global(s, cfg, notices, refuse),
         "Arch": lambda s: _arch(s, cfg, notices, refuse),
         "Optimizer": lambda s: _optimizer(s, cfg, notices, refuse),
-        "Infer": lambda s: (_infer(s, notices, refuse),
+        "Infer": lambda s: (_infer(s, cfg, notices, refuse),
                             _transform_ops(s.get("transforms"), "Infer.transforms", notices)),
         "DataLoader": lambda s: _dataloader(s, notices),
     }

@@ -4,12 +4,15 @@
 (:class:`Key` or nested sections) and may take the keyword arguments of a named component as
 its other keys (``options_of``: e.g. ``Arch``'s other keys are the model's arguments). Keys whose
 value names components carry the registry that checks them (:class:`Named`, :class:`NamedList`).
+A section whose ``name`` selects another layout lists it in ``variants`` (``Arch: {name:
+DistillationModel, models: [...]}``, whose sub-models are checked as :class:`LabeledList` items).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple, Union
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
+from ..arch.distillation import DISTILLATION, arch_problems, submodels
 from ..arch.registry import MODELS
 from ..data import BATCH_TRANSFORMS, DATASETS, TRANSFORMS
 from ..loss import LOSSES
@@ -17,7 +20,7 @@ from ..metric import METRICS
 from ..optimizer import LR_SCHEDULES, OPTIMIZERS
 from ..registry import Registry
 
-__all__ = ["REQUIRED", "Key", "Named", "NamedList", "Section", "SCHEMA"]
+__all__ = ["REQUIRED", "Key", "Named", "NamedList", "LabeledList", "Section", "SCHEMA"]
 
 REQUIRED = object()
 
@@ -34,6 +37,14 @@ class NamedList:
     """A list of single-key mappings ``[{CELoss: {epsilon: 0.1}}]`` checked by ``registry`` (or null)."""
 
     registry: Registry
+
+
+@dataclass(frozen=True)
+class LabeledList:
+    """A list of single-key mappings ``[{Teacher: {...}}, {Student: {...}}]``: each label is the
+    user's, each value is checked as ``section``."""
+
+    section: "Section"
 
 
 @dataclass
@@ -53,10 +64,16 @@ class Key:
 @dataclass
 class Section:
     """A mapping of fixed keys; with ``options_of``, its other keys are the keyword arguments of the
-    component that ``keys["name"]`` names in that registry (checked against its signature)."""
+    component that ``keys["name"]`` names in that registry (checked against its signature).
+
+    ``variants`` maps a value of ``name`` to the section used instead (another layout);
+    ``check(node, where)`` returns the problems of the validated section as a whole (and may fill
+    derived keys)."""
 
     keys: Dict[str, Union[Key, "Section"]]
     options_of: Optional[Registry] = None
+    variants: Dict[str, "Section"] = field(default_factory=dict)
+    check: Optional[Callable[[Dict[str, Any], str], List[str]]] = None
 
 
 def _loader_split() -> Section:
@@ -84,6 +101,42 @@ def _loader_split() -> Section:
     })
 
 
+def _check_distillation(arch: Dict[str, Any], where: str) -> List[str]:
+    """The DistillationModel as a whole; fills each sub-model's class_num (default: Arch.class_num,
+    else 1000) and Arch.class_num (the models' common class count)."""
+    default = arch.get("class_num") or 1000
+    for _, spec in submodels(arch):
+        if isinstance(spec, dict) and spec.get("class_num") is None:
+            spec["class_num"] = default
+    problems = arch_problems(arch, where)
+    if not problems:
+        arch["class_num"] = submodels(arch)[0][1]["class_num"]
+    return problems
+
+
+#: one model of a DistillationModel: an Arch of its own, plus the weights it starts from
+_SUBMODEL = Section({
+    "name": Key(str, REQUIRED, "registered model name (ppnets.list_models())"),
+    "class_num": Key(Optional[int], None, "number of classes (default: Arch.class_num, else 1000)", minimum=1),
+    "pretrained": Key(Optional[str], None, "weights prefix or .pdparams this model starts from (a frozen "
+                      "teacher's are required)"),
+}, options_of=MODELS)
+
+_DISTILLATION_ARCH = Section({
+    "name": Key(str, REQUIRED, "DistillationModel"),
+    "models": Key(LabeledList(_SUBMODEL), REQUIRED, "the models, each {Label: {name, class_num, pretrained, "
+                  "<model options>}}, e.g. [{Teacher: {name: MobileNetV2, pretrained: t/best_model}}, "
+                  "{Student: {name: ShuffleNetV2_x0_25}}]"),
+    "freeze_params_list": Key(Optional[List[bool]], None, "per model: frozen (a teacher: eval mode, no gradients, "
+                              "unchanged by training)"),
+    "pretrained_list": Key(Optional[List[Optional[str]]], None, "per model: weights to start from (or null); "
+                           "PaddleClas's alternative to each model's pretrained"),
+    "infer_model_name": Key(Optional[str], None, "the model evaluated, saved as best_model and exported "
+                            "(default: the only one that trains)"),
+    "class_num": Key(Optional[int], None, "the models' number of classes (filled from them)", minimum=1),
+}, check=_check_distillation)
+
+
 SCHEMA: Dict[str, Section] = {
     "Global": Section({
         "epochs": Key(int, 10, "number of training epochs", minimum=1),
@@ -109,9 +162,9 @@ SCHEMA: Dict[str, Section] = {
         "to_static": Key(bool, False, "train through paddle.jit.to_static (static graph)"),
     }),
     "Arch": Section({
-        "name": Key(str, REQUIRED, "registered model name (ppnets.list_models())"),
+        "name": Key(str, REQUIRED, "registered model name (ppnets.list_models()), or DistillationModel"),
         "class_num": Key(int, 1000, "number of classes", minimum=1),
-    }, options_of=MODELS),
+    }, options_of=MODELS, variants={DISTILLATION: _DISTILLATION_ARCH}),
     "Loss": Section({
         "Train": Key(NamedList(LOSSES), [{"CELoss": {}}], "losses summed during training, e.g. "
                      "[{CELoss: {epsilon: 0.1}}]"),

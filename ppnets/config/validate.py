@@ -13,7 +13,8 @@ from typing import Any, Dict, List, Optional
 
 from ..errors import ConfigError, PPNetsError, did_you_mean
 from ..registry import Registry, kwargs_problems
-from .schema import REQUIRED, SCHEMA, Key, Named, NamedList, Section
+from .crosscheck import cross_check
+from .schema import REQUIRED, SCHEMA, Key, LabeledList, Named, NamedList, Section
 from .types import check_type, short_repr, type_name
 
 __all__ = ["validate", "Problems"]
@@ -113,7 +114,22 @@ def _named(value: Any, where: str, registry: Registry, problems: Problems) -> An
     return {"name": value["name"], **kwargs}
 
 
+def _labeled_list(value: Any, where: str, section: Section, problems: Problems) -> Any:
+    if not isinstance(value, list) or not value:
+        problems.add(f"{where}: expected a list of {{Label: {{name: …, …}}}} items, got {short_repr(value)}")
+        return value
+    for i, item in enumerate(value):
+        if not isinstance(item, dict) or len(item) != 1 or not isinstance(next(iter(item)), str):
+            problems.add(f"{where}.{i}: expected one {{Label: {{name: …, …}}}} mapping, got {short_repr(item)}")
+            continue
+        (label, node), = item.items()
+        item[label] = validate_section(node, section, f"{where}.{i}.{label}", problems)
+    return value
+
+
 def _key(value: Any, spec: Key, path: str, problems: Problems) -> Any:
+    if isinstance(spec.type, LabeledList):
+        return _labeled_list(value, path, spec.type.section, problems)
     if isinstance(spec.type, NamedList):
         _named_list(value, path, spec.type.registry, problems)
         return value
@@ -145,6 +161,10 @@ def validate_section(node: Any, section: Section, where: str, problems: Problems
     if not isinstance(node, dict):
         problems.add(f"{where}: expected a mapping, got {short_repr(node)}")
         node = {}
+    variant = section.variants.get(node.get("name")) if isinstance(node.get("name"), str) else None
+    if variant is not None:
+        return validate_section(node, variant, where, problems)
+    before = len(problems.lines)
     fixed = section.keys
     if section.options_of is None:
         for key in node:
@@ -168,6 +188,9 @@ def validate_section(node: Any, section: Section, where: str, problems: Problems
         if entry is not None:
             _check_options(entry, options, where, problems)
         node.update(options)
+    if section.check is not None and len(problems.lines) == before:
+        for line in section.check(node, where):
+            problems.add(line)
     return node
 
 
@@ -198,5 +221,7 @@ def validate(cfg: Dict[str, Any], problems: Optional[Problems] = None) -> Dict[s
                          for split in node if split in section.keys}
         elif name in cfg or name != "Arch":
             cfg[name] = validate_section(cfg.get(name), section, name, problems)
+    if not problems.lines:  # the cross-section rules assume well-formed sections
+        cross_check(cfg, problems.add)
     problems.raise_if_any()
     return cfg

@@ -191,16 +191,27 @@ def _convert_if_paddleclas(weights: Dict[str, np.ndarray], arch: Optional[str]) 
     return weights
 
 
+def _under(weights: Dict[str, np.ndarray], prefix: Optional[str]) -> Dict[str, np.ndarray]:
+    """The entries under ``<prefix>.`` (prefix removed) when there are any, else ``weights``."""
+    if prefix is None:
+        return weights
+    head = f"{prefix}."
+    inner = {k[len(head):]: v for k, v in weights.items() if k.startswith(head)}
+    return inner or weights
+
+
 def load_pretrained(model: paddle.nn.Layer, path: str, arch: Optional[str] = None,
-                    strict: bool = False) -> Dict[str, List[str]]:
+                    strict: bool = False, prefix: Optional[str] = None) -> Dict[str, List[str]]:
     """Initialise ``model`` from ``path``, skipping keys whose shape differs (e.g. another class count).
 
     PaddleClas-layout files of models ppnets lays out differently are converted first.
     Returns and logs ``{"loaded", "skipped", "missing", "unexpected"}`` key lists.
     ``strict`` (evaluation, export, inference): every parameter of the model must come from the
     file, else nothing is loaded and a :class:`CheckpointError` says what does not fit.
+    ``prefix``: a file holding a whole DistillationModel gives the sub-model ``prefix`` its keys
+    under ``<prefix>.``; a file without such keys is the model's own.
     """
-    weights = _convert_if_paddleclas(read_weights(path), arch)
+    weights = _convert_if_paddleclas(_under(read_weights(path), prefix), arch)
     own = model.state_dict()
     report: Dict[str, List[str]] = {"loaded": [], "skipped": [], "missing": [], "unexpected": []}
     to_load = {}

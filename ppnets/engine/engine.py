@@ -14,7 +14,7 @@ import numpy as np
 import paddle
 import paddle.distributed as dist
 
-from ..arch import build_model
+from ..arch.distillation import inference_arch, inference_model, is_distillation
 from ..config import dump_config
 from ..data import build_dataloader, iterate_loader
 from ..errors import CheckpointError, ConfigError, DataError, TrainingError, TrainingInterrupted
@@ -25,8 +25,9 @@ from ..utils.logger import setup_logger
 from ..utils.files import atomic_write
 from ..utils.runtime import retain_freed_memory
 from .amp import AmpSettings
-from .checkpoint import load_checkpoint, load_pretrained, save_checkpoint, trained_class_names
+from .checkpoint import load_checkpoint, save_checkpoint, trained_class_names
 from .ema import ModelEMA
+from .models import build_run_model, float32_outputs, load_run_weights, numpy_outputs
 
 __all__ = ["Engine"]
 
@@ -100,7 +101,7 @@ class Engine:
         # model
         self.model = self._build_model()
         if g["pretrained_model"]:
-            load_pretrained(self.model, g["pretrained_model"], self.arch_name, strict=mode != "train")
+            load_run_weights(self.model, config["Arch"], g["pretrained_model"], mode, strict=mode != "train")
         self.ema: Optional[ModelEMA] = None
         if mode == "train" and config["EMA"]["decay"]:
             self.ema = ModelEMA(self.model, self._build_model(), config["EMA"]["decay"])
@@ -150,8 +151,7 @@ class Engine:
     # ------------------------------------------------------------------ setup
 
     def _build_model(self) -> paddle.nn.Layer:
-        arch = dict(self.config["Arch"])
-        return build_model(arch.pop("name"), **arch)
+        return build_run_model(self.config["Arch"], self.mode)
 
     def _set_device(self, device: str) -> None:
         if device == "gpu" and not paddle.device.is_compiled_with_cuda():
@@ -225,8 +225,7 @@ class Engine:
                     if ema_eval and ema_eval[key] > self.best_ema_metric:
                         self.best_ema_metric = ema_eval[key]
                         if self.is_main:
-                            save_checkpoint(os.path.join(self.output_dir, "best_model_ema"), self.ema.model, None,
-                                            self._states(epoch))
+                            self.save_evaluated("best_model_ema", self.ema.model, epoch)
                 if self.is_main:
                     self.save("latest", epoch)
                     if improved:
@@ -317,7 +316,7 @@ class Engine:
         with ctx:
             with self.amp.autocast():
                 logits = self.train_model(images)
-                loss = self.train_loss(logits.astype("float32"), labels)["loss"]
+                loss = self.train_loss(float32_outputs(logits), labels)["loss"]
             scaled = loss / self.update_freq if self.update_freq > 1 else loss
             if self.scaler is not None:
                 scaled = self.scaler.scale(scaled)
@@ -368,11 +367,11 @@ class Engine:
             loader.batch_sampler.set_epoch(epoch)
 
     def _batch_metrics(self, logits: paddle.Tensor, labels: paddle.Tensor) -> Dict[str, float]:
-        if labels.ndim == 2 and labels.shape[-1] == logits.shape[-1]:
+        if labels.ndim == 2 and labels.shape[-1] == self.config["Arch"]["class_num"]:
             return {}  # soft targets (mixup): batch accuracy is not defined
         out: Dict[str, float] = {}
         for metric in self.train_metrics:
-            out.update(metric(logits.astype("float32").numpy(), labels.numpy()))
+            out.update(metric(numpy_outputs(logits), labels.numpy()))
         return out
 
     def _metric_keys(self, result: Dict[str, float]) -> List[str]:
@@ -389,10 +388,22 @@ class Engine:
                 "partial": partial, "scaler": self.scaler.state_dict() if self.scaler is not None else None}
 
     def save(self, name: str, epoch: int, partial: Optional[Dict[str, Any]] = None) -> None:
-        """Write the checkpoint ``<output_dir>/<name>``: ``epoch`` epochs done, plus ``partial`` progress."""
+        """Write the checkpoint ``<output_dir>/<name>``: ``epoch`` epochs done, plus ``partial`` progress.
+        A DistillationModel's ``best_model`` holds its ``infer_model_name`` model alone."""
+        if name == "best_model" and is_distillation(self.config["Arch"]):
+            self.save_evaluated(name, self.model, epoch)
+            return
         extra = {"pdema": self.ema.state_dict()} if self.ema is not None else None
         save_checkpoint(os.path.join(self.output_dir, name), self.model, self.optimizer,
                         self._states(epoch, partial), extra_files=extra)
+
+    def save_evaluated(self, name: str, model: paddle.nn.Layer, epoch: int) -> None:
+        """Write the weights of the evaluated model (a DistillationModel's ``infer_model_name``) as
+        ``<output_dir>/<name>``, loadable with that model's own Arch."""
+        states = self._states(epoch)
+        if is_distillation(self.config["Arch"]):
+            states["arch"] = inference_arch(self.config["Arch"])[0]["name"]
+        save_checkpoint(os.path.join(self.output_dir, name), inference_model(model), None, states)
 
     # ------------------------------------------------------------------ eval
 
@@ -400,7 +411,7 @@ class Engine:
     def predict_loader(self, loader: paddle.io.DataLoader, model: Optional[paddle.nn.Layer] = None
                        ) -> Dict[str, np.ndarray]:
         """Logits and labels of every sample of ``loader`` (gathered over ranks, padding dropped)."""
-        model = model or self.model
+        model = inference_model(model or self.model)  # a DistillationModel: its infer_model_name only
         model.eval()
         logits_list, labels_list = [], []
         skipped = 0

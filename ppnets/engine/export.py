@@ -18,13 +18,14 @@ import numpy as np
 import paddle
 import yaml
 
-from ..arch import build_model
+from ..arch.distillation import inference_arch
 from ..data.transforms import build_transforms
 from ..errors import ConfigError, DataError
 from ..utils.logger import get_logger
 from ..utils.runtime import retain_freed_memory as _retain_freed_memory
-from .checkpoint import load_pretrained, trained_class_names
+from .checkpoint import trained_class_names
 from .infer import read_label_file, softmax
+from .models import build_run_model, load_run_weights
 
 __all__ = ["export_model", "save_inference_model", "Predictor", "preprocess_ops", "label_names_for"]
 
@@ -60,15 +61,14 @@ def label_names_for(config: Dict[str, Any]) -> Optional[List[str]]:
 
 
 def load_model_for_inference(config: Dict[str, Any]) -> paddle.nn.Layer:
-    """Build ``Arch`` and load ``Global.pretrained_model`` (required) into it, in eval mode."""
-    arch = dict(config["Arch"])
-    name = arch.pop("name")
+    """Build the evaluated model of ``Arch`` (a DistillationModel's ``infer_model_name``) and load
+    ``Global.pretrained_model`` (required) into it, in eval mode."""
     weights = config["Global"].get("pretrained_model")
     if not weights:
         raise ConfigError("Global.pretrained_model: required (the weights to export/infer), "
                           "e.g. -o Global.pretrained_model=output/MobileNetV2/best_model")
-    model = build_model(name, **arch)
-    load_pretrained(model, weights, name, strict=True)
+    model = build_run_model(config["Arch"], "export")
+    load_run_weights(model, config["Arch"], weights, "export", strict=True)
     model.eval()
     return model
 
@@ -107,11 +107,12 @@ def save_inference_model(model: paddle.nn.Layer, save_dir: str, image_shape: Lis
 def export_model(config: Dict[str, Any], save_dir: Optional[str] = None) -> str:
     """Export ``Arch`` with ``Global.pretrained_model`` to ``save_dir`` (default Global.save_inference_dir)."""
     save_dir = save_dir or config["Global"]["save_inference_dir"]
-    meta = {"model_name": config["Arch"]["name"], "class_num": config["Arch"]["class_num"],
+    name = inference_arch(config["Arch"])[0]["name"]
+    meta = {"model_name": name, "class_num": config["Arch"]["class_num"],
             "transform_ops": preprocess_ops(config), "label_names": label_names_for(config)}
     save_inference_model(load_model_for_inference(config), save_dir, config["Global"]["image_shape"], meta,
                          softmax=config["Export"]["softmax"], batch_size=config["Export"]["batch_size"])
-    get_logger().info(f"exported {config['Arch']['name']} to {save_dir} ({MODEL_FILE}, {PARAMS_FILE}, {META_FILE})")
+    get_logger().info(f"exported {name} to {save_dir} ({MODEL_FILE}, {PARAMS_FILE}, {META_FILE})")
     return save_dir
 
 

@@ -1,0 +1,51 @@
+"""The model a run builds, its weights, and its outputs on the way to losses and metrics.
+
+Training builds the whole ``Arch`` (a zoo model or a DistillationModel). Evaluation, export and
+inference build only the model that is evaluated — a DistillationModel's ``infer_model_name``
+sub-model — and take its weights from ``Global.pretrained_model``: either that model's own file
+(``best_model`` of a distillation run) or a whole DistillationModel's (``latest``, ``epoch_N``,
+PaddleClas's files), whose keys under ``<infer_model_name>.`` are used.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Union
+
+import numpy as np
+import paddle
+
+from ..arch.distillation import build_arch, inference_arch, is_distillation
+from .checkpoint import load_pretrained
+
+__all__ = ["build_run_model", "load_run_weights", "float32_outputs", "numpy_outputs"]
+
+Outputs = Union[paddle.Tensor, Dict[str, paddle.Tensor]]
+
+
+def build_run_model(arch: Dict[str, Any], mode: str) -> paddle.nn.Layer:
+    """``train``: the whole Arch; other modes: the evaluated model only."""
+    return build_arch(arch if mode == "train" else inference_arch(arch)[0])
+
+
+def load_run_weights(model: paddle.nn.Layer, arch: Dict[str, Any], path: str, mode: str, strict: bool) -> None:
+    """Load ``path`` into a model of :func:`build_run_model` (see the module docstring)."""
+    if not is_distillation(arch):
+        load_pretrained(model, path, arch["name"], strict=strict)
+    elif mode == "train":  # a whole DistillationModel's weights: the keys carry the models' labels
+        load_pretrained(model, path, None, strict=strict)
+    else:
+        spec, label = inference_arch(arch)
+        load_pretrained(model, path, spec["name"], strict=strict, prefix=label)
+
+
+def float32_outputs(outputs: Outputs) -> Outputs:
+    """Logits (or a DistillationModel's ``{label: logits}``) in float32 for the losses."""
+    if isinstance(outputs, dict):
+        return {k: v.astype("float32") for k, v in outputs.items()}
+    return outputs.astype("float32")
+
+
+def numpy_outputs(outputs: Outputs) -> Union[np.ndarray, Dict[str, np.ndarray]]:
+    """Float32 numpy logits (or ``{label: logits}``) for the metrics."""
+    if isinstance(outputs, dict):
+        return {k: v.astype("float32").numpy() for k, v in outputs.items()}
+    return outputs.astype("float32").numpy()
