@@ -11,8 +11,9 @@ from typing import Any, List
 
 import yaml
 
+from ppnets.arch.distillation import DistillationModel
 from ppnets.arch.registry import MODELS
-from ppnets.config import REQUIRED, SCHEMA, Key, Named, NamedList, Section, type_name
+from ppnets.config import REQUIRED, SCHEMA, Key, LabeledList, Named, NamedList, Section, type_name
 from ppnets.data import BATCH_TRANSFORMS, DATASETS, TRANSFORMS
 from ppnets.loss import LOSSES
 from ppnets.metric import METRICS
@@ -26,7 +27,9 @@ COMPONENTS = [(TRANSFORMS, "transform_ops"), (BATCH_TRANSFORMS, "batch_transform
 
 
 def _type_text(spec: Key) -> str:
-    if isinstance(spec.type, NamedList):
+    if isinstance(spec.type, LabeledList):
+        text = "list of {Label: {…}}"
+    elif isinstance(spec.type, NamedList):
         text = "list of {Name: {…}}"
     elif isinstance(spec.type, Named):
         text = "{name: …, …}"
@@ -57,8 +60,13 @@ def config_reference() -> str:
                 walk(spec, f"{prefix}.{key}")
             else:
                 rows.append(f"| `{prefix}.{key}` | {_type_text(spec)} | `{_default_text(spec)}` | {spec.doc} |")
+                if isinstance(spec.type, LabeledList):
+                    walk(spec.type.section, f"{prefix}.{key}.<i>.<Label>")
         if section.options_of is not None:
             rows.append(f"| `{prefix}.*` | | | other keys: the {section.options_of.kind}'s keyword arguments |")
+        for name, variant in section.variants.items():
+            rows.append(f"| `{prefix}` with `name: {name}` | | | the keys below instead |")
+            walk(variant, prefix)
 
     for name, section in SCHEMA.items():
         walk(section, name)
@@ -97,6 +105,8 @@ def component_reference() -> str:
             seen.add(cls)
             rows.append(f"| Arch | `{cls.__name__}` family | {', '.join(f'`{o}`' for o in _options(cls))} | "
                         f"{_summary(cls)} |")
+    rows.append(f"| Arch | `DistillationModel` | {', '.join(f'`{o}`' for o in _options(DistillationModel))} | "
+                f"{_summary(DistillationModel)} |")
     return "\n".join(rows)
 
 

@@ -40,8 +40,10 @@ def is_distillation(arch: Dict[str, Any]) -> bool:
 
 
 def submodels(arch: Dict[str, Any]) -> List[SubModel]:
-    """``[(label, spec), …]`` of a DistillationModel Arch, in order."""
-    return [next(iter(item.items())) for item in arch.get("models") or []]
+    """``[(label, spec), …]`` of a DistillationModel Arch, in order (malformed items left out)."""
+    models = arch.get("models")
+    return [next(iter(item.items())) for item in (models if isinstance(models, list) else [])
+            if isinstance(item, dict) and len(item) == 1 and isinstance(next(iter(item.values())), dict)]
 
 
 def _infer_label(labels: List[str], frozen: List[bool], name: Optional[str]) -> Optional[str]:
@@ -54,11 +56,12 @@ def _infer_label(labels: List[str], frozen: List[bool], name: Optional[str]) -> 
 
 def _frozen_flags(arch: Dict[str, Any], count: int) -> List[bool]:
     flags = arch.get("freeze_params_list")
-    return [bool(f) for f in flags] if flags else [False] * count
+    return [bool(f) for f in flags] if isinstance(flags, list) and len(flags) == count else [False] * count
 
 
 def _weights_of(arch: Dict[str, Any], index: int, spec: Dict[str, Any]) -> Optional[str]:
-    listed = (arch.get("pretrained_list") or [None] * (index + 1))
+    listed = arch.get("pretrained_list")
+    listed = listed if isinstance(listed, list) else []
     return spec.get("pretrained") or (listed[index] if index < len(listed) else None)
 
 
@@ -74,13 +77,13 @@ def arch_problems(arch: Dict[str, Any], where: str = "Arch") -> List[str]:
         problems.append(f"{where}.models: the label {label!r} is used twice")
     for key in ("freeze_params_list", "pretrained_list"):
         value = arch.get(key)
-        if value is not None and len(value) != len(models):
+        if isinstance(value, list) and len(value) != len(models):
             problems.append(f"{where}.{key}: {len(value)} entries for {len(models)} models ({', '.join(labels)})")
     if problems:
         return problems
     frozen = _frozen_flags(arch, len(models))
     for i, (label, spec) in enumerate(models):
-        if spec.get("pretrained") and (arch.get("pretrained_list") or [None] * len(models))[i]:
+        if spec.get("pretrained") and _weights_of(arch, i, {}):
             problems.append(f"{where}.models.{i}.{label}.pretrained and {where}.pretrained_list.{i} both give "
                             "weights; keep one")
         if frozen[i] and not _weights_of(arch, i, spec):

@@ -67,8 +67,8 @@ class Section:
     component that ``keys["name"]`` names in that registry (checked against its signature).
 
     ``variants`` maps a value of ``name`` to the section used instead (another layout);
-    ``check(node, where)`` returns the problems of the validated section as a whole (and may fill
-    derived keys)."""
+    ``check(node, where)`` returns the problems of the section as a whole (and may fill derived
+    keys); it runs even when some keys are wrong, so it must tolerate malformed values."""
 
     keys: Dict[str, Union[Key, "Section"]]
     options_of: Optional[Registry] = None

@@ -164,7 +164,6 @@ def validate_section(node: Any, section: Section, where: str, problems: Problems
     variant = section.variants.get(node.get("name")) if isinstance(node.get("name"), str) else None
     if variant is not None:
         return validate_section(node, variant, where, problems)
-    before = len(problems.lines)
     fixed = section.keys
     if section.options_of is None:
         for key in node:
@@ -188,7 +187,7 @@ def validate_section(node: Any, section: Section, where: str, problems: Problems
         if entry is not None:
             _check_options(entry, options, where, problems)
         node.update(options)
-    if section.check is not None and len(problems.lines) == before:
+    if section.check is not None:
         for line in section.check(node, where):
             problems.add(line)
     return node
