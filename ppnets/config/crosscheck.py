@@ -5,6 +5,7 @@
   evaluation losses and metrics may name only that model (plain ones then apply to it).
 - Distillation* losses and metrics need a DistillationModel.
 - ``best_model`` is picked by the first value of ``Metric.Eval``, which must grow with quality.
+- ``ClassBalancedSampler`` (and its options) is for training only.
 """
 from __future__ import annotations
 
@@ -74,6 +75,23 @@ def _check_best_metric(cfg: Dict[str, Any], add: Add) -> None:
             "highest value); list another metric first (e.g. AccuracyScore or MultiLabelMAP)")
 
 
+def _check_samplers(cfg: Dict[str, Any], add: Add) -> None:
+    loader = cfg.get("DataLoader") or {}
+    for split, section in loader.items():
+        sampler = section.get("sampler") if isinstance(section, dict) else None
+        if not isinstance(sampler, dict):
+            continue
+        if sampler.get("name") == "ClassBalancedSampler":
+            if split != "Train":
+                add(f"DataLoader.{split}.sampler.name: ClassBalancedSampler draws with replacement, which is for "
+                    "training only; use DistributedBatchSampler")
+        else:
+            for key in ("exponent", "num_samples"):
+                if sampler.get(key) is not None:
+                    add(f"DataLoader.{split}.sampler.{key}: only ClassBalancedSampler takes it (the sampler is "
+                        f"{sampler.get('name')})")
+
+
 def cross_check(cfg: Dict[str, Any], add: Add) -> None:
     """Report (``add(message)``) every rule of this module that ``cfg`` breaks."""
     arch = cfg.get("Arch")
@@ -82,5 +100,6 @@ def cross_check(cfg: Dict[str, Any], add: Add) -> None:
     _check_components(cfg, "Loss", LOSSES, add)
     _check_components(cfg, "Metric", METRICS, add)
     _check_best_metric(cfg, add)
+    _check_samplers(cfg, add)
     if is_distillation(arch) and (cfg.get("Global") or {}).get("to_static"):
         add("Global.to_static: not supported with Arch DistillationModel (it trains in dynamic graph); set it false")

@@ -89,10 +89,19 @@ def _loader_split() -> Section:
                                        "targets become soft (N, Arch.class_num)"),
         }, options_of=DATASETS),
         "sampler": Section({
-            "name": Key(str, "DistributedBatchSampler", "batch sampler", ("DistributedBatchSampler", "BatchSampler")),
+            "name": Key(str, "DistributedBatchSampler", "batch sampler: DistributedBatchSampler (sharded over "
+                        "processes), BatchSampler (every process reads everything) or ClassBalancedSampler (draws "
+                        "classes with probability ∝ n_c^exponent, with replacement; training only)",
+                        ("DistributedBatchSampler", "BatchSampler", "ClassBalancedSampler")),
             "batch_size": Key(int, 64, "samples per batch and per process", minimum=1),
-            "shuffle": Key(bool, False, "shuffle every epoch (seeded by Global.seed and the epoch)"),
+            "shuffle": Key(bool, False, "shuffle every epoch (seeded by Global.seed and the epoch); "
+                           "ClassBalancedSampler draws at random anyway"),
             "drop_last": Key(bool, False, "drop the last incomplete batch"),
+            "exponent": Key(Optional[float], None, "ClassBalancedSampler: class c is drawn with probability ∝ "
+                            "n_c^exponent — 0 (default) every class alike, 0.5 square-root, 1 natural frequencies",
+                            minimum=0.0, maximum=1.0),
+            "num_samples": Key(Optional[int], None, "ClassBalancedSampler: images drawn per epoch (default: the "
+                               "dataset size)", minimum=1),
         }),
         "loader": Section({
             "num_workers": Key(int, 0, "worker processes decoding images (0 = in the main process)", minimum=0),

@@ -12,6 +12,7 @@ import paddle
 from paddle.io.dataloader.collate import default_collate_fn
 
 from ..errors import ConfigError, DataError, PPNetsError
+from .balanced import ClassBalancedSampler, class_counts
 from .batch_ops import BATCH_TRANSFORMS, BatchCollate, build_batch_transforms
 from .datasets import DATASETS, ClassificationDataset, FailedSample, FileListDataset, ImageFolder, build_dataset
 from .sampler import ResumableBatchSampler
@@ -20,7 +21,7 @@ from .transforms import TRANSFORMS, Compose, build_transforms
 __all__ = ["DATASETS", "TRANSFORMS", "BATCH_TRANSFORMS", "build_dataloader", "build_dataset", "build_transforms",
            "build_batch_transforms", "BatchCollate", "Compose",
            "ClassificationDataset", "ImageFolder", "FileListDataset", "FailedSample", "SafeCollate",
-           "ResumableBatchSampler", "iterate_loader"]
+           "ResumableBatchSampler", "ClassBalancedSampler", "class_counts", "iterate_loader"]
 
 def iterate_loader(loader: paddle.io.DataLoader) -> Iterator[Tuple[paddle.Tensor, paddle.Tensor, int]]:
     """Iterate a loader of :func:`build_dataloader`, yielding ``(images, labels, n_skipped)``.
@@ -125,10 +126,15 @@ def build_dataloader(cfg: Dict[str, Any], split: str, seed: Optional[int] = None
     # BatchSampler (every rank reads the whole dataset) is a one-replica DistributedBatchSampler:
     # Paddle's own BatchSampler shuffles from the global numpy generator, which the dataset reseeds
     # per sample, so its order would depend on num_workers and not replay on resume
-    shard = {} if sampler_cfg["name"] == "DistributedBatchSampler" else {"num_replicas": 1, "rank": 0}
-    sampler = ResumableBatchSampler(
-        paddle.io.DistributedBatchSampler(dataset, batch_size=batch_size, shuffle=sampler_cfg["shuffle"],
-                                          drop_last=sampler_cfg["drop_last"], **shard), seed=seed)
+    shard = {} if sampler_cfg["name"] in ("DistributedBatchSampler", "ClassBalancedSampler") \
+        else {"num_replicas": 1, "rank": 0}
+    if sampler_cfg["name"] == "ClassBalancedSampler":
+        inner = ClassBalancedSampler(dataset, batch_size, exponent=sampler_cfg["exponent"] or 0.0,
+                                     num_samples=sampler_cfg["num_samples"], drop_last=sampler_cfg["drop_last"])
+    else:
+        inner = paddle.io.DistributedBatchSampler(dataset, batch_size=batch_size, shuffle=sampler_cfg["shuffle"],
+                                                  drop_last=sampler_cfg["drop_last"], **shard)
+    sampler = ResumableBatchSampler(inner, seed=seed)
     loader_cfg = section["loader"]
     return paddle.io.DataLoader(dataset, batch_sampler=sampler, num_workers=loader_cfg["num_workers"],
                                 use_shared_memory=loader_cfg["use_shared_memory"], return_list=True,

@@ -16,9 +16,9 @@ import paddle.distributed as dist
 
 from ..arch.distillation import inference_arch, inference_model, is_distillation
 from ..config import dump_config
-from ..data import build_dataloader, iterate_loader
+from ..data import build_dataloader, class_counts, iterate_loader
 from ..errors import CheckpointError, ConfigError, DataError, TrainingError, TrainingInterrupted
-from ..loss import build_loss
+from ..loss import balanced_class_weights, build_loss
 from ..metric import build_metrics, confusion_matrix
 from ..optimizer import build_optimizer
 from ..utils.logger import setup_logger
@@ -143,6 +143,7 @@ class Engine:
                 self.train_model = paddle.jit.to_static(self.model, input_spec=[spec], full_graph=True)
             if self.world_size > 1:
                 self.train_model = paddle.DataParallel(self.train_model)
+        self._bind_class_counts()
         if self.is_main and mode == "train":  # evaluation leaves the training run's files alone
             dump_config(config, os.path.join(self.output_dir, "config.yaml"))
             if self.class_names is not None:
@@ -152,6 +153,19 @@ class Engine:
 
     def _build_model(self) -> paddle.nn.Layer:
         return build_run_model(self.config["Arch"], self.mode)
+
+    def _bind_class_counts(self) -> None:
+        """``class_weight: auto`` weights from the training set's class counts (evaluation alone:
+        the evaluated set's)."""
+        losses = [loss for loss in (self.eval_loss, getattr(self, "train_loss", None))
+                  if loss is not None and loss.needs_class_counts]
+        if losses:
+            loader = self.train_loader or self.eval_loader
+            counts = class_counts(loader.dataset, self.config["Arch"]["class_num"])
+            for loss in losses:
+                loss.bind_class_counts(counts)
+            self.log.info("class_weight: auto = " + ", ".join(f"{w:.3g}" for w in balanced_class_weights(counts))
+                          + f" (images per class: {', '.join(map(str, counts))})")
 
     def _set_device(self, device: str) -> None:
         if device == "gpu" and not paddle.device.is_compiled_with_cuda():

@@ -32,6 +32,11 @@ class CombinedLoss(nn.Layer):
         self.losses = nn.LayerList(losses)
         self.names = names
 
+    @property
+    def needs_class_counts(self) -> bool:
+        """Whether a loss has ``class_weight: auto`` (see :meth:`bind_class_counts`)."""
+        return any(getattr(loss, "auto", False) for loss in self.losses)
+
     def bind_class_counts(self, counts: Sequence[int]) -> None:
         """Hand the training set's images per class to the losses with ``class_weight: auto``."""
         for loss in self.losses:
