@@ -27,6 +27,7 @@ from ..utils.runtime import retain_freed_memory
 from .amp import AmpSettings
 from .checkpoint import load_checkpoint, load_pretrained, save_checkpoint, trained_class_names
 from .ema import ModelEMA
+from .report import closing_summary, nothing_to_do, quiet_paddle_warnings, start_banner
 
 __all__ = ["Engine"]
 
@@ -64,6 +65,8 @@ class Engine:
                 raise ConfigError(f"Global.output_dir: cannot write to {self.output_dir}: {e.strerror or e}") from None
         log_name = {"train": "train.log", "eval": "eval.log"}.get(mode)
         self.log = setup_logger(os.path.join(self.output_dir, log_name) if log_name else None, self.rank)
+        for notice in getattr(config, "notices", []):
+            self.log.info(f"config: {notice}")
         self._set_device(g["device"])
         if g["device"] == "cpu":
             retain_freed_memory()  # no page faults on every step's fresh activations (see utils/runtime.py)
@@ -114,6 +117,7 @@ class Engine:
         self.scaler = None
         self.start_epoch, self.global_step = 1, 0
         self.best_metric, self.best_epoch = -np.inf, 0
+        self.best_key = "metric"  # the name of the metric that picks best_model (e.g. top1)
         self.best_ema_metric = -np.inf
         self.partial: Optional[Dict[str, Any]] = None  # progress of an interrupted epoch
         self.train_model = self.model
@@ -205,13 +209,20 @@ class Engine:
             if threading.current_thread() is threading.main_thread() else {}
         last_eval: Dict[str, float] = {}
         self._clock = (time.time(), self.global_step)
+        started, last_epoch = time.time(), None
+        if self.is_main:
+            for line in start_banner(self):
+                self.log.info(line)
+        if self.start_epoch > self.epochs:
+            self.log.info(nothing_to_do(self))
         try:
             for epoch in range(self.start_epoch, self.epochs + 1):
-                self._train_epoch(epoch, writer)
+                with quiet_paddle_warnings():
+                    self._train_epoch(epoch, writer)
                 improved = False
                 if self.eval_loader is not None and epoch % g["eval_interval"] == 0:
                     last_eval = self.evaluate(epoch)
-                    key = self._metric_keys(last_eval)[0]
+                    key = self.best_key = self._metric_keys(last_eval)[0]
                     if last_eval[key] > self.best_metric:
                         self.best_metric, self.best_epoch, improved = last_eval[key], epoch, True
                     self.log.info(f"[Eval][Epoch {epoch}][best {key}: {self.best_metric:.5f} at epoch "
@@ -233,11 +244,15 @@ class Engine:
                         self.save("best_model", epoch)
                     if g["save_interval"] and epoch % g["save_interval"] == 0:
                         self.save(f"epoch_{epoch}", epoch)
+                last_epoch = epoch
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             if writer is not None:
                 writer.close()
+        if self.is_main and last_epoch is not None:
+            for line in closing_summary(self, time.time() - started, last_epoch):
+                self.log.info(line)
         return {"eval": last_eval, "best_metric": self.best_metric, "best_epoch": self.best_epoch}
 
     def _on_signal(self, signum: int, frame: Any) -> None:
