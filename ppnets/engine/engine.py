@@ -42,10 +42,13 @@ class Engine:
     Args:
         config: a validated config (:func:`ppnets.config.load_config`).
         mode: ``"train"`` builds the training and (if enabled) eval loaders, the loss and
-            the optimizer; ``"eval"`` only the eval loader; ``"infer"``/``"export"`` only the model.
+            the optimizer; ``"eval"`` only the eval loader. (Export and inference build only the
+            model: :mod:`ppnets.engine.export`, :mod:`ppnets.engine.infer`.)
     """
 
     def __init__(self, config: Dict[str, Any], mode: str = "train") -> None:
+        if mode not in ("train", "eval"):
+            raise ValueError(f"Engine mode: expected 'train' or 'eval', got {mode!r}")
         self.config = config
         self.mode = mode
         g = config["Global"]
@@ -54,7 +57,7 @@ class Engine:
         self.rank = dist.get_rank()
         self.world_size = dist.get_world_size()
         self.is_main = self.rank == 0
-        if self.is_main and mode in ("train", "eval"):
+        if self.is_main:
             try:
                 os.makedirs(self.output_dir, exist_ok=True)
                 probe = os.path.join(self.output_dir, ".write_test")
@@ -63,8 +66,7 @@ class Engine:
                 os.remove(probe)
             except OSError as e:
                 raise ConfigError(f"Global.output_dir: cannot write to {self.output_dir}: {e.strerror or e}") from None
-        log_name = {"train": "train.log", "eval": "eval.log"}.get(mode)
-        self.log = setup_logger(os.path.join(self.output_dir, log_name) if log_name else None, self.rank)
+        self.log = setup_logger(os.path.join(self.output_dir, f"{mode}.log"), self.rank)
         for notice in getattr(config, "notices", []):
             self.log.info(f"config: {notice}")
         self._set_device(g["device"])
