@@ -5,7 +5,7 @@ import ctypes
 import signal
 import sys
 import traceback
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import paddle
@@ -44,12 +44,15 @@ class SafeCollate:
 
     Unreadable samples (:class:`FailedSample`) are dropped and counted (``skip``/``warn``) or,
     with ``stop``, turned into an error that :func:`iterate_loader` raises in the main
-    process. Returns ``[images, labels, n_skipped, status]``.
+    process. The kept ``(image, label)`` pairs are stacked by ``batch_ops``
+    (:class:`~ppnets.data.batch_ops.BatchCollate`) with a generator on the batch's seed sequence
+    (which the dataset hands on with each sample, see :meth:`ClassificationDataset.__getitem__`),
+    or else by Paddle's default collate. Returns ``[images, labels, n_skipped, status]``.
     """
 
-    def __init__(self, policy: str, inner: Optional[Callable[[List[Any]], Any]] = None) -> None:
+    def __init__(self, policy: str, batch_ops: Optional[BatchCollate] = None) -> None:
         self.policy = policy
-        self.inner = inner or default_collate_fn
+        self.batch_ops = batch_ops
 
     # The status travels as a uint8 array whose first byte is O (ok), E (every sample skipped),
     # D (data error) or I (internal error), followed by the message. Zero-size arrays cannot
@@ -67,8 +70,11 @@ class SafeCollate:
         kept = [item for item in batch if not isinstance(item, FailedSample)]
         if not kept:
             return self._status("E", skipped=len(failed))
+        seed = kept[0][2] if len(kept[0]) > 2 else None  # the same for every sample of a seeded batch
+        pairs = [item[:2] for item in kept]
         try:
-            out = list(self.inner(kept))
+            out = list(self.batch_ops(pairs, np.random.default_rng(seed)) if self.batch_ops is not None
+                       else default_collate_fn(pairs))
         except PPNetsError as e:
             return self._status("D", message=str(e))
         except Exception:
@@ -123,8 +129,8 @@ def build_dataloader(cfg: Dict[str, Any], split: str, seed: Optional[int] = None
                                          where=f"{where}.batch_transform_ops")
     collate = SafeCollate(dataset.bad_image, collate)
     # BatchSampler (every rank reads the whole dataset) is a one-replica DistributedBatchSampler:
-    # Paddle's own BatchSampler shuffles from the global numpy generator, which the dataset reseeds
-    # per sample, so its order would depend on num_workers and not replay on resume
+    # Paddle's own BatchSampler shuffles from numpy's global generator, so its order would not
+    # follow Global.seed and not replay on resume
     shard = {} if sampler_cfg["name"] == "DistributedBatchSampler" else {"num_replicas": 1, "rank": 0}
     sampler = ResumableBatchSampler(
         paddle.io.DistributedBatchSampler(dataset, batch_size=batch_size, shuffle=sampler_cfg["shuffle"],

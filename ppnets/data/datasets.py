@@ -3,22 +3,23 @@
 Both read the file's bytes and pass them through the configured transform ops. A file
 that cannot be read or decoded raises a :class:`~ppnets.errors.DataError` naming its
 path (PaddleClas silently replaces it with a random other sample; ppnets never does).
-Random augmentation is seeded per sample from ``(seed, epoch, index)``, so the data a
-run sees does not depend on the number of workers and a resumed run sees the same data.
+Random augmentation draws from a generator derived from ``(seed, epoch, index)``
+(:func:`~ppnets.data.rng.sample_rng`), so the data a run sees does not depend on the number
+of workers and a resumed run sees the same data.
 """
 from __future__ import annotations
 
 import os
-import random
 import traceback
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import paddle
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..registry import Registry
 from ..utils.logger import get_logger
+from .rng import batch_seed, sample_rng
 from .transforms import build_transforms
 
 DATASETS = Registry("dataset")
@@ -39,8 +40,8 @@ class ClassificationDataset(paddle.io.Dataset):
                  bad_image: str = "stop") -> None:
         super().__init__()
         if bad_image not in BAD_IMAGE_POLICIES:
-            raise DataError(f"{type(self).__name__}.bad_image: expected one of {', '.join(BAD_IMAGE_POLICIES)}, "
-                            f"got {bad_image!r}")
+            raise ConfigError(f"{type(self).__name__}.bad_image: expected one of "
+                              f"{', '.join(BAD_IMAGE_POLICIES)}, got {bad_image!r}")
         self.transform = build_transforms(transform_ops, where=f"{type(self).__name__}.transform_ops")
         self.seed = seed
         self.bad_image = bad_image
@@ -61,21 +62,24 @@ class ClassificationDataset(paddle.io.Dataset):
                 data = f.read()
         except OSError as e:
             raise DataError(f"cannot read image {path}: {e.strerror or e}") from None
-        if self.seed is not None:
-            state = hash((self.seed, self.epoch, index)) & 0xFFFFFFFF
-            random.seed(state)
-            np.random.seed(state)
         try:
-            return self.transform(data)
+            return self.transform(data, sample_rng(self.seed, self.epoch, index))
         except DataError as e:
             raise DataError(f"{path}: {e}") from None
 
-    def __getitem__(self, index: int) -> Any:
-        """``(image, label)``, or a :class:`FailedSample` that the loader's collate turns into the
-        configured behaviour (``bad_image``). Nothing is raised here: Paddle's single-process
-        loader thread hangs on an exception (paddle 3.3), so failures travel as data."""
+    def __getitem__(self, key: Union[int, Tuple[int, int]]) -> Any:
+        """``(image, label)`` of sample ``key``, or a :class:`FailedSample` that the loader's collate
+        turns into the configured behaviour (``bad_image``). Nothing is raised here: Paddle's
+        single-process loader thread hangs on an exception (paddle 3.3), so failures travel as data.
+
+        The loader's sampler passes ``(index, batch number)``
+        (:data:`~ppnets.data.sampler.SampleKey`); the item then also carries the seed sequence of
+        that batch's batch ops, ``(image, label, SeedSequence)``, for the collate function.
+        """
+        index, batch = key if isinstance(key, tuple) else (key, None)
         try:
-            return self.load(index), np.int64(self.samples[index][1])
+            item = (self.load(index), np.int64(self.samples[index][1]))
+            return item if batch is None else item + (batch_seed(self.seed, self.epoch, batch),)
         except DataError as e:
             if self.bad_image == "warn":
                 get_logger().warning(f"skipping unreadable image: {e}")
@@ -130,7 +134,7 @@ class ImageFolder(ClassificationDataset):
         super().__init__(transform_ops, seed, bad_image)
         root = root or image_root
         if not root:
-            raise DataError("ImageFolder: 'root' (the dataset folder) is required")
+            raise ConfigError("ImageFolder: 'root' (the dataset folder) is required")
         if not os.path.isdir(root):
             raise DataError(f"dataset root not found: {root} (expected a folder with one sub-folder per class)")
         found = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))

@@ -4,7 +4,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
-import random
 import signal
 import threading
 import time
@@ -74,9 +73,7 @@ class Engine:
             retain_freed_memory()  # no page faults on every step's fresh activations (see utils/runtime.py)
         self.seed = g["seed"]
         if self.seed is not None:  # the same on every rank: identical initial weights
-            paddle.seed(self.seed)
-            np.random.seed(self.seed)
-            random.seed(self.seed)
+            paddle.seed(self.seed)  # the data pipeline's draws derive from the seed on their own (ppnets.data.rng)
         if self.world_size > 1:
             dist.init_parallel_env()
 
@@ -440,7 +437,7 @@ class Engine:
                                 "evaluation (results could not be matched to samples); use stop or fix the files")
             # the batch sampler is deterministic for evaluation: its order tells which samples
             # this rank saw (including the padding DistributedBatchSampler adds)
-            indices = np.concatenate([np.asarray(b, np.int64) for b in loader.batch_sampler])
+            indices = np.asarray(loader.batch_sampler.sample_indices(), np.int64)
             parts: List[Any] = []
             dist.all_gather_object(parts, (indices, logits, labels))
             total = len(loader.dataset)
