@@ -177,7 +177,8 @@ NAMED = "named"
 NAMED_LIST = "named_list"
 
 _DATASET = {
-    "name": Key(str, "ImageFolder", "dataset class: ImageFolder (class = sub-folder) or FileListDataset"),
+    "name": Key(str, "ImageFolder", "dataset class: ImageFolder (class = sub-folder) or FileListDataset "
+                "(PaddleClas's file list; also by its PaddleClas name ImageNetDataset)"),
     "batch_transform_ops": Key(NAMED_LIST, None, "training batch ops, e.g. [{MixupOperator: {alpha: 0.2}}] or "
                                "[{MixupCutmix: {mixup_alpha: 0.8, cutmix_alpha: 1.0, switch_prob: 0.5}}]; "
                                "targets become soft (N, Arch.class_num)"),
@@ -267,7 +268,8 @@ SCHEMA: Dict[str, Any] = {
         "batch_size": Key(int, 8, "images per forward pass", minimum=1),
         "transforms": Key(NAMED_LIST, None, "preprocessing ops (default: DataLoader.Eval's)"),
         "topk": Key(int, 5, "how many classes to print per image", minimum=1),
-        "class_id_map_file": Key(Optional[str], None, "label names, one per line (default: the training label list)"),
+        "class_id_map_file": Key(Optional[str], None, "label names: one per line, or PaddleClas's 'id name' lines "
+                                 "(default: the training label list)"),
     },
     "Export": {
         "softmax": Key(bool, True, "append a softmax so the inference model outputs probabilities"),
