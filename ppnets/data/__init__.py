@@ -13,13 +13,16 @@ from paddle.io.dataloader.collate import default_collate_fn
 
 from ..errors import ConfigError, DataError, PPNetsError
 from .batch_ops import BATCH_TRANSFORMS, BatchCollate, build_batch_transforms
-from .datasets import DATASETS, ClassificationDataset, FailedSample, FileListDataset, ImageFolder, build_dataset
+from .datasets import (DATASETS, ClassificationDataset, FailedSample, FileListDataset, ImageFolder, ImageNetDataset,
+                       build_dataset)
+from .labels import read_label_file
 from .sampler import ResumableBatchSampler
-from .transforms import TRANSFORMS, Compose, build_transforms
+from .transforms import TRANSFORMS, Compose, build_transforms, check_model_input, ensure_chw
 
 __all__ = ["DATASETS", "TRANSFORMS", "BATCH_TRANSFORMS", "build_dataloader", "build_dataset", "build_transforms",
            "build_batch_transforms", "BatchCollate", "Compose",
-           "ClassificationDataset", "ImageFolder", "FileListDataset", "FailedSample", "SafeCollate",
+           "ClassificationDataset", "ImageFolder", "FileListDataset", "ImageNetDataset", "FailedSample", "SafeCollate",
+           "read_label_file", "ensure_chw", "check_model_input",
            "ResumableBatchSampler", "iterate_loader"]
 
 def iterate_loader(loader: paddle.io.DataLoader) -> Iterator[Tuple[paddle.Tensor, paddle.Tensor, int]]:
@@ -27,7 +30,10 @@ def iterate_loader(loader: paddle.io.DataLoader) -> Iterator[Tuple[paddle.Tensor
 
     A sample that failed to load raises here, in the main process: a :class:`DataError`
     naming the file, or a RuntimeError carrying the worker's traceback for internal errors.
+    A batch that is not NCHW with 3 channels is a :class:`ConfigError` naming the transform list.
     """
+    transform = getattr(loader.dataset, "transform", None)
+    where = getattr(transform, "where", "transform_ops")
     for images, labels, skipped, status in loader:
         text = bytes(status.numpy().tobytes()).decode("utf-8")
         if text[0] == "D":
@@ -36,6 +42,8 @@ def iterate_loader(loader: paddle.io.DataLoader) -> Iterator[Tuple[paddle.Tensor
             raise RuntimeError(text[1:])
         if text[0] == "E":  # every sample of the batch was unreadable and skipped
             images, labels = images[:0], labels[:0]
+        else:
+            check_model_input(images.shape, where)
         yield images, labels, int(skipped)
 
 
@@ -112,10 +120,11 @@ def build_dataloader(cfg: Dict[str, Any], split: str, seed: Optional[int] = None
         raise DataError(f"DataLoader.{split}: section is missing from the config")
     where = f"DataLoader.{split}.dataset"
     dataset = build_dataset(section["dataset"], where, seed=seed, class_names=class_names)
+    dataset.transform.where = f"{where}.transform_ops"  # errors about the batches name the config key
     sampler_cfg = section["sampler"]
     batch_size = sampler_cfg["batch_size"]
     if batch_size < 1:
-        raise DataError(f"DataLoader.{split}.sampler.batch_size: expected a positive integer, got {batch_size}")
+        raise ConfigError(f"DataLoader.{split}.sampler.batch_size: expected a positive integer, got {batch_size}")
     if sampler_cfg["drop_last"] and batch_size > len(dataset):
         raise DataError(f"DataLoader.{split}.sampler.batch_size={batch_size} is larger than the dataset "
                         f"({len(dataset)} samples) and drop_last is true: no batch would be produced")

@@ -22,7 +22,7 @@ import paddle
 
 from ..errors import CheckpointError
 from ..utils.logger import get_logger
-from .infer import read_label_file
+from ..data.labels import read_label_file
 from .report import quiet_paddle_warnings
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_pretrained", "read_weights", "weights_path",

@@ -24,6 +24,9 @@ Training augmentation, in pipeline order::
     - ToCHWImage:
 
 ColorJitter / AutoAugment / RandAugment need the RGB uint8 image (before NormalizeImage).
+Models take CHW images: a list that ends on an HWC image (as PaddleClas's dataset lists do) is
+completed with ``ToCHWImage`` wherever ppnets builds one (:func:`ensure_chw`: datasets, inference,
+export), and a batch of another shape is a one-line error naming the list (:func:`check_model_input`).
 Batch-level Mixup / CutMix live in :mod:`ppnets.data.batch_ops`.
 
 Modules: :mod:`.base` (registry, Compose, option parsing), :mod:`.basic` (decode, resize, crops,
@@ -31,11 +34,11 @@ flip, normalise, CHW), :mod:`.functional` (image functions), :mod:`.autoaugment`
 (AutoAugment, RandAugment), :mod:`.color` (ColorJitter), :mod:`.erasing` (RandomErasing).
 """
 from .autoaugment import AutoAugment, RandAugment
-from .base import TRANSFORMS, Compose, build_transforms
+from .base import TRANSFORMS, Compose, build_transforms, check_model_input, ensure_chw, output_layout
 from .basic import CropImage, DecodeImage, NormalizeImage, RandCropImage, RandFlipImage, ResizeImage, ToCHWImage
 from .color import ColorJitter
 from .erasing import RandomErasing
 
-__all__ = ["TRANSFORMS", "Compose", "build_transforms", "DecodeImage", "ResizeImage", "CropImage", "RandCropImage",
+__all__ = ["TRANSFORMS", "Compose", "build_transforms", "ensure_chw", "output_layout", "check_model_input", "DecodeImage", "ResizeImage", "CropImage", "RandCropImage",
            "RandFlipImage", "NormalizeImage", "ToCHWImage", "AutoAugment", "RandAugment", "ColorJitter",
            "RandomErasing"]

@@ -18,7 +18,7 @@ import numpy as np
 from ...errors import ConfigError
 from ...registry import Registry
 
-__all__ = ["TRANSFORMS", "Compose", "build_transforms"]
+__all__ = ["TRANSFORMS", "Compose", "build_transforms", "output_layout", "ensure_chw", "check_model_input"]
 
 TRANSFORMS = Registry("transform op")
 
@@ -98,10 +98,14 @@ def check_backend(backend: str, op: str) -> None:
 
 
 class Compose:
-    """Apply a list of ops in order, handing each the sample's generator ``rng``."""
+    """Apply a list of ops in order, handing each the sample's generator ``rng``.
 
-    def __init__(self, ops: Sequence[Op]) -> None:
+    ``where`` names the list in the config (for errors about what the ops produce).
+    """
+
+    def __init__(self, ops: Sequence[Op], where: str = "transform_ops") -> None:
         self.ops = list(ops)
+        self.where = where
 
     def __call__(self, data: Any, rng: Optional[np.random.Generator] = None) -> Any:
         for op in self.ops:
@@ -117,4 +121,57 @@ def build_transforms(op_list: Optional[List[Dict[str, Any]]], where: str = "tran
             raise ConfigError(f"{where}.{i}: expected one {{OpName: {{options}}}} mapping, got {item!r}")
         (name, kwargs), = item.items()
         ops.append(TRANSFORMS.build(name, kwargs or {}, where=f"{where}.{i}"))
-    return Compose(ops)
+    return Compose(ops, where)
+
+
+# --------------------------------------------------------------------------- image layout
+#
+# Models take NCHW batches. PaddleClas's datasets transpose the image to CHW themselves, so its
+# transform lists end without ToCHWImage, while its inference lists end with it. ppnets applies one
+# rule everywhere (datasets, inference, export): a list whose result is HWC gets a ToCHWImage.
+
+def output_layout(op_list: Optional[List[Dict[str, Any]]], where: str = "transform_ops") -> Optional[str]:
+    """The layout the ops turn a file into: ``'hwc'``, ``'chw'``, or None when they do not decode it.
+
+    A list that contradicts itself is a ConfigError: ToCHWImage on an image that is already CHW
+    (``DecodeImage.channel_first: true``), or a NormalizeImage ``order`` other than the layout there.
+    """
+    layout = None  # before DecodeImage: the file's bytes
+    for i, item in enumerate(op_list or []):
+        if not isinstance(item, dict) or len(item) != 1:
+            continue  # build_transforms reports it
+        (name, opts), = item.items()
+        opts = opts if isinstance(opts, dict) else {}
+        if name == "DecodeImage":
+            layout = "chw" if opts.get("channel_first") else "hwc"
+        elif name == "ToCHWImage":
+            if layout == "chw":
+                raise ConfigError(f"{where}.{i}.ToCHWImage: the image is already CHW here (DecodeImage.channel_first: "
+                                  "true); remove one of the two")
+            layout = "chw"
+        elif name == "NormalizeImage" and layout is not None:
+            order = opts.get("order", "hwc")
+            if ("chw" if order == "chw" else "hwc") != layout:
+                raise ConfigError(f"{where}.{i}.NormalizeImage.order: {order!r}, but the image is {layout.upper()} "
+                                  f"here; set order: {layout}")
+    return layout
+
+
+def ensure_chw(op_list: Optional[List[Dict[str, Any]]], where: str = "transform_ops") -> List[Dict[str, Any]]:
+    """``op_list``, with ``ToCHWImage`` appended if its result would be HWC (PaddleClas's dataset rule)."""
+    ops = list(op_list or [])
+    return ops + [{"ToCHWImage": None}] if output_layout(ops, where) == "hwc" else ops
+
+
+def check_model_input(shape: Sequence[int], where: str, channels: int = 3) -> None:
+    """Raise a one-line ConfigError unless ``shape`` is an NCHW batch with ``channels`` channels.
+
+    ``where`` names the transform list that made the batch.
+    """
+    shape = tuple(int(v) for v in shape)
+    if len(shape) == 4 and shape[1] == channels:
+        return
+    hint = "end the list with ToCHWImage" if len(shape) == 4 and shape[-1] == channels else \
+        f"the ops must give {channels}×H×W images (DecodeImage first, ToCHWImage last)"
+    raise ConfigError(f"{where}: the model takes NCHW batches with {channels} channels, but these ops give a batch "
+                      f"of shape {list(shape)}; {hint}")
