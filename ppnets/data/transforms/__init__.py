@@ -33,12 +33,12 @@ Modules: :mod:`.base` (registry, Compose, option parsing), :mod:`.basic` (decode
 flip, normalise, CHW), :mod:`.functional` (image functions), :mod:`.autoaugment`
 (AutoAugment, RandAugment), :mod:`.color` (ColorJitter), :mod:`.erasing` (RandomErasing).
 """
-from .autoaugment import AutoAugment, RandAugment
+from .autoaugment import AutoAugment, RandAugment, TimmAutoAugment
 from .base import TRANSFORMS, Compose, build_transforms, check_model_input, ensure_chw, output_layout
 from .basic import CropImage, DecodeImage, NormalizeImage, RandCropImage, RandFlipImage, ResizeImage, ToCHWImage
 from .color import ColorJitter
 from .erasing import RandomErasing
 
 __all__ = ["TRANSFORMS", "Compose", "build_transforms", "ensure_chw", "output_layout", "check_model_input", "DecodeImage", "ResizeImage", "CropImage", "RandCropImage",
-           "RandFlipImage", "NormalizeImage", "ToCHWImage", "AutoAugment", "RandAugment", "ColorJitter",
+           "RandFlipImage", "NormalizeImage", "ToCHWImage", "AutoAugment", "RandAugment", "TimmAutoAugment", "ColorJitter",
            "RandomErasing"]

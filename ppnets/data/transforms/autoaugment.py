@@ -16,7 +16,7 @@ from . import functional as F
 from ..rng import as_generator
 from .base import TRANSFORMS, interp_flag, is_int, is_number, probability
 
-__all__ = ["AutoAugment", "RandAugment", "AUGMENT_OPS", "AA_POLICIES", "MAX_LEVEL"]
+__all__ = ["AutoAugment", "RandAugment", "TimmAutoAugment", "AUGMENT_OPS", "AA_POLICIES", "MAX_LEVEL"]
 
 #: magnitudes are on the 0…10 scale of the AutoAugment / RandAugment papers
 MAX_LEVEL = 10.0
@@ -219,3 +219,58 @@ class RandAugment:
         for i in rng.integers(0, len(self.ops), size=self.num_layers):
             img = self.ops[int(i)](img, rng)
         return img
+
+
+def _timm_sections(config_str: str) -> Tuple[str, Dict[str, str]]:
+    head, *rest = config_str.split("-")
+    options: Dict[str, str] = {}
+    for section in rest:
+        key = next((k for k in ("mstd", "inc", "m", "n", "p", "w") if section.startswith(k)), None)
+        if key is None or not section[len(key):]:
+            raise ConfigError(f"TimmAutoAugment.config_str: cannot read the section {section!r} of {config_str!r}; "
+                              "expected e.g. 'rand-m9-n2-mstd0.5-inc1'")
+        options[key] = section[len(key):]
+    return head, options
+
+
+@TRANSFORMS.register
+class TimmAutoAugment:
+    """timm's augmentation spelled as a string (PaddleClas's ``TimmAutoAugment``).
+
+    ``config_str`` is ``rand-m{M}[-n{N}][-mstd{S}][-inc{0|1}][-p{P}]`` → :class:`RandAugment` with
+    that magnitude, layers (default 2), magnitude noise, increasing ops and probability (default
+    0.5), or ``original`` / ``v0`` (optionally ``-mstd…``) → :class:`AutoAugment` with that policy.
+    Uncovered pixels are filled with ``mean`` × 255, as timm does; ``img_size`` is accepted for
+    PaddleClas's signature (translations are relative to the image here).
+    """
+
+    def __init__(self, config_str: str = "rand-m9-mstd0.5-inc1", interpolation: str = "bicubic",
+                 img_size: Any = 224, mean: Optional[List[float]] = None) -> None:
+        if not isinstance(config_str, str) or not config_str:
+            raise ConfigError(f"TimmAutoAugment.config_str: expected a string such as 'rand-m9-mstd0.5-inc1', "
+                              f"got {config_str!r}")
+        if interpolation == "random":  # timm draws bilinear or bicubic per image; ppnets keeps one
+            interpolation = "bicubic"
+        mean = [0.485, 0.456, 0.406] if mean is None else mean
+        if not (isinstance(mean, (list, tuple)) and len(mean) == 3 and all(is_number(v) for v in mean)):
+            raise ConfigError(f"TimmAutoAugment.mean: expected 3 numbers, got {mean!r}")
+        fill = [min(255, round(255 * float(v))) for v in mean]
+        head, opts = _timm_sections(config_str)
+        try:
+            if head == "rand":
+                if "m" not in opts:
+                    raise ConfigError(f"TimmAutoAugment.config_str: {config_str!r} needs a magnitude, e.g. 'rand-m9'")
+                self.inner: Any = RandAugment(
+                    num_layers=int(opts.get("n", 2)), magnitude=float(opts["m"]), prob=float(opts.get("p", 0.5)),
+                    magnitude_std=float(opts.get("mstd", 0.0)), increasing=opts.get("inc", "0") == "1",
+                    fill=fill, interpolation=interpolation)
+            elif head in AA_POLICIES:
+                self.inner = AutoAugment(policy=head, fill=fill, interpolation=interpolation)
+            else:
+                raise ConfigError(f"TimmAutoAugment.config_str: {config_str!r} is not supported; use 'rand-…' "
+                                  f"(RandAugment) or one of the AutoAugment policies {', '.join(AA_POLICIES)}")
+        except ValueError:
+            raise ConfigError(f"TimmAutoAugment.config_str: cannot read the numbers of {config_str!r}") from None
+
+    def __call__(self, img: np.ndarray, rng: Optional[np.random.Generator] = None) -> np.ndarray:
+        return self.inner(img, rng)
