@@ -176,6 +176,17 @@ def test_file_list_errors(digits_slice, tmp_path, line, msg):
         FileListDataset(image_root=root, cls_label_path=str(tmp_path / "list.txt"), class_num=3)
 
 
+def test_file_list_follows_symlinks_inside_the_root(digits_slice, tmp_path):
+    """A dataset folder linked into the root (``dataset/ILSVRC2012/train -> /data/…``) is the user's layout."""
+    root = tmp_path / "root"
+    root.mkdir()
+    os.symlink(os.path.join(digits_slice, "train"), root / "train")
+    first = sorted(os.listdir(os.path.join(digits_slice, "train", "0")))[0]
+    (tmp_path / "list.txt").write_text(f"train/0/{first} 0\n")
+    ds = FileListDataset(image_root=str(root), cls_label_path=str(tmp_path / "list.txt"), class_num=3)
+    assert ds.samples == [(os.path.join(str(root), "train", "0", first), 0)]
+
+
 def test_missing_root_and_empty_class_folder(tmp_path):
     with pytest.raises(DataError, match=r"dataset root not found: /no/such/dir"):
         ImageFolder(root="/no/such/dir")

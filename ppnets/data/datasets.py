@@ -167,7 +167,7 @@ class FileListDataset(ClassificationDataset):
     """PaddleClas's list format: each line of ``cls_label_path`` is ``relative/path label``.
 
     Paths are relative to ``image_root``; a path that escapes it (``../``, absolute) is
-    refused unless ``allow_outside_root`` is set. The path and the label are split at the last
+    refused unless ``allow_outside_root`` is set (symbolic links inside the root are followed). The path and the label are split at the last
     ``delimiter`` (default: any whitespace). ``relabel`` maps the labels found, in increasing
     order, onto 0…N-1 (for lists whose labels have gaps or do not start at 0; the class names
     are then the original labels). Label names come from ``class_names_file`` (one name per line,
@@ -221,7 +221,6 @@ class ImageNetDataset(FileListDataset):
 def _read_file_list(image_root: str, cls_label_path: str, delimiter: Optional[str],
                     allow_outside_root: bool) -> List[Tuple[str, int, int]]:
     """``(path, label, line number)`` of every line of a file list; errors name the line."""
-    root_real = os.path.realpath(image_root)
     entries = []
     with open(cls_label_path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
@@ -240,7 +239,10 @@ def _read_file_list(image_root: str, cls_label_path: str, delimiter: Optional[st
             if label < 0:
                 raise DataError(f"{where}: negative label {label}")
             path = os.path.join(image_root, rel)
-            if not allow_outside_root and not os.path.realpath(path).startswith(root_real + os.sep):
+            # lexical: '../' or an absolute path leaves the root; symlinks inside it are the user's own
+            # layout (e.g. dataset/ILSVRC2012/train -> /data/...) and are followed
+            normal = os.path.normpath(rel)
+            if not allow_outside_root and (os.path.isabs(rel) or normal == ".." or normal.startswith(".." + os.sep)):
                 raise DataError(f"{where}: path {rel!r} escapes the dataset root {image_root} "
                                 "(set allow_outside_root: true to permit it)")
             if not os.path.isfile(path):
