@@ -51,7 +51,7 @@ def _distill(teacher, student="ShuffleNetV2_x0_25", **extra):
 
 
 # a config in PaddleClas's distillation layout (written for this test, shaped like PaddleClas's
-# quick_start distillation YAML): FileListDataset lists, HWC transforms, DistillationPostProcess
+# quick_start distillation YAML): ImageNetDataset lists, HWC transform lists, DistillationPostProcess
 PADDLECLAS_DISTILL = """
 Global:
   checkpoints: null
@@ -106,7 +106,7 @@ Optimizer:
 DataLoader:
   Train:
     dataset:
-        name: FileListDataset
+        name: ImageNetDataset
         image_root: {root}
         cls_label_path: {root}/train_list.txt
         transform_ops:
@@ -120,7 +120,6 @@ DataLoader:
               mean: [0.485, 0.456, 0.406]
               std: [0.229, 0.224, 0.225]
               order: ''
-          - ToCHWImage:
     sampler:
         name: DistributedBatchSampler
         batch_size: 16
@@ -131,7 +130,7 @@ DataLoader:
         use_shared_memory: True
   Eval:
     dataset:
-        name: FileListDataset
+        name: ImageNetDataset
         image_root: {root}
         cls_label_path: {root}/val_list.txt
         transform_ops:
@@ -143,7 +142,6 @@ DataLoader:
               mean: [0.485, 0.456, 0.406]
               std: [0.229, 0.224, 0.225]
               order: ''
-          - ToCHWImage:
     sampler:
         name: DistributedBatchSampler
         batch_size: 8
