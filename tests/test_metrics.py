@@ -66,7 +66,7 @@ def test_hamming_accuracy_and_f1():
     x = logit(probs)
     assert HammingDistance()(x, truth) == {"HammingDistance": pytest.approx(2 / 6)}
     assert AccuracyScore()(x, truth) == {"AccuracyScore": pytest.approx(4 / 6)}
-    assert AccuracyScore(base="sample")(x, truth) == {"AccuracyScore": 0.0}
+    assert AccuracyScore(base="sample")(x, truth) == {"AccuracyScore_sample": 0.0}
     # micro: TP 2, FP 1, FN 1 → F1 = 2·2 / (2·2 + 1 + 1); macro: class F1s 1, 1, 0
     assert MultiLabelF1(average="micro")(x, truth)["F1"] == pytest.approx(4 / 6)
     assert MultiLabelF1(average="macro")(x, truth)["F1"] == pytest.approx(2 / 3)

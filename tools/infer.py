@@ -1,4 +1,5 @@
-"""Classify an image or a folder with the dynamic-graph model.
+"""Classify an image or a folder with the dynamic-graph model (multi-label models: the classes above
+Infer.threshold).
 
 ``python tools/infer.py -c CONFIG -o Global.pretrained_model=output/MobileNetV2/best_model
 -o Infer.infer_imgs=dataset/digits/val/3``
@@ -19,8 +20,10 @@ def main(argv=None):
         raise ConfigError("Infer.infer_imgs: give an image or a folder, e.g. -o Infer.infer_imgs=demo.png")
     model = load_model_for_inference(cfg)
     transform = preprocess_transform(cfg)
+    multilabel = cfg["Global"]["use_multilabel"]  # then the classes above Infer.threshold
     for r in classify_files(list_inputs(cfg["Infer"]["infer_imgs"]), transform, cfg["Infer"]["batch_size"],
-                            dynamic_runner(model), cfg["Infer"]["topk"], label_names_for(cfg)):
+                            dynamic_runner(model, multilabel), cfg["Infer"]["topk"], label_names_for(cfg),
+                            threshold=cfg["Infer"]["threshold"] if multilabel else None):
         print(format_result(r))
 
 

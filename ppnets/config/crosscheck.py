@@ -6,12 +6,15 @@
 - Distillation* losses and metrics need a DistillationModel.
 - ``best_model`` is picked by the first value of ``Metric.Eval``, which must grow with quality.
 - ``ClassBalancedSampler`` (and its options) is for training only.
+- ``Global.use_multilabel`` goes with multi-label datasets, losses and metrics only (and neither
+  Mixup/CutMix nor the class-balanced sampler, which need one class per image).
 """
 from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional
 
 from ..arch.distillation import inference_arch, is_distillation, submodels
+from ..data import DATASETS
 from ..loss import LOSSES
 from ..metric import METRICS
 from ..registry import Registry
@@ -92,6 +95,39 @@ def _check_samplers(cfg: Dict[str, Any], add: Add) -> None:
                         f"{sampler.get('name')})")
 
 
+def _multilabel(registry: Registry, name: Any) -> bool:
+    return isinstance(name, str) and name in registry and bool(getattr(registry.get(name), "multilabel", False))
+
+
+def _check_multilabel(cfg: Dict[str, Any], add: Add) -> None:
+    on = bool((cfg.get("Global") or {}).get("use_multilabel"))
+    for section, registry in (("Loss", LOSSES), ("Metric", METRICS)):
+        kind = registry.kind
+        choices = ", ".join(n for n in registry.names() if _multilabel(registry, n))
+        for split in ("Train", "Eval"):
+            for i, name, _ in _items(cfg.get(section), split):
+                where = f"{section}.{split}.{i}.{name}"
+                if on and not _multilabel(registry, name):
+                    add(f"{where}: Global.use_multilabel is true; use a multi-label {kind} ({choices})")
+                elif not on and _multilabel(registry, name):
+                    add(f"{where}: a multi-label {kind}; set Global.use_multilabel: true (with MultiLabelDataset)")
+    for split, section in (cfg.get("DataLoader") or {}).items():
+        dataset = (section or {}).get("dataset") or {}
+        if not isinstance(dataset, dict):
+            continue
+        where = f"DataLoader.{split}.dataset"
+        if on != _multilabel(DATASETS, dataset.get("name")):
+            add(f"{where}.name: {dataset.get('name')} with Global.use_multilabel: {str(on).lower()}; "
+                + ("use MultiLabelDataset (PaddleClas's 'path<TAB>0,1,…' list)" if on
+                   else "set Global.use_multilabel: true"))
+        if on and dataset.get("batch_transform_ops"):
+            add(f"{where}.batch_transform_ops: Mixup/CutMix build single-label soft targets; remove them for "
+                "multi-label training")
+        if on and ((section or {}).get("sampler") or {}).get("name") == "ClassBalancedSampler":
+            add(f"DataLoader.{split}.sampler.name: ClassBalancedSampler needs one class per image; not for "
+                "multi-label data")
+
+
 def cross_check(cfg: Dict[str, Any], add: Add) -> None:
     """Report (``add(message)``) every rule of this module that ``cfg`` breaks."""
     arch = cfg.get("Arch")
@@ -101,5 +137,6 @@ def cross_check(cfg: Dict[str, Any], add: Add) -> None:
     _check_components(cfg, "Metric", METRICS, add)
     _check_best_metric(cfg, add)
     _check_samplers(cfg, add)
+    _check_multilabel(cfg, add)
     if is_distillation(arch) and (cfg.get("Global") or {}).get("to_static"):
         add("Global.to_static: not supported with Arch DistillationModel (it trains in dynamic graph); set it false")

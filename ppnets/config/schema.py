@@ -169,6 +169,9 @@ SCHEMA: Dict[str, Section] = {
         "save_steps": Key(int, 0, "also save 'latest' every this many iterations, mid-epoch (0 = only at epoch "
                           "ends)", minimum=0),
         "to_static": Key(bool, False, "train through paddle.jit.to_static (static graph)"),
+        "use_multilabel": Key(bool, False, "multi-label classification (PaddleClas's key): MultiLabelDataset, "
+                              "multi-label losses and metrics, the export ends in a sigmoid and inference prints "
+                              "the classes above Infer.threshold"),
     }),
     "Arch": Section({
         "name": Key(str, REQUIRED, "registered model name (ppnets.list_models()), or DistillationModel"),
@@ -221,6 +224,8 @@ SCHEMA: Dict[str, Section] = {
         "batch_size": Key(int, 8, "images per forward pass", minimum=1),
         "transforms": Key(NamedList(TRANSFORMS), None, "preprocessing ops (default: DataLoader.Eval's)"),
         "topk": Key(int, 5, "how many classes to print per image", minimum=1),
+        "threshold": Key(float, 0.5, "multi-label models: print the classes whose sigmoid reaches this (PaddleClas: "
+                         "PostProcess MultiLabelThreshOutput.threshold)", minimum=0.0, maximum=1.0),
         "class_id_map_file": Key(Optional[str], None, "label names: one per line, or PaddleClas's 'id name' lines "
                                  "(default: the training label list)"),
     }),

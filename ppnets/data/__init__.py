@@ -17,12 +17,13 @@ from .batch_ops import BATCH_TRANSFORMS, BatchCollate, build_batch_transforms
 from .datasets import (DATASETS, ClassificationDataset, FailedSample, FileListDataset, ImageFolder, ImageNetDataset,
                        build_dataset)
 from .labels import read_label_file
+from .multilabel import MultiLabelDataset
 from .sampler import ResumableBatchSampler
 from .transforms import TRANSFORMS, Compose, build_transforms, check_model_input, ensure_chw
 
 __all__ = ["DATASETS", "TRANSFORMS", "BATCH_TRANSFORMS", "build_dataloader", "build_dataset", "build_transforms",
            "build_batch_transforms", "BatchCollate", "Compose",
-           "ClassificationDataset", "ImageFolder", "FileListDataset", "ImageNetDataset", "FailedSample", "SafeCollate",
+           "ClassificationDataset", "ImageFolder", "FileListDataset", "ImageNetDataset", "MultiLabelDataset", "FailedSample", "SafeCollate",
            "read_label_file", "ensure_chw", "check_model_input",
            "ResumableBatchSampler", "ClassBalancedSampler", "class_counts", "iterate_loader"]
 

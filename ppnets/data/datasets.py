@@ -73,6 +73,10 @@ class ClassificationDataset(paddle.io.Dataset):
         except DataError as e:
             raise DataError(f"{path}: {e}") from None
 
+    def target(self, index: int) -> np.ndarray:
+        """The label of sample ``index`` as the loss takes it: a class id (multi-label datasets: multi-hot)."""
+        return np.int64(self.samples[index][1])
+
     def __getitem__(self, key: Union[int, Tuple[int, int]]) -> Any:
         """``(image, label)`` of sample ``key``, or a :class:`FailedSample` that the loader's collate
         turns into the configured behaviour (``bad_image``). Nothing is raised here: Paddle's
@@ -84,7 +88,7 @@ class ClassificationDataset(paddle.io.Dataset):
         """
         index, batch = key if isinstance(key, tuple) else (key, None)
         try:
-            item = (self.load(index), np.int64(self.samples[index][1]))
+            item = (self.load(index), self.target(index))
             return item if batch is None else item + (batch_seed(self.seed, self.epoch, batch),)
         except DataError as e:
             if self.bad_image == "warn":
@@ -218,6 +222,21 @@ class ImageNetDataset(FileListDataset):
     """
 
 
+def list_entry_path(image_root: str, rel: str, where: str, allow_outside_root: bool) -> str:
+    """The image path of a file-list line's ``rel``; a missing file or one outside the root (unless
+    ``allow_outside_root``) is a DataError naming ``where`` (the list and line)."""
+    path = os.path.join(image_root, rel)
+    # lexical: '../' or an absolute path leaves the root; symlinks inside it are the user's own
+    # layout (e.g. dataset/ILSVRC2012/train -> /data/...) and are followed
+    normal = os.path.normpath(rel)
+    if not allow_outside_root and (os.path.isabs(rel) or normal == ".." or normal.startswith(".." + os.sep)):
+        raise DataError(f"{where}: path {rel!r} escapes the dataset root {image_root} "
+                        "(set allow_outside_root: true to permit it)")
+    if not os.path.isfile(path):
+        raise DataError(f"{where}: image not found: {path}")
+    return path
+
+
 def _read_file_list(image_root: str, cls_label_path: str, delimiter: Optional[str],
                     allow_outside_root: bool) -> List[Tuple[str, int, int]]:
     """``(path, label, line number)`` of every line of a file list; errors name the line."""
@@ -238,16 +257,7 @@ def _read_file_list(image_root: str, cls_label_path: str, delimiter: Optional[st
                 raise DataError(f"{where}: label must be an integer, got {label_text!r}") from None
             if label < 0:
                 raise DataError(f"{where}: negative label {label}")
-            path = os.path.join(image_root, rel)
-            # lexical: '../' or an absolute path leaves the root; symlinks inside it are the user's own
-            # layout (e.g. dataset/ILSVRC2012/train -> /data/...) and are followed
-            normal = os.path.normpath(rel)
-            if not allow_outside_root and (os.path.isabs(rel) or normal == ".." or normal.startswith(".." + os.sep)):
-                raise DataError(f"{where}: path {rel!r} escapes the dataset root {image_root} "
-                                "(set allow_outside_root: true to permit it)")
-            if not os.path.isfile(path):
-                raise DataError(f"{where}: image not found: {path}")
-            entries.append((path, label, lineno))
+            entries.append((list_entry_path(image_root, rel, where, allow_outside_root), label, lineno))
     if not entries:
         raise DataError(f"{cls_label_path}: the file list is empty")
     return entries

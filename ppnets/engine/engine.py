@@ -18,7 +18,7 @@ from ..config import dump_config
 from ..data import build_dataloader, class_counts, iterate_loader
 from ..errors import CheckpointError, ConfigError, DataError, TrainingError, TrainingInterrupted
 from ..loss import balanced_class_weights, build_loss
-from ..metric import build_metrics, confusion_matrix
+from ..metric import build_metrics, confusion_matrix, multilabel_report
 from ..optimizer import build_optimizer
 from ..utils.logger import setup_logger
 from ..utils.files import atomic_write
@@ -73,6 +73,7 @@ class Engine:
         if g["device"] == "cpu":
             retain_freed_memory()  # no page faults on every step's fresh activations (see utils/runtime.py)
         self.seed = g["seed"]
+        self.multilabel = g["use_multilabel"]
         if self.seed is not None:  # the same on every rank: identical initial weights
             paddle.seed(self.seed)  # the data pipeline's draws derive from the seed on their own (ppnets.data.rng)
         if self.world_size > 1:
@@ -398,7 +399,7 @@ class Engine:
             loader.batch_sampler.set_epoch(epoch)
 
     def _batch_metrics(self, logits: paddle.Tensor, labels: paddle.Tensor) -> Dict[str, float]:
-        if labels.ndim == 2 and labels.shape[-1] == self.config["Arch"]["class_num"]:
+        if not self.multilabel and labels.ndim == 2 and labels.shape[-1] == self.config["Arch"]["class_num"]:
             return {}  # soft targets (mixup): batch accuracy is not defined
         out: Dict[str, float] = {}
         for metric in self.train_metrics:
@@ -453,9 +454,10 @@ class Engine:
             with self.amp.autocast(evaluating=True):
                 logits = model(images)
             logits_list.append(logits.astype("float32").numpy())
-            labels_list.append(labels.numpy().reshape(-1))
+            labels_list.append(labels.numpy() if self.multilabel else labels.numpy().reshape(-1))
         logits = np.concatenate(logits_list) if logits_list else np.zeros((0, self.config["Arch"]["class_num"]))
-        labels = np.concatenate(labels_list) if labels_list else np.zeros((0,), np.int64)
+        labels = np.concatenate(labels_list) if labels_list else \
+            np.zeros((0, logits.shape[1]) if self.multilabel else (0,), np.float32 if self.multilabel else np.int64)
         if skipped:
             self.log.warning(f"[Eval] skipped {skipped} unreadable image(s) "
                              f"(DataLoader.Eval.dataset.bad_image: {loader.dataset.bad_image})")
@@ -470,7 +472,7 @@ class Engine:
             dist.all_gather_object(parts, (indices, logits, labels))
             total = len(loader.dataset)
             logits = np.zeros((total, logits.shape[1]), logits.dtype)
-            labels = np.zeros((total,), labels.dtype)
+            labels = np.zeros((total,) + labels.shape[1:], labels.dtype)
             for idx, lg, lb in parts:
                 logits[idx], labels[idx] = lg, lb  # padded duplicates overwrite with equal values
         return {"logits": logits, "labels": labels}
@@ -495,9 +497,14 @@ class Engine:
         return out
 
     def evaluation_report(self) -> Dict[str, Any]:
-        """Per-class accuracy and the confusion matrix of the last :meth:`evaluate`."""
+        """Per-class accuracy and the confusion matrix of the last :meth:`evaluate` (multi-label: per-class
+        average precision, and precision / recall / F1 at ``Infer.threshold``)."""
         logits, labels = self.last_eval["logits"], self.last_eval["labels"]
         n = self.config["Arch"]["class_num"]
+        names = self.class_names or [str(i) for i in range(n)]
+        if self.multilabel:
+            return {"per_class": multilabel_report(logits, labels, self.config["Infer"]["threshold"]),
+                    "class_names": names}
         cm = confusion_matrix(labels, logits.argmax(axis=1), n)
         with np.errstate(invalid="ignore", divide="ignore"):
             per_class = np.where(cm.sum(1) > 0, np.diag(cm) / cm.sum(1), np.nan)

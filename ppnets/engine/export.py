@@ -6,6 +6,9 @@
 - ``inference.yml``: model name, input shape, the preprocessing ops, label names and
   whether the outputs are already probabilities.
 
+A multi-label model (``Global.use_multilabel``) ends in a sigmoid instead; ``inference.yml`` then
+records ``multilabel: true`` and the ``threshold`` above which a class is reported.
+
 A ``features_only`` Arch exports its backbone: no softmax, one output per stage of
 ``out_indices`` (``inference.yml`` lists their ``feature_info``).
 
@@ -37,13 +40,19 @@ __all__ = ["export_model", "save_inference_model", "Predictor", "preprocess_ops"
 MODEL_FILE, PARAMS_FILE, META_FILE = "inference.json", "inference.pdiparams", "inference.yml"
 
 
-class _WithSoftmax(paddle.nn.Layer):
-    def __init__(self, model: paddle.nn.Layer) -> None:
+class _WithActivation(paddle.nn.Layer):
+    """``model`` followed by a softmax (class probabilities) or a sigmoid (multi-label: one per class)."""
+
+    def __init__(self, model: paddle.nn.Layer, activation: str = "softmax") -> None:
         super().__init__()
         self.model = model
+        self.activation = activation
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        return paddle.nn.functional.softmax(self.model(x), axis=-1)
+        logits = self.model(x)
+        if self.activation == "sigmoid":
+            return paddle.nn.functional.sigmoid(logits)
+        return paddle.nn.functional.softmax(logits, axis=-1)
 
 
 def _preprocess_source(config: Dict[str, Any]) -> Tuple[List[Dict[str, Any]], str]:
@@ -96,7 +105,7 @@ def save_inference_model(model: paddle.nn.Layer, save_dir: str, image_shape: Lis
     """``paddle.jit.to_static`` + ``paddle.jit.save`` of ``model`` (eval mode) into ``save_dir``,
     with ``inference.yml`` holding ``meta`` (preprocessing ops, label names …) for :class:`Predictor`."""
     model.eval()
-    net = _WithSoftmax(model) if softmax else model
+    net = _WithActivation(model) if softmax else model
     net.eval()
     c, h, w = image_shape
     spec = paddle.static.InputSpec([batch_size, c, h, w], "float32", name="x")
@@ -136,6 +145,9 @@ def export_model(config: Dict[str, Any], save_dir: Optional[str] = None) -> str:
                     feature_info=[{k: v for k, v in model.feature_info[i].items() if k != "modules"}
                                   for i in model.out_indices])
         softmax = False
+    elif config["Global"]["use_multilabel"]:  # one sigmoid per class; inference keeps those above the threshold
+        meta.update(multilabel=True, threshold=config["Infer"]["threshold"])
+        model, softmax = _WithActivation(model, "sigmoid"), False
     save_inference_model(model, save_dir, config["Global"]["image_shape"], meta,
                          softmax=softmax, batch_size=config["Export"]["batch_size"])
     get_logger().info(f"exported {name} to {save_dir} ({MODEL_FILE}, {PARAMS_FILE}, {META_FILE})")
@@ -199,6 +211,8 @@ class Predictor:
                             "not class scores; use Predictor.features()")
         self._forward(batch)
         out = self.output.copy_to_cpu()
+        if self.meta.get("multilabel"):
+            return out  # already the per-class sigmoid
         return out if self.meta.get("softmax", True) else softmax(out)
 
     def features(self, batch: np.ndarray) -> List[np.ndarray]:

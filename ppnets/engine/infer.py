@@ -11,8 +11,10 @@ from ..data.datasets import IMG_EXTENSIONS, _list_images
 from ..data.labels import read_label_file
 from ..data.transforms import Compose, check_model_input
 from ..errors import ConfigError, DataError
+from ..metric.multilabel import sigmoid
 
-__all__ = ["list_inputs", "topk_results", "iterate_batches", "softmax", "read_label_file", "classify_files"]
+__all__ = ["list_inputs", "topk_results", "threshold_results", "iterate_batches", "softmax", "sigmoid",
+           "read_label_file", "classify_files"]
 
 
 def list_inputs(path: str) -> List[str]:
@@ -66,26 +68,44 @@ def topk_results(paths: Sequence[str], probs: np.ndarray, k: int, names: Optiona
     return out
 
 
+def threshold_results(paths: Sequence[str], probs: np.ndarray, threshold: float,
+                      names: Optional[List[str]]) -> List[Dict[str, Any]]:
+    """Multi-label: per image, ``{"file", "class_ids", "scores", "label_names"}`` of every class whose
+    probability reaches ``threshold``, highest first (possibly none)."""
+    out = []
+    for path, p in zip(paths, probs):
+        ids = [i for i in np.argsort(-p, kind="stable") if p[i] >= threshold]
+        out.append({"file": path, "class_ids": [int(i) for i in ids], "scores": [float(p[i]) for i in ids],
+                    "label_names": [names[i] if names and i < len(names) else str(i) for i in ids]})
+    return out
+
+
 def format_result(r: Dict[str, Any]) -> str:
     pairs = ", ".join(f"{n} ({i}): {s:.5f}" for n, i, s in zip(r["label_names"], r["class_ids"], r["scores"]))
-    return f"{r['file']}: {pairs}"
+    return f"{r['file']}: {pairs or '(no class above the threshold)'}"
 
 
 def classify_files(files: Sequence[str], transform: Compose, batch_size: int,
-                   run: Callable[[np.ndarray], np.ndarray], k: int, names: Optional[List[str]]) -> List[Dict[str, Any]]:
-    """Run ``run`` (a batch → probabilities function) over ``files`` and collect the top-k of each."""
+                   run: Callable[[np.ndarray], np.ndarray], k: int, names: Optional[List[str]],
+                   threshold: Optional[float] = None) -> List[Dict[str, Any]]:
+    """Run ``run`` (a batch → probabilities function) over ``files`` and collect the top-k classes of
+    each, or with ``threshold`` (multi-label) the classes whose probability reaches it."""
     results = []
     for paths, batch in iterate_batches(files, transform, batch_size):
-        results += topk_results(paths, run(batch), k, names)
+        probs = run(batch)
+        results += topk_results(paths, probs, k, names) if threshold is None else \
+            threshold_results(paths, probs, threshold, names)
     return results
 
 
-def dynamic_runner(model: paddle.nn.Layer) -> Callable[[np.ndarray], np.ndarray]:
-    """A batch → softmax probabilities function over a dynamic-graph model (eval mode)."""
+def dynamic_runner(model: paddle.nn.Layer, multilabel: bool = False) -> Callable[[np.ndarray], np.ndarray]:
+    """A batch → probabilities function over a dynamic-graph model (eval mode): the softmax, or
+    with ``multilabel`` one sigmoid per class."""
     model.eval()
 
     @paddle.no_grad()
     def run(batch: np.ndarray) -> np.ndarray:
-        return softmax(model(paddle.to_tensor(batch)).numpy())
+        logits = model(paddle.to_tensor(batch)).numpy()
+        return sigmoid(logits) if multilabel else softmax(logits)
 
     return run

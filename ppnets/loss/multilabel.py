@@ -30,6 +30,8 @@ class MultiLabelLoss(paddle.nn.Layer):
     ``(1 - ε)·y + ε / C``.
     """
 
+    multilabel = True
+
     def __init__(self, epsilon: Optional[float] = None, size_sum: bool = False, weight_ratio: bool = False,
                  weight: float = 1.0) -> None:
         super().__init__()
@@ -63,6 +65,8 @@ class MultiLabelAsymmetricLoss(paddle.nn.Layer):
     ``disable_focal_loss_grad`` the focusing factors are constants in the backward pass (as in the
     paper's code). ``reduction``: ``sum`` over the batch (PaddleClas's default) or ``mean``.
     """
+
+    multilabel = True
 
     def __init__(self, gamma_pos: float = 1.0, gamma_neg: float = 4.0, clip: Optional[float] = 0.05,
                  epsilon: float = 1e-8, disable_focal_loss_grad: bool = True, reduction: str = "sum",

@@ -14,10 +14,10 @@ from typing import Any, Dict, List, Optional
 from . import classification, multilabel  # noqa: F401  (each module registers its metrics)
 from .base import METRICS, class_recall, confusion_matrix, topk_correct
 from .classification import BalancedAccuracy, DistillationTopkAcc, TopkAcc
-from .multilabel import AccuracyScore, HammingDistance, MultiLabelF1, MultiLabelMAP
+from .multilabel import AccuracyScore, HammingDistance, MultiLabelF1, MultiLabelMAP, multilabel_report
 
 __all__ = ["METRICS", "TopkAcc", "DistillationTopkAcc", "BalancedAccuracy", "MultiLabelMAP", "HammingDistance",
-           "AccuracyScore", "MultiLabelF1", "topk_correct", "build_metrics", "confusion_matrix", "class_recall"]
+           "AccuracyScore", "MultiLabelF1", "multilabel_report", "topk_correct", "build_metrics", "confusion_matrix", "class_recall"]
 
 
 def build_metrics(items: Optional[List[Dict[str, Any]]], where: str = "Metric") -> List[Any]:
