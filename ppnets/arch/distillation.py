@@ -27,7 +27,7 @@ from ..errors import ConfigError
 from .registry import build_model
 
 __all__ = ["DistillationModel", "DISTILLATION", "is_distillation", "build_arch", "inference_arch",
-           "inference_model", "submodels", "arch_problems"]
+           "inference_model", "submodels", "arch_problems", "single_output"]
 
 DISTILLATION = "DistillationModel"
 
@@ -166,6 +166,14 @@ class DistillationModel(nn.Layer):
             else:
                 out[label] = model(x)
         return out
+
+
+def single_output(outputs: Any, where: str, instead: str) -> Any:
+    """``outputs`` of one model, for a loss or metric that takes a single model's logits; a
+    DistillationModel's ``{label: logits}`` is a ConfigError suggesting ``instead``."""
+    if isinstance(outputs, dict):
+        raise ConfigError(f"{where}: the model outputs {{{', '.join(outputs)}}} (a DistillationModel); use {instead}")
+    return outputs
 
 
 def build_arch(arch: Dict[str, Any]) -> nn.Layer:

@@ -6,6 +6,7 @@ from typing import List, Optional, Union
 import paddle
 import paddle.nn.functional as F
 
+from ..arch.distillation import single_output as model_logits
 from ..errors import ConfigError
 from .base import LOSSES, ClassWeighted, Outputs, check_epsilon, is_soft, soft_targets
 
@@ -14,10 +15,7 @@ __all__ = ["CELoss", "FocalLoss", "single_output"]
 
 def single_output(outputs: Outputs, where: str) -> paddle.Tensor:
     """The logits of a single model; a DistillationModel's outputs need a Distillation* loss."""
-    if isinstance(outputs, dict):
-        raise ConfigError(f"{where}: the model outputs {{{', '.join(outputs)}}} (a DistillationModel); use "
-                          "DistillationGTCELoss with model_names to train a model on the labels")
-    return outputs
+    return model_logits(outputs, where, "DistillationGTCELoss with model_names to train a model on the labels")
 
 
 @LOSSES.register

@@ -5,6 +5,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from ..arch.distillation import single_output
 from ..errors import ConfigError
 from .base import METRICS, Outputs, class_recall, confusion_matrix, topk_correct
 
@@ -12,10 +13,7 @@ __all__ = ["TopkAcc", "DistillationTopkAcc", "BalancedAccuracy"]
 
 
 def _logits(outputs: Outputs, where: str) -> np.ndarray:
-    if isinstance(outputs, dict):
-        raise ConfigError(f"{where}: the model outputs {{{', '.join(outputs)}}} (a DistillationModel); use "
-                          "DistillationTopkAcc with model_key")
-    return outputs
+    return single_output(outputs, where, "DistillationTopkAcc with model_key")
 
 
 @METRICS.register
