@@ -18,7 +18,7 @@ from ..config import dump_config
 from ..data import build_dataloader, class_counts, iterate_loader
 from ..errors import CheckpointError, ConfigError, DataError, TrainingError, TrainingInterrupted
 from ..loss import balanced_class_weights, build_loss
-from ..metric import build_metrics, confusion_matrix, multilabel_report
+from ..metric import build_metrics
 from ..optimizer import build_optimizer
 from ..utils.logger import setup_logger
 from ..utils.files import atomic_write
@@ -26,6 +26,7 @@ from ..utils.runtime import retain_freed_memory
 from .amp import AmpSettings
 from .checkpoint import load_checkpoint, save_checkpoint, trained_class_names
 from .ema import ModelEMA
+from .evaluation import EvaluationMixin
 from .models import build_run_model, float32_outputs, load_run_weights, numpy_outputs
 from .report import closing_summary, nothing_to_do, quiet_paddle_warnings, start_banner
 
@@ -36,7 +37,7 @@ def _fmt_eta(seconds: float) -> str:
     return str(datetime.timedelta(seconds=int(max(seconds, 0))))
 
 
-class Engine:
+class Engine(EvaluationMixin):
     """Builds everything a config describes and runs ``train()`` or ``evaluate()``.
 
     Args:
@@ -436,77 +437,3 @@ class Engine:
         if is_distillation(self.config["Arch"]):
             states["arch"] = inference_arch(self.config["Arch"])[0]["name"]
         save_checkpoint(os.path.join(self.output_dir, name), inference_model(model), None, states)
-
-    # ------------------------------------------------------------------ eval
-
-    @paddle.no_grad()
-    def predict_loader(self, loader: paddle.io.DataLoader, model: Optional[paddle.nn.Layer] = None
-                       ) -> Dict[str, np.ndarray]:
-        """Logits and labels of every sample of ``loader`` (gathered over ranks, padding dropped)."""
-        model = inference_model(model or self.model)  # a DistillationModel: its infer_model_name only
-        model.eval()
-        logits_list, labels_list = [], []
-        skipped = 0
-        for images, labels, n_bad in iterate_loader(loader):
-            skipped += n_bad
-            if images.shape[0] == 0:
-                continue
-            with self.amp.autocast(evaluating=True):
-                logits = model(images)
-            logits_list.append(logits.astype("float32").numpy())
-            labels_list.append(labels.numpy() if self.multilabel else labels.numpy().reshape(-1))
-        logits = np.concatenate(logits_list) if logits_list else np.zeros((0, self.config["Arch"]["class_num"]))
-        labels = np.concatenate(labels_list) if labels_list else \
-            np.zeros((0, logits.shape[1]) if self.multilabel else (0,), np.float32 if self.multilabel else np.int64)
-        if skipped:
-            self.log.warning(f"[Eval] skipped {skipped} unreadable image(s) "
-                             f"(DataLoader.Eval.dataset.bad_image: {loader.dataset.bad_image})")
-        if self.world_size > 1:
-            if skipped:
-                raise DataError("DataLoader.Eval.dataset.bad_image: skip/warn is not supported for multi-process "
-                                "evaluation (results could not be matched to samples); use stop or fix the files")
-            # the batch sampler is deterministic for evaluation: its order tells which samples
-            # this rank saw (including the padding DistributedBatchSampler adds)
-            indices = np.asarray(loader.batch_sampler.sample_indices(), np.int64)
-            parts: List[Any] = []
-            dist.all_gather_object(parts, (indices, logits, labels))
-            total = len(loader.dataset)
-            logits = np.zeros((total, logits.shape[1]), logits.dtype)
-            labels = np.zeros((total,) + labels.shape[1:], labels.dtype)
-            for idx, lg, lb in parts:
-                logits[idx], labels[idx] = lg, lb  # padded duplicates overwrite with equal values
-        return {"logits": logits, "labels": labels}
-
-    def evaluate(self, epoch: Optional[int] = None, ema: bool = False) -> Dict[str, float]:
-        """Evaluate on ``DataLoader.Eval``: loss and metrics over the whole set (``ema``: the EMA weights)."""
-        if self.eval_loader is None:
-            raise ConfigError("DataLoader.Eval: section is missing from the config")
-        self._set_epoch(self.eval_loader, 0)
-        start = time.time()
-        res = self.predict_loader(self.eval_loader, self.ema.model if ema else None)
-        logits, labels = res["logits"], res["labels"]
-        out: Dict[str, float] = {}
-        losses = self.eval_loss(paddle.to_tensor(logits), paddle.to_tensor(labels))
-        out["loss"] = float(losses["loss"])
-        for metric in self.metrics:
-            out.update(metric(logits, labels))
-        parts = ", ".join(f"{k}: {v:.5f}" for k, v in out.items())
-        where = (f"[Epoch {epoch}]" if epoch is not None else "") + ("[EMA]" if ema else "")
-        self.log.info(f"[Eval]{where}[Avg] {parts}, samples: {len(labels)}, time: {time.time() - start:.2f} s")
-        self.last_eval = {"logits": logits, "labels": labels}
-        return out
-
-    def evaluation_report(self) -> Dict[str, Any]:
-        """Per-class accuracy and the confusion matrix of the last :meth:`evaluate` (multi-label: per-class
-        average precision, and precision / recall / F1 at ``Infer.threshold``)."""
-        logits, labels = self.last_eval["logits"], self.last_eval["labels"]
-        n = self.config["Arch"]["class_num"]
-        names = self.class_names or [str(i) for i in range(n)]
-        if self.multilabel:
-            return {"per_class": multilabel_report(logits, labels, self.config["Infer"]["threshold"]),
-                    "class_names": names}
-        cm = confusion_matrix(labels, logits.argmax(axis=1), n)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            per_class = np.where(cm.sum(1) > 0, np.diag(cm) / cm.sum(1), np.nan)
-        return {"confusion_matrix": cm, "per_class_accuracy": per_class,
-                "class_names": self.class_names or [str(i) for i in range(n)]}
