@@ -123,7 +123,7 @@ def test_three_errors_print_three_lines_and_exit_2(tmp_path):
 
 def test_misleading_did_you_mean_is_gone():
     with pytest.raises(ConfigError) as e:
-        load_config(DEFAULT, ["Global.use_multilabelx=true"])
+        load_config(DEFAULT, ["Global.use_sync_bn=true"])
     assert "did you mean" not in str(e.value)
     with pytest.raises(ConfigError, match=r"unknown key 'epoch' \(did you mean 'epochs'\?\)"):
         load_config(DEFAULT, ["Global.epoch=3"])

@@ -97,7 +97,7 @@ def test_bad_override_syntax(capsys):
      "DataLoader.Train.dataset.transform_ops.1: unknown transform op 'RandomResizedCrop'"),
     ("Optimizer.name=Lamb", "Optimizer.name: unknown optimizer 'Lamb'"),
     ("Optimizer.lr.name=Linear", "Optimizer.lr.name: unknown LR schedule 'Linear'"),
-    ("Loss.Train.0={FocalLoss: {}}", "Loss.Train.0: unknown loss 'FocalLoss'"),
+    ("Loss.Train.0={SmoothL1Loss: {}}", "Loss.Train.0: unknown loss 'SmoothL1Loss'"),
     ("Metric.Eval.0={Recall: {}}", "Metric.Eval.0: unknown metric 'Recall'"),
 ])
 def test_unknown_component_names_list_the_valid_ones(override, expected, capsys):
