@@ -107,6 +107,9 @@ SCHEMA: Dict[str, Section] = {
         "save_steps": Key(int, 0, "also save 'latest' every this many iterations, mid-epoch (0 = only at epoch "
                           "ends)", minimum=0),
         "to_static": Key(bool, False, "train through paddle.jit.to_static (static graph)"),
+        "conv_backend": Key(str, "auto", "convolution kernels of dynamic-mode training and evaluation: onednn "
+                            "(ppnets's oneDNN kernels, CPU), paddle (Paddle's) or auto (onednn on the CPU)",
+                            ("auto", "onednn", "paddle")),
     }),
     "Arch": Section({
         "name": Key(str, REQUIRED, "registered model name (ppnets.list_models())"),
