@@ -83,7 +83,8 @@ class Engine:
             self.class_names = self.train_loader.dataset.class_names
         if mode == "eval" or (mode == "train" and g["eval_during_train"] and "Eval" in config["DataLoader"]):
             # evaluation data must use the classes the model is (being) trained on, in the same order
-            names = self.class_names if mode == "train" else trained_class_names(g["pretrained_model"])
+            names = self.class_names if mode == "train" else trained_class_names(g["pretrained_model"],
+                                                                                  g["trust_pickles"])
             self.eval_loader = build_dataloader(config, "Eval", class_names=names)
             self.class_names = self.class_names or self.eval_loader.dataset.class_names
             if mode == "train" and not config["Metric"]["Eval"]:
@@ -100,7 +101,8 @@ class Engine:
         # model
         self.model = self._build_model()
         if g["pretrained_model"]:
-            load_pretrained(self.model, g["pretrained_model"], self.arch_name, strict=mode != "train")
+            load_pretrained(self.model, g["pretrained_model"], self.arch_name, strict=mode != "train",
+                            trust=g["trust_pickles"])
         self.ema: Optional[ModelEMA] = None
         if mode == "train" and config["EMA"]["decay"]:
             self.ema = ModelEMA(self.model, self._build_model(), config["EMA"]["decay"])
@@ -170,7 +172,9 @@ class Engine:
         atomic_write(path, "\n".join(self.class_names) + "\n")
 
     def _resume(self, prefix: str) -> None:
-        states = load_checkpoint(prefix, self.model, self.optimizer, self.arch_name)
+        states = load_checkpoint(prefix, self.model, self.optimizer, self.arch_name,
+                                 trust=self.config["Global"]["trust_pickles"],
+                                 optimizer_name=self.config["Optimizer"]["name"])
         self.global_step = int(states.get("global_step", 0))
         self.best_metric = float(states.get("best_metric", -np.inf))
         self.best_epoch = int(states.get("best_epoch", 0))
@@ -179,10 +183,16 @@ class Engine:
         self.start_epoch = int(states["epoch"]) + 1
         extra = states.get("extra", {})
         if self.ema is not None:
-            if "pdema" not in extra:
+            if "pdema" in extra:
+                ema_state = extra["pdema"]
+            elif "ema.safetensors" in extra:
+                ema_state = {"weights": extra["ema.safetensors"], "updates": states.get("ema_updates") or 0}
+            else:
                 raise CheckpointError(f"checkpoint {prefix} has no EMA weights (.pdema) but EMA.decay is set; "
                                       "resume without EMA or from a checkpoint written with EMA")
-            self.ema.set_state_dict(extra["pdema"])
+            if not isinstance(ema_state, dict) or not isinstance(ema_state.get("weights"), dict):
+                raise CheckpointError(f"checkpoint {prefix}: its EMA file does not hold EMA weights")
+            self.ema.set_state_dict(ema_state)
         if self.scaler is not None and states.get("scaler"):
             self.scaler.load_state_dict(states["scaler"])
         where = (f"epoch {self.partial['epoch']} iteration {self.partial['iters']}" if self.partial
@@ -226,7 +236,7 @@ class Engine:
                         self.best_ema_metric = ema_eval[key]
                         if self.is_main:
                             save_checkpoint(os.path.join(self.output_dir, "best_model_ema"), self.ema.model, None,
-                                            self._states(epoch))
+                                            self._states(epoch), weights_format=g["weights_format"])
                 if self.is_main:
                     self.save("latest", epoch)
                     if improved:
@@ -386,13 +396,19 @@ class Engine:
         return {"epoch": epoch, "global_step": self.global_step, "best_metric": self.best_metric,
                 "best_epoch": self.best_epoch, "best_ema_metric": self.best_ema_metric, "arch": self.arch_name,
                 "class_num": self.config["Arch"]["class_num"], "class_names": self.class_names,
-                "partial": partial, "scaler": self.scaler.state_dict() if self.scaler is not None else None}
+                "partial": partial, "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+                "optimizer": self.config["Optimizer"]["name"],
+                "ema_updates": self.ema.updates if self.ema is not None else None}
 
     def save(self, name: str, epoch: int, partial: Optional[Dict[str, Any]] = None) -> None:
         """Write the checkpoint ``<output_dir>/<name>``: ``epoch`` epochs done, plus ``partial`` progress."""
-        extra = {"pdema": self.ema.state_dict()} if self.ema is not None else None
+        fmt = self.config["Global"]["weights_format"]
+        extra = None
+        if self.ema is not None:  # safetensors holds tensors only: the update count is in .pdstates
+            extra = {"pdema": self.ema.state_dict()} if fmt == "pdparams" else \
+                {"ema.safetensors": self.ema.model.state_dict()}
         save_checkpoint(os.path.join(self.output_dir, name), self.model, self.optimizer,
-                        self._states(epoch, partial), extra_files=extra)
+                        self._states(epoch, partial), extra_files=extra, weights_format=fmt)
 
     # ------------------------------------------------------------------ eval
 

@@ -56,7 +56,7 @@ def label_names_for(config: Dict[str, Any]) -> Optional[List[str]]:
     path = config["Infer"].get("class_id_map_file")
     if path:
         return read_label_file(path)
-    return trained_class_names(config["Global"].get("pretrained_model"))
+    return trained_class_names(config["Global"].get("pretrained_model"), config["Global"]["trust_pickles"])
 
 
 def load_model_for_inference(config: Dict[str, Any]) -> paddle.nn.Layer:
@@ -68,7 +68,7 @@ def load_model_for_inference(config: Dict[str, Any]) -> paddle.nn.Layer:
         raise ConfigError("Global.pretrained_model: required (the weights to export/infer), "
                           "e.g. -o Global.pretrained_model=output/MobileNetV2/best_model")
     model = build_model(name, **arch)
-    load_pretrained(model, weights, name, strict=True)
+    load_pretrained(model, weights, name, strict=True, trust=config["Global"]["trust_pickles"])
     model.eval()
     return model
 
