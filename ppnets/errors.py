@@ -50,6 +50,6 @@ def closest(name: str, choices: Iterable[str], n: int = 5) -> List[str]:
 
 
 class TrainingInterrupted(PPNetsError):
-    """Training was stopped by SIGINT/SIGTERM after saving ``latest`` (exit code 130)."""
+    """Training was stopped by SIGINT/SIGTERM/SIGHUP after saving ``latest`` (exit code 130)."""
 
     exit_code = 130

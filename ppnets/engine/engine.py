@@ -23,12 +23,17 @@ from ..metric import build_metrics, confusion_matrix
 from ..optimizer import build_optimizer
 from ..utils.logger import setup_logger
 from ..utils.files import atomic_write
+from ..utils.lock import RunLock
 from ..utils.runtime import retain_freed_memory
 from .amp import AmpSettings
 from .checkpoint import load_checkpoint, load_pretrained, save_checkpoint, trained_class_names
 from .ema import ModelEMA
 
 __all__ = ["Engine"]
+
+
+#: signals that stop training after saving ``latest``: Ctrl-C, kill, a closed terminal
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 def _fmt_eta(seconds: float) -> str:
@@ -62,6 +67,18 @@ class Engine:
                 os.remove(probe)
             except OSError as e:
                 raise ConfigError(f"Global.output_dir: cannot write to {self.output_dir}: {e.strerror or e}") from None
+        # one training run per folder; released when train() ends (or here, if setting up fails)
+        self._lock = RunLock(self.output_dir)
+        if self.is_main and mode == "train":
+            self._lock.acquire()
+        try:
+            self._setup(config, mode)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _setup(self, config: Dict[str, Any], mode: str) -> None:
+        g = config["Global"]
         log_name = {"train": "train.log", "eval": "eval.log"}.get(mode)
         self.log = setup_logger(os.path.join(self.output_dir, log_name) if log_name else None, self.rank)
         self._set_device(g["device"])
@@ -181,6 +198,10 @@ class Engine:
         self.best_ema_metric = float(states.get("best_ema_metric", -np.inf))
         self.partial = states.get("partial")
         self.start_epoch = int(states["epoch"]) + 1
+        if int(states["epoch"]) > self.epochs:
+            raise ConfigError(f"Global.epochs={self.epochs}, but checkpoint {prefix} has already finished "
+                              f"{states['epoch']} epochs: nothing left to do (its LR schedule spanned more epochs; "
+                              f"set Global.epochs above {states['epoch']} to train further)")
         extra = states.get("extra", {})
         if self.ema is not None:
             if "pdema" in extra:
@@ -205,13 +226,19 @@ class Engine:
     def train(self) -> Dict[str, Any]:
         """Run the configured epochs; returns the last eval metrics and the best metric.
 
-        SIGINT/SIGTERM stop after the current iteration, save ``latest`` (with the epoch's
-        progress, so a resume continues mid-epoch) and raise :class:`TrainingInterrupted`.
+        SIGINT/SIGTERM/SIGHUP (Ctrl-C, kill, a closed terminal) stop after the current iteration,
+        save ``latest`` (with the epoch's progress, so a resume continues mid-epoch) and raise
+        :class:`TrainingInterrupted`. A checkpoint that finished every epoch trains nothing and says so.
         """
         g = self.config["Global"]
+        if self.start_epoch > self.epochs:
+            self._lock.release()
+            self.log.warning(f"nothing left to do: checkpoint {g['checkpoints']} has finished epoch {self.epochs} of "
+                             f"Global.epochs={self.epochs}; raise Global.epochs to train further")
+            return {"eval": {}, "best_metric": self.best_metric, "best_epoch": self.best_epoch}
         writer = self._visualdl() if g["use_visualdl"] and self.is_main else None
         self._stop_signal: Optional[str] = None
-        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)} \
+        previous = {s: signal.signal(s, self._on_signal) for s in _STOP_SIGNALS} \
             if threading.current_thread() is threading.main_thread() else {}
         last_eval: Dict[str, float] = {}
         self._clock = (time.time(), self.global_step)
@@ -248,7 +275,19 @@ class Engine:
                 signal.signal(sig, handler)
             if writer is not None:
                 writer.close()
+            self._lock.release()
         return {"eval": last_eval, "best_metric": self.best_metric, "best_epoch": self.best_epoch}
+
+    def _last_good_checkpoint(self) -> str:
+        """Where a failed run can resume from: this run's ``latest`` if it has been saved (a
+        resumed run saves its own, so the resumed checkpoint is named only before that)."""
+        latest = os.path.join(self.output_dir, "latest")
+        if os.path.isfile(f"{latest}.pdstates"):
+            return f"The last good checkpoint is {latest}"
+        resumed = self.config["Global"]["checkpoints"]
+        if resumed:
+            return f"No checkpoint of this run was saved yet; it resumed from {resumed}"
+        return "No checkpoint was saved yet"
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         if self._stop_signal is not None:  # a second Ctrl-C: stop now
@@ -292,9 +331,8 @@ class Engine:
                 continue
             value = float(loss)  # CPU ops are synchronous: this costs nothing extra
             if not np.isfinite(value):
-                raise TrainingError(f"loss is {value} at epoch {epoch}, iteration {it + 1}; stopped. The last "
-                                    f"good checkpoint is {os.path.join(self.output_dir, 'latest')} "
-                                    "(lower the learning rate or check the data)")
+                raise TrainingError(f"loss is {value} at epoch {epoch}, iteration {it + 1}; stopped. "
+                                    f"{self._last_good_checkpoint()} (lower the learning rate or check the data)")
             self.global_step += 1
             n = images.shape[0]
             loss_sum, seen = loss_sum + value * n, seen + n

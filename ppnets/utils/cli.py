@@ -59,6 +59,9 @@ def run(main: Callable[[Optional[Sequence[str]]], object], argv: Optional[List[s
             raise
         kind = "interrupted" if getattr(e, "exit_code", 2) == 130 else "error"
         lines = [line for line in str(e).split("\n") if line.strip()] or [type(e).__name__]
-        for line in lines:
-            print(f"ppnets: {kind}: {line}", file=sys.stderr)
+        try:
+            for line in lines:
+                print(f"ppnets: {kind}: {line}", file=sys.stderr)
+        except OSError:  # stderr is gone (a closed terminal after SIGHUP): the exit code still tells
+            pass
         sys.exit(getattr(e, "exit_code", 2))
