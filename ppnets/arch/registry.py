@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, List, Optional, Type
 
 import paddle.nn as nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, short_repr
 from ..registry import Registry, check_kwargs
 
 
@@ -64,7 +64,7 @@ def build_model(name: str, **kwargs: Any) -> nn.Layer:
     >>> model = build_model("MobileNetV2_x0_5", class_num=10)
     """
     if not isinstance(name, str):
-        raise ConfigError(f"Arch.name: expected a model name (str), got {name!r}")
+        raise ConfigError(f"Arch.name: expected a model name (str), got {short_repr(name)}")
     return model_info(name).build(**kwargs)
 
 

@@ -14,8 +14,7 @@ from typing import Any, Dict, Optional
 import numpy as np
 import paddle
 
-from ..config.types import short_repr
-from ..errors import CheckpointError
+from ..errors import CheckpointError, short_repr
 
 __all__ = ["check_state_dict", "check_states", "check_optimizer_state"]
 
