@@ -104,7 +104,7 @@ def yaml_load(text: str, where: str) -> Any:
         if isinstance(e, _Limit):
             raise ConfigError(f"{where}:{pos}: {e.message}") from None
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ConfigError(f"{where}:{pos}: malformed YAML: {short_repr(problem, 200)}") from None
+        raise ConfigError(f"{where}:{pos}: malformed YAML: {str(problem)[:200]}") from None
     _check_expansion(data, where)
     return data
 
