@@ -65,7 +65,7 @@ def test_layer_block_stage_and_kind_sums_equal_totals(name):
         assert sum(b.params for b in sec.blocks) + sum(x.params for x in sec.other) == sec.params
     by_kind = s.macs_by_kind()
     assert list(by_kind)[:len(KINDS)] == list(KINDS) and sum(by_kind.values()) == s.macs
-    assert by_kind["fc"] == (0 if name.startswith("SqueezeNet") else model.num_features * 10)
+    assert by_kind["fc"] == (0 if name.startswith("SqueezeNet") else model.head_hidden_size * 10)
     text = format_summary(s)
     assert f"{s.params:,} params, {s.macs:,} MACs" in text and "FLOPs = 2 × MACs" in text and "input 3×64×64" in text
 
@@ -303,6 +303,7 @@ def test_diagram_renders_svg_and_png(tmp_path):
     _png_ok(out[1])
 
 
+@pytest.mark.slow
 def test_visualdl_graph(tmp_path):
     path = log_graph_to_visualdl("MobileNetV2_x0_25", 32, str(tmp_path / "vdl"), {"class_num": 10})
     assert os.path.basename(path).startswith("vdlgraph") and os.path.getsize(path) > 1000
@@ -350,6 +351,7 @@ def test_analyze_model_config_and_diagram(tmp_path, capsys):
         tool.main([])
 
 
+@pytest.mark.slow
 def test_compare_models_two_tiny_models(tmp_path, capsys):
     tool = _tool("compare_models")
     runs = tmp_path / "runs" / "MobileNetV2_x0_25"

@@ -17,6 +17,8 @@ from conftest import REPO, small_overrides
 from ppnets import benchmark as bm
 from ppnets.errors import ConfigError
 
+pytestmark = pytest.mark.slow  # exports/benchmarks of real models: see -m 'not slow'
+
 TINY = "MobileNetV2_x0_25"
 
 

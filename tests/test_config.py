@@ -164,10 +164,10 @@ def test_every_shipped_config_validates():
         load_config(path)
 
 
-def test_readme_config_reference_is_current():
+def test_docs_config_reference_is_current():
     import subprocess
     import sys
     out = subprocess.run([sys.executable, os.path.join(REPO, "tools", "config_reference.py")], capture_output=True,
                          text=True, check=True).stdout.strip()
-    readme = open(os.path.join(REPO, "README.md"), encoding="utf-8").read()
-    assert out in readme, "README's config reference is stale: run python tools/config_reference.py --update README.md"
+    doc = open(os.path.join(REPO, "docs", "configuration.md"), encoding="utf-8").read()
+    assert out in doc, "docs/configuration.md is stale: run python tools/config_reference.py --update docs/configuration.md"

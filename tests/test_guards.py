@@ -148,6 +148,7 @@ def test_atomic_open_keeps_the_old_file_when_writing_fails(tmp_path):
     assert os.listdir(tmp_path) == ["label_list.txt"]
 
 
+@pytest.mark.slow
 def test_export_writes_only_complete_files(tmp_path):
     from ppnets.engine.export import save_inference_model
     out = str(tmp_path / "inference")

@@ -284,6 +284,7 @@ def test_full_disk_while_saving_keeps_the_previous_checkpoint(data, tmp_path, ca
     assert {p: open(p, "rb").read() for p in glob.glob(prefix + ".*")} == before  # untouched, no temp files left
 
 
+@pytest.mark.slow
 def test_kill_9_during_a_checkpoint_write_never_corrupts(data, tmp_path):
     """A real SIGKILL between two renames of the checkpoint set; the resume still works."""
     out = str(tmp_path / "o")

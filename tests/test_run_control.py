@@ -95,8 +95,8 @@ def test_a_finished_checkpoint_has_nothing_left_to_do(trained, tmp_path, capsys)
     run(_tool("train"), train_args(trained["data"], str(tmp_path / "o"), **{  # returns: exit code 0
         "Global.epochs": 1, "Global.checkpoints": trained["prefix"]}))
     out = capsys.readouterr().out
-    assert (f"nothing left to do: checkpoint {trained['prefix']} has finished epoch 1 of Global.epochs=1; "
-            "raise Global.epochs to train further") in out
+    assert (f"nothing to do: the checkpoint {trained['prefix']} has finished epoch 1 and Global.epochs is 1; to train "
+            "longer, raise Global.epochs (e.g. -o Global.epochs=11)") in out
     assert "[Train]" not in out
 
 

@@ -91,7 +91,9 @@ def main(argv=None):
         sections.append(format_conv_cost(conv_cost(h, w, cin, cout, k, args.stride)))
     if args.scaling:
         from ppnets.analysis.scaling import compound_scaling, format_scaling, variant_phis
-        scaled = [compound_scaling(phi, args.alpha, args.beta, args.gamma) for phi in args.scaling]
+        from tqdm import tqdm
+        scaled = [compound_scaling(phi, args.alpha, args.beta, args.gamma)
+                  for phi in tqdm(args.scaling, desc="profiling the scaled models", disable=None, leave=False)]
         sections.append(format_scaling(scaled, variant_phis(args.alpha, args.beta, args.gamma)))
     if args.config or args.model:
         from ppnets.analysis.summary import format_summary, summarize, write_layers_csv

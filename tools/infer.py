@@ -4,8 +4,7 @@
 -o Infer.infer_imgs=dataset/digits/val/3``
 """
 
-from ppnets.data import build_transforms
-from ppnets.engine.export import label_names_for, load_model_for_inference, preprocess_ops
+from ppnets.engine.export import label_names_for, load_model_for_inference, preprocess_transform
 from ppnets.engine.infer import classify_files, dynamic_runner, format_result, list_inputs
 from ppnets.errors import ConfigError
 from ppnets.utils.cli import config_parser, load_config_args, run
@@ -19,7 +18,7 @@ def main(argv=None):
     if not cfg["Infer"]["infer_imgs"]:
         raise ConfigError("Infer.infer_imgs: give an image or a folder, e.g. -o Infer.infer_imgs=demo.png")
     model = load_model_for_inference(cfg)
-    transform = build_transforms(preprocess_ops(cfg), "Infer.transforms")
+    transform = preprocess_transform(cfg)
     for r in classify_files(list_inputs(cfg["Infer"]["infer_imgs"]), transform, cfg["Infer"]["batch_size"],
                             dynamic_runner(model), cfg["Infer"]["topk"], label_names_for(cfg)):
         print(format_result(r))

@@ -1,4 +1,4 @@
-"""Print the model zoo as a Markdown table (the README's model table).
+"""Print the model zoo as a Markdown table (docs/models.md).
 
     python tools/model_table.py                      # every registered model
     python tools/model_table.py --family ShuffleNetV2

@@ -89,6 +89,11 @@ def _optimizer(opt: Dict[str, Any], cfg: Dict[str, Any], notices: Notices, refus
     for key, value in list(opt.items()):
         if _is_number_string(value):  # PaddleClas passes strings like '1e-8' to Paddle as they are
             opt[key] = float(value)
+    if opt.get("name") != "AdamW" and isinstance(opt.get("weight_decay"), (int, float)):
+        # PaddleClas's Momentum/SGD/RMSProp take a float weight_decay as coupled L2 decay
+        coeff = opt.pop("weight_decay")
+        if not opt.get("regularizer"):
+            opt["regularizer"] = {"name": "L2", "coeff": float(coeff)}
     if "clip_grad" in opt:
         notices.append(f"Optimizer.clip_grad: ignored ({opt.pop('clip_grad')}) — PaddleClas's optimizers ignore "
                        "it too; set Optimizer.clip_norm to clip gradients by their global norm")
@@ -101,6 +106,8 @@ def _optimizer(opt: Dict[str, Any], cfg: Dict[str, Any], notices: Notices, refus
     if isinstance(lr.get("name"), str) and lr["name"] in _LR_NAMES:
         lr["name"] = _LR_NAMES[lr["name"]]
     lr.pop("verbose", None)
+    for key in ("epochs", "step_each_epoch"):  # PaddleClas overwrites these itself; so does ppnets
+        lr.pop(key, None)
     last = lr.pop("last_epoch", -1)
     if last != -1:
         refuse(f"Optimizer.lr.last_epoch: {last!r} — ppnets restores the schedule's position from a checkpoint; "

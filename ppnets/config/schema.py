@@ -193,7 +193,8 @@ SCHEMA: Dict[str, Section] = {
         "batch_size": Key(int, 8, "images per forward pass", minimum=1),
         "transforms": Key(NamedList(TRANSFORMS), None, "preprocessing ops (default: DataLoader.Eval's)"),
         "topk": Key(int, 5, "how many classes to print per image", minimum=1),
-        "class_id_map_file": Key(Optional[str], None, "label names, one per line (default: the training label list)"),
+        "class_id_map_file": Key(Optional[str], None, "label names: one per line, or PaddleClas's 'id name' lines "
+                                 "(default: the training label list)"),
     }),
     "Export": Section({
         "softmax": Key(bool, True, "append a softmax so the inference model outputs probabilities"),

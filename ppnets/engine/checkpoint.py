@@ -24,8 +24,9 @@ import paddle
 
 from ..errors import CheckpointError
 from ..utils.logger import get_logger
-from .infer import read_label_file
+from ..data.labels import read_label_file
 from .checkpoint_checks import check_optimizer_state, check_state_dict, check_states
+from .report import quiet_paddle_warnings
 from .serialization import decode, encode, load
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_pretrained", "read_weights", "weights_path",
@@ -74,7 +75,8 @@ def restore_optimizer_state(optimizer: paddle.optimizer.Optimizer, model: paddle
     check_optimizer_state(state, model, where)
     mapping = {f"{k}@": p.name for k, p in model.named_parameters()}
     try:
-        optimizer.set_state_dict(_rename_opt_keys(state, mapping))
+        with quiet_paddle_warnings():  # "unused values in state_dict": the LR scheduler's own bookkeeping
+            optimizer.set_state_dict(_rename_opt_keys(state, mapping))
     except (AssertionError, RuntimeError, KeyError, TypeError, ValueError) as e:
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"{where} does not fit the configured optimizer and LR schedule ({first})") from None
@@ -228,12 +230,15 @@ def load_pretrained(model: paddle.nn.Layer, path: str, arch: Optional[str] = Non
         raise CheckpointError(f"pretrained weights {file} share no key and shape with the model "
                               f"({len(report['unexpected'])} unexpected, {len(report['skipped'])} mismatched): "
                               "is it from another architecture?")
-    model.set_state_dict(to_load)
+    with quiet_paddle_warnings():  # ppnets reports skipped/missing keys below
+        model.set_state_dict(to_load)
     log = get_logger()
     log.info(f"loaded pretrained weights {file}: {len(report['loaded'])}/{len(own)} tensors")
     for title in ("skipped", "missing", "unexpected"):
-        if report[title]:
-            log.warning(f"pretrained {title} ({len(report[title])}): {', '.join(report[title])}")
+        items = report[title]
+        if items:
+            more = f" … and {len(items) - 8} more" if len(items) > 8 else ""
+            log.warning(f"pretrained {title} ({len(items)}): {', '.join(items[:8])}{more}")
     return report
 
 
@@ -320,7 +325,8 @@ def load_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer: Optional[pad
         if name not in (suffix, "pdopt"):
             states.setdefault("extra", {})[name] = decode(blob, f"{prefix}.{name}", "checkpoint file", trust,
                                                           numpy=False)
-    model.set_state_dict(params)
+    with quiet_paddle_warnings():
+        model.set_state_dict(params)
     if optimizer is not None:
         restore_optimizer_state(optimizer, model, opt_state, f"{prefix}.pdopt")
     return states

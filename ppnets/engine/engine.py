@@ -4,7 +4,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
-import random
 import signal
 import threading
 import time
@@ -28,6 +27,7 @@ from ..utils.runtime import retain_freed_memory
 from .amp import AmpSettings
 from .checkpoint import load_checkpoint, load_pretrained, save_checkpoint, trained_class_names
 from .ema import ModelEMA
+from .report import closing_summary, nothing_to_do, quiet_paddle_warnings, start_banner
 
 __all__ = ["Engine"]
 
@@ -46,10 +46,13 @@ class Engine:
     Args:
         config: a validated config (:func:`ppnets.config.load_config`).
         mode: ``"train"`` builds the training and (if enabled) eval loaders, the loss and
-            the optimizer; ``"eval"`` only the eval loader; ``"infer"``/``"export"`` only the model.
+            the optimizer; ``"eval"`` only the eval loader. (Export and inference build only the
+            model: :mod:`ppnets.engine.export`, :mod:`ppnets.engine.infer`.)
     """
 
     def __init__(self, config: Dict[str, Any], mode: str = "train") -> None:
+        if mode not in ("train", "eval"):
+            raise ValueError(f"Engine mode: expected 'train' or 'eval', got {mode!r}")
         self.config = config
         self.mode = mode
         g = config["Global"]
@@ -58,7 +61,7 @@ class Engine:
         self.rank = dist.get_rank()
         self.world_size = dist.get_world_size()
         self.is_main = self.rank == 0
-        if self.is_main and mode in ("train", "eval"):
+        if self.is_main:
             try:
                 os.makedirs(self.output_dir, exist_ok=True)
                 probe = os.path.join(self.output_dir, ".write_test")
@@ -79,16 +82,15 @@ class Engine:
 
     def _setup(self, config: Dict[str, Any], mode: str) -> None:
         g = config["Global"]
-        log_name = {"train": "train.log", "eval": "eval.log"}.get(mode)
-        self.log = setup_logger(os.path.join(self.output_dir, log_name) if log_name else None, self.rank)
+        self.log = setup_logger(os.path.join(self.output_dir, f"{mode}.log"), self.rank)
+        for notice in getattr(config, "notices", []):
+            self.log.info(f"config: {notice}")
         self._set_device(g["device"])
         if g["device"] == "cpu":
             retain_freed_memory()  # no page faults on every step's fresh activations (see utils/runtime.py)
         self.seed = g["seed"]
         if self.seed is not None:  # the same on every rank: identical initial weights
-            paddle.seed(self.seed)
-            np.random.seed(self.seed)
-            random.seed(self.seed)
+            paddle.seed(self.seed)  # the data pipeline's draws derive from the seed on their own (ppnets.data.rng)
         if self.world_size > 1:
             dist.init_parallel_env()
 
@@ -133,6 +135,7 @@ class Engine:
         self.scaler = None
         self.start_epoch, self.global_step = 1, 0
         self.best_metric, self.best_epoch = -np.inf, 0
+        self.best_key = "metric"  # the name of the metric that picks best_model (e.g. top1)
         self.best_ema_metric = -np.inf
         self.partial: Optional[Dict[str, Any]] = None  # progress of an interrupted epoch
         self.train_model = self.model
@@ -170,6 +173,9 @@ class Engine:
 
     def _build_model(self) -> paddle.nn.Layer:
         arch = dict(self.config["Arch"])
+        if arch.get("features_only"):
+            raise ConfigError("Arch.features_only: a feature extractor has no classifier to train, evaluate or "
+                              "infer with; it is for tools/export_model.py (or ppnets.build_model)")
         return build_model(arch.pop("name"), **arch)
 
     def _set_device(self, device: str) -> None:
@@ -231,24 +237,26 @@ class Engine:
         :class:`TrainingInterrupted`. A checkpoint that finished every epoch trains nothing and says so.
         """
         g = self.config["Global"]
-        if self.start_epoch > self.epochs:
-            self._lock.release()
-            self.log.warning(f"nothing left to do: checkpoint {g['checkpoints']} has finished epoch {self.epochs} of "
-                             f"Global.epochs={self.epochs}; raise Global.epochs to train further")
-            return {"eval": {}, "best_metric": self.best_metric, "best_epoch": self.best_epoch}
         writer = self._visualdl() if g["use_visualdl"] and self.is_main else None
         self._stop_signal: Optional[str] = None
         previous = {s: signal.signal(s, self._on_signal) for s in _STOP_SIGNALS} \
             if threading.current_thread() is threading.main_thread() else {}
         last_eval: Dict[str, float] = {}
         self._clock = (time.time(), self.global_step)
+        started, last_epoch = time.time(), None
+        if self.is_main:
+            for line in start_banner(self):
+                self.log.info(line)
+        if self.start_epoch > self.epochs:
+            self.log.info(nothing_to_do(self))
         try:
             for epoch in range(self.start_epoch, self.epochs + 1):
-                self._train_epoch(epoch, writer)
+                with quiet_paddle_warnings():
+                    self._train_epoch(epoch, writer)
                 improved = False
                 if self.eval_loader is not None and epoch % g["eval_interval"] == 0:
                     last_eval = self.evaluate(epoch)
-                    key = self._metric_keys(last_eval)[0]
+                    key = self.best_key = self._metric_keys(last_eval)[0]
                     if last_eval[key] > self.best_metric:
                         self.best_metric, self.best_epoch, improved = last_eval[key], epoch, True
                     self.log.info(f"[Eval][Epoch {epoch}][best {key}: {self.best_metric:.5f} at epoch "
@@ -270,12 +278,16 @@ class Engine:
                         self.save("best_model", epoch)
                     if g["save_interval"] and epoch % g["save_interval"] == 0:
                         self.save(f"epoch_{epoch}", epoch)
+                last_epoch = epoch
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             if writer is not None:
                 writer.close()
             self._lock.release()
+        if self.is_main and last_epoch is not None:
+            for line in closing_summary(self, time.time() - started, last_epoch):
+                self.log.info(line)
         return {"eval": last_eval, "best_metric": self.best_metric, "best_epoch": self.best_epoch}
 
     def _last_good_checkpoint(self) -> str:
@@ -477,7 +489,7 @@ class Engine:
                                 "evaluation (results could not be matched to samples); use stop or fix the files")
             # the batch sampler is deterministic for evaluation: its order tells which samples
             # this rank saw (including the padding DistributedBatchSampler adds)
-            indices = np.concatenate([np.asarray(b, np.int64) for b in loader.batch_sampler])
+            indices = np.asarray(loader.batch_sampler.sample_indices(), np.int64)
             parts: List[Any] = []
             dist.all_gather_object(parts, (indices, logits, labels))
             total = len(loader.dataset)

@@ -6,28 +6,33 @@
 - ``inference.yml``: model name, input shape, the preprocessing ops, label names and
   whether the outputs are already probabilities.
 
+A ``features_only`` Arch exports its backbone: no softmax, one output per stage of
+``out_indices`` (``inference.yml`` lists their ``feature_info``).
+
 :class:`Predictor` reads only that directory and runs on a stock ``paddle.inference``.
 """
 from __future__ import annotations
 
 import os
 import shutil
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import paddle
 import yaml
 
 from ..arch import build_model
-from ..data.transforms import build_transforms
+from ..data.labels import read_label_file
+from ..data.transforms import Compose, build_transforms, ensure_chw
 from ..errors import ConfigError, DataError
 from ..utils.logger import get_logger
 from ..utils.runtime import retain_freed_memory as _retain_freed_memory
 from .checkpoint import load_pretrained, trained_class_names
 from .export_meta import check_export_files, file_digests, read_export_meta
-from .infer import read_label_file, softmax
+from .infer import softmax
 
-__all__ = ["export_model", "save_inference_model", "Predictor", "preprocess_ops", "label_names_for"]
+__all__ = ["export_model", "save_inference_model", "Predictor", "preprocess_ops", "preprocess_transform",
+           "label_names_for"]
 
 MODEL_FILE, PARAMS_FILE, META_FILE = "inference.json", "inference.pdiparams", "inference.yml"
 
@@ -41,15 +46,28 @@ class _WithSoftmax(paddle.nn.Layer):
         return paddle.nn.functional.softmax(self.model(x), axis=-1)
 
 
-def preprocess_ops(config: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """The inference preprocessing: ``Infer.transforms`` or else ``DataLoader.Eval``'s ops."""
-    ops = config["Infer"].get("transforms")
+def _preprocess_source(config: Dict[str, Any]) -> Tuple[List[Dict[str, Any]], str]:
+    """``(ops, config key)`` of the inference preprocessing: ``Infer.transforms``, else ``DataLoader.Eval``'s."""
+    ops, where = config["Infer"].get("transforms"), "Infer.transforms"
     if ops is None:
         ops = (config["DataLoader"].get("Eval") or {}).get("dataset", {}).get("transform_ops")
+        where = "DataLoader.Eval.dataset.transform_ops"
     if not ops:
         raise ConfigError("Infer.transforms: no preprocessing given (and DataLoader.Eval.dataset.transform_ops "
                           "is empty)")
-    return ops
+    return ensure_chw(ops, where), where
+
+
+def preprocess_ops(config: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The inference preprocessing: ``Infer.transforms`` or else ``DataLoader.Eval``'s ops, ending on a
+    CHW image (a list whose result is HWC, as PaddleClas's dataset lists are, gets ``ToCHWImage``)."""
+    return _preprocess_source(config)[0]
+
+
+def preprocess_transform(config: Dict[str, Any]) -> Compose:
+    """:func:`preprocess_ops` built, its errors naming the config key the ops come from."""
+    ops, where = _preprocess_source(config)
+    return build_transforms(ops, where)
 
 
 def label_names_for(config: Dict[str, Any]) -> Optional[List[str]]:
@@ -108,10 +126,18 @@ def save_inference_model(model: paddle.nn.Layer, save_dir: str, image_shape: Lis
 def export_model(config: Dict[str, Any], save_dir: Optional[str] = None) -> str:
     """Export ``Arch`` with ``Global.pretrained_model`` to ``save_dir`` (default Global.save_inference_dir)."""
     save_dir = save_dir or config["Global"]["save_inference_dir"]
+    preprocess_transform(config)  # a list that cannot be built is refused before anything is written
+    model = load_model_for_inference(config)
     meta = {"model_name": config["Arch"]["name"], "class_num": config["Arch"]["class_num"],
             "transform_ops": preprocess_ops(config), "label_names": label_names_for(config)}
-    save_inference_model(load_model_for_inference(config), save_dir, config["Global"]["image_shape"], meta,
-                         softmax=config["Export"]["softmax"], batch_size=config["Export"]["batch_size"])
+    softmax = config["Export"]["softmax"]
+    if getattr(model, "features_only", False):  # a backbone: its outputs are feature maps
+        meta.update(class_num=None, label_names=None, features_only=True,
+                    feature_info=[{k: v for k, v in model.feature_info[i].items() if k != "modules"}
+                                  for i in model.out_indices])
+        softmax = False
+    save_inference_model(model, save_dir, config["Global"]["image_shape"], meta,
+                         softmax=softmax, batch_size=config["Export"]["batch_size"])
     get_logger().info(f"exported {config['Arch']['name']} to {save_dir} ({MODEL_FILE}, {PARAMS_FILE}, {META_FILE})")
     return save_dir
 
@@ -138,9 +164,11 @@ class Predictor:
         if missing:
             raise DataError(f"{model_dir}: not an exported ppnets model (missing {', '.join(missing)}); "
                             "run tools/export_model.py first")
+        self.model_dir = model_dir
         self.meta = read_export_meta(model_dir)
         check_export_files(model_dir, self.meta)
-        self.transform = build_transforms(self.meta["transform_ops"], where=f"{paths[2]}: transform_ops")
+        where = f"{paths[2]}: transform_ops"
+        self.transform = build_transforms(ensure_chw(self.meta["transform_ops"], where), where=where)
         self.label_names = self.meta.get("label_names")
         cfg = paddle.inference.Config(paths[0], paths[1])
         if use_gpu:
@@ -166,12 +194,24 @@ class Predictor:
             raise DataError(f"{model_dir}: paddle.inference cannot load the exported model ({first[:160]}); "
                             "re-export it with tools/export_model.py") from None
         self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
-        self.output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
+        self.outputs = [self.predictor.get_output_handle(n) for n in self.predictor.get_output_names()]
+        self.output = self.outputs[0]
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """NCHW float32 batch → class probabilities (N, class_num)."""
+        if self.meta.get("features_only"):
+            raise DataError(f"{self.model_dir}: a features_only (backbone) export outputs feature maps, "
+                            "not class scores; use Predictor.features()")
+        self._forward(batch)
+        out = self.output.copy_to_cpu()
+        return out if self.meta.get("softmax", True) else softmax(out)
+
+    def features(self, batch: np.ndarray) -> List[np.ndarray]:
+        """NCHW float32 batch → every output of the exported program (a backbone's stage maps)."""
+        self._forward(batch)
+        return [out.copy_to_cpu() for out in self.outputs]
+
+    def _forward(self, batch: np.ndarray) -> None:
         self.input.reshape(list(batch.shape))
         self.input.copy_from_cpu(np.ascontiguousarray(batch, dtype=np.float32))
         self.predictor.run()
-        out = self.output.copy_to_cpu()
-        return out if self.meta.get("softmax", True) else softmax(out)
