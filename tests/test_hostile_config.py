@@ -137,6 +137,20 @@ def test_values_of_the_right_type_outside_their_domain(override, message, capsys
     assert user_error("train", ["-c", CONFIG, "-o", override], capsys) == message
 
 
+@pytest.mark.parametrize("override, message", [
+    ("DataLoader.Train.dataset.transform_ops.1={RandCropImage: {size: 32, scale: [0, 1]}}",
+     "RandCropImage.scale: expected two numbers [min, max] with 0 < min <= max, got [0.0, 1.0]"),
+    ("DataLoader.Train.dataset.transform_ops.1={ResizeImage: {size: 200000}}",
+     "ResizeImage.size: expected at most 16384 px per side, got 200000"),
+    ("DataLoader.Train.dataset.batch_transform_ops=[{MixupOperator: {alpha: -1}}]",
+     "MixupOperator.alpha: expected a positive number (the Beta(α, α) parameter), got -1.0"),
+    ("Optimizer.momentum=-3", "Optimizer.momentum: expected a value in [0, 1), got -3.0"),
+])
+def test_component_options_are_checked_when_the_config_loads(override, message, capsys):
+    """--print-config only loads the config: the transform/batch op/optimizer is built once there."""
+    assert user_error("train", ["-c", CONFIG, "-o", override, "--print-config"], capsys) == message
+
+
 def test_long_values_are_abbreviated_in_messages(capsys):
     msg = user_error("train", ["-c", CONFIG, "-o", "Arch.name=[" + ", ".join(["abcdefgh"] * 5000) + "]"], capsys)
     assert msg.startswith("Arch.name: expected str, got ['abcdefgh', ") and len(msg) < 200

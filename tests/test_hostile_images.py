@@ -98,7 +98,7 @@ def test_the_pixel_limit_is_configurable(data, tmp_path, capsys):
     ("DataLoader.Train.dataset.transform_ops.1={ResizeImage: {size: 200000}}",
      "ResizeImage.size: expected at most 16384 px per side, got 200000"),
     ("DataLoader.Train.dataset.transform_ops.1={ResizeImage: {resize_short: 200000}}",
-     "ResizeImage.resize_short: expected a positive integer of at most 16384 px, got 200000"),
+     "ResizeImage.resize_short: expected at most 16384 px, got 200000"),
     ("DataLoader.Train.dataset.transform_ops.1={RandCropImage: {size: [32, 100000]}}",
      "RandCropImage.size: expected at most 16384 px per side, got [32, 100000]"),
     ("DataLoader.Train.dataset.transform_ops.0={DecodeImage: {max_pixels: 0}}",
@@ -183,3 +183,12 @@ def test_a_class_folder_name_that_is_not_utf8(data, tmp_path, capsys):
     msg = user_error("train", train_args(data, str(tmp_path / "o")), capsys)
     assert msg == (f"{os.path.join(data, 'train')}/caf\\xe9: the class folder's name is not UTF-8 (a Latin-1 name?); "
                    "rename it, class names are written to label_list.txt and logs")
+
+
+def test_a_file_list_label_implying_too_many_classes(data, tmp_path, capsys):
+    extra = _file_list(data, tmp_path, (_lines(data)[0].split()[0] + " 1000000000000000000000000000000\n").encode())
+    extra["DataLoader.Train.dataset"] = extra["DataLoader.Train.dataset"].replace("class_num: 3, ", "")
+    msg = user_error("train", train_args(data, str(tmp_path / "o"), **extra), capsys)
+    assert msg == (f"{tmp_path / 'list.txt'}: label 1000000000000000000000000000000 would make "
+                   "1,000,000,000,000,000,000,000,000,000,001 classes (more than 100,000); set class_num, relabel: "
+                   "true or fix the label")

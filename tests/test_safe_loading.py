@@ -138,7 +138,8 @@ def test_files_paddle_and_paddleclas_write_load_without_trust(run_dir, tmp_path)
     opt.step()
     objects = [model.state_dict(), opt.state_dict(),
                {"i64": paddle.to_tensor([1, 2]), "f16": paddle.ones([2], "float16"), "b": paddle.to_tensor([True])},
-               {"epoch": 3, "best_metric": float("-inf"), "names": ["a", "b"], "partial": None, "t": (1, 2.5)}]
+               {"epoch": 3, "best_metric": float("-inf"), "names": ["a", "b"], "partial": None, "t": (1, 2.5)},
+               {"weights": model.state_dict(), "updates": 3, "decay": 0.9}]  # nested: tensors as (name, array)
     for obj in objects:
         for protocol in (2, 4):
             buf = io.BytesIO()
@@ -147,11 +148,18 @@ def test_files_paddle_and_paddleclas_write_load_without_trust(run_dir, tmp_path)
             ours = decode(data, "f.pdparams", "file")
             theirs = paddle.load(io.BytesIO(data), return_numpy=True)
             assert ours.keys() == theirs.keys()
-            for k in theirs:
-                if isinstance(theirs[k], np.ndarray):
-                    assert ours[k].dtype == theirs[k].dtype and np.array_equal(ours[k], theirs[k])
-                else:
-                    assert ours[k] == theirs[k]
+            _assert_same(ours, theirs)
+
+
+def _assert_same(ours, theirs):
+    if isinstance(theirs, dict):
+        assert ours.keys() == theirs.keys()
+        for k in theirs:
+            _assert_same(ours[k], theirs[k])
+    elif isinstance(theirs, np.ndarray):
+        assert ours.dtype == theirs.dtype and np.array_equal(ours, theirs)
+    else:
+        assert ours == theirs
 
 
 @pytest.mark.parametrize("content, expected", [
@@ -164,6 +172,18 @@ def test_a_weights_pickle_of_the_wrong_type(content, expected, run_dir, tmp_path
     msg = user_error("train", train_args(run_dir["data"], str(tmp_path / "o"),
                                          **{"Global.pretrained_model": str(path)}), capsys)
     assert msg == f"weights file {path} {expected}"
+
+
+def test_weights_holding_nan_are_refused(run_dir, tmp_path, capsys):
+    weights = paddle.load(run_dir["prefix"] + ".pdparams")
+    key = sorted(weights)[3]
+    weights[key] = weights[key] * np.nan
+    path = tmp_path / "nan.pdparams"
+    paddle.save(weights, str(path))
+    msg = user_error("eval", train_args(run_dir["data"], str(tmp_path / "o"), **{"Global.pretrained_model": str(path)}),
+                     capsys)
+    assert msg == (f"weights file {path}: 1 tensor(s) hold NaN or infinite values (e.g. {key}); the weights are "
+                   "from a run that diverged")
 
 
 def _doctored(run_dir, dst, **changes):

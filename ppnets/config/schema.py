@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ..arch.registry import MODELS
 from ..data import BATCH_TRANSFORMS, DATASETS, TRANSFORMS
+from ..data.datasets import MAX_CLASSES
 from ..loss import LOSSES
 from ..metric import METRICS
 from ..optimizer import LR_SCHEDULES, OPTIMIZERS
@@ -142,7 +143,7 @@ SCHEMA: Dict[str, Section] = {
     }),
     "Arch": Section({
         "name": Key(str, REQUIRED, "registered model name (ppnets.list_models())"),
-        "class_num": Key(int, 1000, "number of classes", minimum=1, maximum=100_000),
+        "class_num": Key(int, 1000, "number of classes", minimum=1, maximum=MAX_CLASSES),
     }, options_of=MODELS, option_ranges=ARCH_OPTION_RANGES),
     "Loss": Section({
         "Train": Key(NamedList(LOSSES), [{"CELoss": {}}], "losses summed during training, e.g. "

@@ -22,7 +22,7 @@ __all__ = ["validate", "Problems"]
 #: registries whose components are built once during validation, so that their own option checks
 #: (a probability outside [0, 1], a crop size of 0, a negative learning rate …) are reported with
 #: the other problems; building them is cheap (no tensors, no files)
-_DRY_BUILD = ("transform", "loss", "metric", "LR schedule", "optimizer")
+_DRY_BUILD = ("transform op", "batch transform op", "loss", "metric", "LR schedule", "optimizer")
 
 #: the largest magnitude of an integer in a config: Paddle and numpy take at most 64 bits
 _INT_LIMIT = 2 ** 63 - 1

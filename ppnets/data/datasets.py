@@ -32,6 +32,9 @@ DATASETS = Registry("dataset")
 #: what to do with an unreadable image: stop naming it, skip it (counted), or skip it and warn
 BAD_IMAGE_POLICIES = ("stop", "skip", "warn")
 
+#: the most classes a file list may imply from its largest label (Arch.class_num's maximum)
+MAX_CLASSES = 100_000
+
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 
 
@@ -210,6 +213,9 @@ class FileListDataset(ClassificationDataset):
             self.class_names = [str(label) for label in found]
         else:
             n = class_num if class_num is not None else found[-1] + 1
+            if n > MAX_CLASSES:  # the class count is the largest label + 1
+                raise DataError(f"{cls_label_path}: label {found[-1]} would make {n:,} classes (more than "
+                                f"{MAX_CLASSES:,}); set class_num, relabel: true or fix the label")
             self.class_names = [str(i) for i in range(n)]
 
 

@@ -31,7 +31,7 @@ def _is_array(value: Any) -> bool:
 
 
 def check_state_dict(obj: Any, where: str) -> Dict[str, np.ndarray]:
-    """``obj`` as ``{str: numpy array}``; anything else is an error naming ``where``."""
+    """``obj`` as ``{str: numpy array}`` of finite numbers; anything else is an error naming ``where``."""
     if not isinstance(obj, dict):
         raise CheckpointError(f"{where} does not hold a state_dict (a mapping of names to arrays), got {_kind(obj)}")
     for key, value in obj.items():
@@ -40,7 +40,12 @@ def check_state_dict(obj: Any, where: str) -> Dict[str, np.ndarray]:
                                   "not an array")
         if getattr(value, "dtype", None) == np.dtype(object):
             raise CheckpointError(f"{where}: entry {short_repr(key)} is an array of Python objects, not numbers")
-    return {k: np.asarray(v) if isinstance(v, np.ndarray) else np.asarray(v.numpy()) for k, v in obj.items()}
+    arrays = {k: np.asarray(v) if isinstance(v, np.ndarray) else np.asarray(v.numpy()) for k, v in obj.items()}
+    broken = [k for k, v in arrays.items() if np.issubdtype(v.dtype, np.floating) and not np.isfinite(v).all()]
+    if broken:
+        raise CheckpointError(f"{where}: {len(broken)} tensor(s) hold NaN or infinite values (e.g. {broken[0]}); "
+                              "the weights are from a run that diverged")
+    return arrays
 
 
 def _int(value: Any) -> bool:

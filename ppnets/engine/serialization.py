@@ -4,7 +4,8 @@
 arbitrary pickle runs whatever code it names. :func:`decode` reads them with a restricted
 unpickler that admits only what Paddle's and PaddleClas's files contain — numpy arrays,
 dtypes and scalars, dicts (also ``OrderedDict``), lists, tuples, numbers, strings, bytes and
-``None`` (Paddle's ``LR_Scheduler`` state is a dict of numbers). Any other type is a one-line
+``None`` (Paddle's ``LR_Scheduler`` state is a dict of numbers; a tensor inside a nested object,
+e.g. the EMA state, is pickled as ``tuple((name, array))``). Any other type is a one-line
 :class:`~ppnets.errors.CheckpointError` naming the file and the type, before anything is
 called. ``trust=True`` (``Global.trust_pickles`` / ``--trust-pickles``) uses Paddle's own
 loader instead, for files the user trusts.
@@ -33,7 +34,7 @@ SAFE_GLOBALS = frozenset({
     ("numpy", "ndarray"), ("numpy", "dtype"),
     ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "_reconstruct"),
     ("numpy._core.multiarray", "scalar"), ("numpy.core.multiarray", "scalar"),
-    ("collections", "OrderedDict"), ("_codecs", "encode"),
+    ("collections", "OrderedDict"), ("_codecs", "encode"), ("builtins", "tuple"), ("__builtin__", "tuple"),
 })
 
 _ADMITTED = "numpy arrays, dicts, lists, tuples, numbers and strings"
@@ -87,16 +88,20 @@ def _pack_big_params(obj: Dict[str, Any]) -> Dict[str, Any]:
     return obj
 
 
-def _to_tensors(obj: Any, memo: Dict[int, Any]) -> Any:
-    """``obj`` with every numpy array a paddle Tensor (shared sub-objects converted once)."""
+def _restore_tensors(obj: Any, numpy: bool, memo: Dict[int, Any]) -> Any:
+    """``obj`` with Paddle's tensor encodings undone, as ``paddle.load`` does: a ``(name, array)``
+    tuple is a tensor; tensors become numpy arrays (``numpy``) or paddle Tensors. Shared
+    sub-objects are converted once."""
     if id(obj) in memo:
         return memo[id(obj)]
+    if isinstance(obj, tuple) and len(obj) == 2 and isinstance(obj[0], str) and isinstance(obj[1], np.ndarray):
+        obj = obj[1]
     if isinstance(obj, np.ndarray):
-        out: Any = paddle.to_tensor(obj)
+        out: Any = obj if numpy else paddle.to_tensor(obj)
     elif isinstance(obj, dict):
-        out = type(obj)((k, _to_tensors(v, memo)) for k, v in obj.items())
+        out = type(obj)((k, _restore_tensors(v, numpy, memo)) for k, v in obj.items())
     elif isinstance(obj, (list, tuple)):
-        out = type(obj)(_to_tensors(v, memo) for v in obj)
+        out = type(obj)(_restore_tensors(v, numpy, memo) for v in obj)
     else:
         return obj
     memo[id(obj)] = out
@@ -128,7 +133,7 @@ def decode(data: bytes, path: str, what: str, trust: bool = False, numpy: bool =
         obj = _unpickle(data, path, what)
         if isinstance(obj, dict):
             obj = _pack_big_params(obj)
-        return obj if numpy else _to_tensors(obj, {})
+        return _restore_tensors(obj, numpy, {})
     except CheckpointError:
         raise
     except RecursionError:

@@ -93,9 +93,10 @@ class ResizeImage:
             raise ConfigError("ResizeImage: give exactly one of 'size' or 'resize_short'")
         check_backend(backend, "ResizeImage")
         self.size = size2(size, "ResizeImage.size") if size is not None else None
-        if resize_short is not None and not (is_int(resize_short) and 0 < resize_short <= MAX_SIDE):
-            raise ConfigError(f"ResizeImage.resize_short: expected a positive integer of at most {MAX_SIDE} px, "
-                              f"got {short_repr(resize_short)}")
+        if resize_short is not None and not (is_int(resize_short) and resize_short > 0):
+            raise ConfigError(f"ResizeImage.resize_short: expected a positive integer, got {short_repr(resize_short)}")
+        if resize_short is not None and resize_short > MAX_SIDE:
+            raise ConfigError(f"ResizeImage.resize_short: expected at most {MAX_SIDE} px, got {resize_short}")
         self.resize_short = resize_short
         self.interp = interp_flag(interpolation, "ResizeImage.interpolation")
 
@@ -220,7 +221,8 @@ class NormalizeImage:
         self.dtype = np.float16 if output_fp16 else np.float32
 
     def __call__(self, img: np.ndarray, rng: Rng = None) -> np.ndarray:
-        out = (img.astype(np.float32) * self.scale - self.mean) / self.std
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow shows as a NaN loss, named there
+            out = (img.astype(np.float32) * self.scale - self.mean) / self.std
         return out.astype(self.dtype)
 
 
