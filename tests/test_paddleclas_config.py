@@ -39,7 +39,7 @@ def test_paddleclas_amp_infer_and_optimizer_keys_are_mapped(tmp_path):
         Arch={"name": "MobileNetV2_x0_25", "class_num": 10, "pretrained": False},
         Optimizer={"_delete_": True, "name": "AdamW", "beta1": 0.9, "beta2": 0.999, "epsilon": "1e-8", "weight_decay": 0.05,
                    "regularizer": None,
-                   "lr": {"name": "MultiStepDecay", "learning_rate": 0.1, "milestones": [1, 2], "gamma": 0.5,
+                   "lr": {"name": "MultiStepDecay", "learning_rate": 0.1, "milestones": [4, 5], "gamma": 0.5,
                           "last_epoch": -1, "verbose": False, "warmup_epoch": 5}},
         Infer={"infer_imgs": "x.png", "batch_size": 10,
                "PostProcess": {"name": "Topk", "topk": 3, "class_id_map_file": "labels.txt"}})

@@ -22,6 +22,7 @@ from ..metric import build_metrics, confusion_matrix
 from ..optimizer import build_optimizer
 from ..utils.logger import setup_logger
 from ..utils.files import atomic_write
+from ..utils.lock import RunLock
 from ..utils.runtime import retain_freed_memory
 from .amp import AmpSettings
 from .checkpoint import load_checkpoint, load_pretrained, save_checkpoint, trained_class_names
@@ -29,6 +30,10 @@ from .ema import ModelEMA
 from .report import closing_summary, nothing_to_do, quiet_paddle_warnings, start_banner
 
 __all__ = ["Engine"]
+
+
+#: signals that stop training after saving ``latest``: Ctrl-C, kill, a closed terminal
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 def _fmt_eta(seconds: float) -> str:
@@ -65,6 +70,18 @@ class Engine:
                 os.remove(probe)
             except OSError as e:
                 raise ConfigError(f"Global.output_dir: cannot write to {self.output_dir}: {e.strerror or e}") from None
+        # one training run per folder; released when train() ends (or here, if setting up fails)
+        self._lock = RunLock(self.output_dir)
+        if self.is_main and mode == "train":
+            self._lock.acquire()
+        try:
+            self._setup(config, mode)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _setup(self, config: Dict[str, Any], mode: str) -> None:
+        g = config["Global"]
         self.log = setup_logger(os.path.join(self.output_dir, f"{mode}.log"), self.rank)
         for notice in getattr(config, "notices", []):
             self.log.info(f"config: {notice}")
@@ -87,7 +104,8 @@ class Engine:
             self.class_names = self.train_loader.dataset.class_names
         if mode == "eval" or (mode == "train" and g["eval_during_train"] and "Eval" in config["DataLoader"]):
             # evaluation data must use the classes the model is (being) trained on, in the same order
-            names = self.class_names if mode == "train" else trained_class_names(g["pretrained_model"])
+            names = self.class_names if mode == "train" else trained_class_names(g["pretrained_model"],
+                                                                                  g["trust_pickles"])
             self.eval_loader = build_dataloader(config, "Eval", class_names=names)
             self.class_names = self.class_names or self.eval_loader.dataset.class_names
             if mode == "train" and not config["Metric"]["Eval"]:
@@ -104,7 +122,8 @@ class Engine:
         # model
         self.model = self._build_model()
         if g["pretrained_model"]:
-            load_pretrained(self.model, g["pretrained_model"], self.arch_name, strict=mode != "train")
+            load_pretrained(self.model, g["pretrained_model"], self.arch_name, strict=mode != "train",
+                            trust=g["trust_pickles"])
         self.ema: Optional[ModelEMA] = None
         if mode == "train" and config["EMA"]["decay"]:
             self.ema = ModelEMA(self.model, self._build_model(), config["EMA"]["decay"])
@@ -181,19 +200,37 @@ class Engine:
         atomic_write(path, "\n".join(self.class_names) + "\n")
 
     def _resume(self, prefix: str) -> None:
-        states = load_checkpoint(prefix, self.model, self.optimizer, self.arch_name)
+        states = load_checkpoint(prefix, self.model, self.optimizer, self.arch_name,
+                                 trust=self.config["Global"]["trust_pickles"],
+                                 optimizer_name=self.config["Optimizer"]["name"])
         self.global_step = int(states.get("global_step", 0))
         self.best_metric = float(states.get("best_metric", -np.inf))
         self.best_epoch = int(states.get("best_epoch", 0))
         self.best_ema_metric = float(states.get("best_ema_metric", -np.inf))
         self.partial = states.get("partial")
         self.start_epoch = int(states["epoch"]) + 1
+        if states.get("paddleclas"):  # PaddleClas's checkpoint: the LR position follows from the epoch
+            self.global_step = int(states["epoch"]) * self.steps_per_epoch
+            updates = int(states["epoch"]) * (-(-self.steps_per_epoch // self.update_freq))
+            self.lr_scheduler.step(int(states["epoch"]) if getattr(self.lr_scheduler, "by_epoch", False) else updates)
+            self.log.info(f"resuming PaddleClas's checkpoint {prefix}: epoch {states['epoch']} done (its metric "
+                          f"{states.get('metric', float('nan')):.5f}); the best metric restarts, as in PaddleClas")
+        if int(states["epoch"]) > self.epochs:
+            raise ConfigError(f"Global.epochs={self.epochs}, but checkpoint {prefix} has already finished "
+                              f"{states['epoch']} epochs: nothing left to do (its LR schedule spanned more epochs; "
+                              f"set Global.epochs above {states['epoch']} to train further)")
         extra = states.get("extra", {})
         if self.ema is not None:
-            if "pdema" not in extra:
+            if "pdema" in extra:
+                ema_state = extra["pdema"]
+            elif "ema.safetensors" in extra:
+                ema_state = {"weights": extra["ema.safetensors"], "updates": states.get("ema_updates") or 0}
+            else:
                 raise CheckpointError(f"checkpoint {prefix} has no EMA weights (.pdema) but EMA.decay is set; "
                                       "resume without EMA or from a checkpoint written with EMA")
-            self.ema.set_state_dict(extra["pdema"])
+            if not isinstance(ema_state, dict) or not isinstance(ema_state.get("weights"), dict):
+                raise CheckpointError(f"checkpoint {prefix}: its EMA file does not hold EMA weights")
+            self.ema.set_state_dict(ema_state)
         if self.scaler is not None and states.get("scaler"):
             self.scaler.load_state_dict(states["scaler"])
         where = (f"epoch {self.partial['epoch']} iteration {self.partial['iters']}" if self.partial
@@ -206,13 +243,14 @@ class Engine:
     def train(self) -> Dict[str, Any]:
         """Run the configured epochs; returns the last eval metrics and the best metric.
 
-        SIGINT/SIGTERM stop after the current iteration, save ``latest`` (with the epoch's
-        progress, so a resume continues mid-epoch) and raise :class:`TrainingInterrupted`.
+        SIGINT/SIGTERM/SIGHUP (Ctrl-C, kill, a closed terminal) stop after the current iteration,
+        save ``latest`` (with the epoch's progress, so a resume continues mid-epoch) and raise
+        :class:`TrainingInterrupted`. A checkpoint that finished every epoch trains nothing and says so.
         """
         g = self.config["Global"]
         writer = self._writer = self._visualdl() if g["use_visualdl"] and self.is_main else None
-        self._stop_signal = None
-        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)} \
+        self._stop_signal: Optional[str] = None
+        previous = {s: signal.signal(s, self._on_signal) for s in _STOP_SIGNALS} \
             if threading.current_thread() is threading.main_thread() else {}
         last_eval: Dict[str, float] = {}
         self._clock = (time.time(), self.global_step)
@@ -243,7 +281,7 @@ class Engine:
                         self.best_ema_metric = ema_eval[key]
                         if self.is_main:
                             save_checkpoint(os.path.join(self.output_dir, "best_model_ema"), self.ema.model, None,
-                                            self._states(epoch))
+                                            self._states(epoch), weights_format=g["weights_format"])
                 if self.is_main:
                     self.save("latest", epoch)
                     if improved:
@@ -257,10 +295,22 @@ class Engine:
             if writer is not None:
                 writer.close()
             self._writer = None
+            self._lock.release()
         if self.is_main and last_epoch is not None:
             for line in closing_summary(self, time.time() - started, last_epoch):
                 self.log.info(line)
         return {"eval": last_eval, "best_metric": self.best_metric, "best_epoch": self.best_epoch}
+
+    def _last_good_checkpoint(self) -> str:
+        """Where a failed run can resume from: this run's ``latest`` if it has been saved (a
+        resumed run saves its own, so the resumed checkpoint is named only before that)."""
+        latest = os.path.join(self.output_dir, "latest")
+        if os.path.isfile(f"{latest}.pdstates"):
+            return f"The last good checkpoint is {latest}"
+        resumed = self.config["Global"]["checkpoints"]
+        if resumed:
+            return f"No checkpoint of this run was saved yet; it resumed from {resumed}"
+        return "No checkpoint was saved yet"
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         if self._stop_signal is not None:  # a second Ctrl-C: stop now
@@ -330,9 +380,8 @@ class Engine:
                 continue
             value = float(loss)  # CPU ops are synchronous: this costs nothing extra
             if not np.isfinite(value):
-                raise TrainingError(f"loss is {value} at epoch {epoch}, iteration {it + 1}; stopped. The last "
-                                    f"good checkpoint is {os.path.join(self.output_dir, 'latest')} "
-                                    "(lower the learning rate or check the data)")
+                raise TrainingError(f"loss is {value} at epoch {epoch}, iteration {it + 1}; stopped. "
+                                    f"{self._last_good_checkpoint()} (lower the learning rate or check the data)")
             self.global_step += 1
             steps += 1
             n = images.shape[0]
@@ -436,13 +485,19 @@ class Engine:
         return {"epoch": epoch, "global_step": self.global_step, "best_metric": self.best_metric,
                 "best_epoch": self.best_epoch, "best_ema_metric": self.best_ema_metric, "arch": self.arch_name,
                 "class_num": self.config["Arch"]["class_num"], "class_names": self.class_names,
-                "partial": partial, "scaler": self.scaler.state_dict() if self.scaler is not None else None}
+                "partial": partial, "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+                "optimizer": self.config["Optimizer"]["name"],
+                "ema_updates": self.ema.updates if self.ema is not None else None}
 
     def save(self, name: str, epoch: int, partial: Optional[Dict[str, Any]] = None) -> None:
         """Write the checkpoint ``<output_dir>/<name>``: ``epoch`` epochs done, plus ``partial`` progress."""
-        extra = {"pdema": self.ema.state_dict()} if self.ema is not None else None
+        fmt = self.config["Global"]["weights_format"]
+        extra = None
+        if self.ema is not None:  # safetensors holds tensors only: the update count is in .pdstates
+            extra = {"pdema": self.ema.state_dict()} if fmt == "pdparams" else \
+                {"ema.safetensors": self.ema.model.state_dict()}
         save_checkpoint(os.path.join(self.output_dir, name), self.model, self.optimizer,
-                        self._states(epoch, partial), extra_files=extra)
+                        self._states(epoch, partial), extra_files=extra, weights_format=fmt)
 
     # ------------------------------------------------------------------ eval
 

@@ -12,6 +12,7 @@ from ..data.datasets import IMG_EXTENSIONS, _list_images
 from ..data.labels import read_label_file
 from ..data.transforms import Compose, check_model_input
 from ..errors import ConfigError, DataError
+from ..utils.files import shown_path
 
 __all__ = ["list_inputs", "topk_results", "iterate_batches", "softmax", "read_label_file", "classify_files"]
 
@@ -45,9 +46,9 @@ def iterate_batches(files: Sequence[str], transform: Compose, batch_size: int) -
                 with open(path, "rb") as f:
                     arrays.append(np.asarray(transform(f.read())))
             except OSError as e:
-                raise DataError(f"cannot read image {path}: {e.strerror or e}") from None
+                raise DataError(f"cannot read image {shown_path(path)}: {e.strerror or e}") from None
             except DataError as e:
-                raise DataError(f"{path}: {e}") from None
+                raise DataError(f"{shown_path(path)}: {e}") from None
             if arrays[-1].shape != arrays[0].shape:
                 raise ConfigError(f"{where}: the ops give images of different sizes ({list(arrays[0].shape)} for "
                                   f"{chunk[0]}, {list(arrays[-1].shape)} for {path}); resize or crop them to one size")
@@ -69,7 +70,7 @@ def topk_results(paths: Sequence[str], probs: np.ndarray, k: int, names: Optiona
 
 def format_result(r: Dict[str, Any]) -> str:
     pairs = ", ".join(f"{n} ({i}): {s:.5f}" for n, i, s in zip(r["label_names"], r["class_ids"], r["scores"]))
-    return f"{r['file']}: {pairs}"
+    return f"{shown_path(r['file'])}: {pairs}"
 
 
 def classify_files(files: Sequence[str], transform: Compose, batch_size: int,

@@ -5,6 +5,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
+from ..errors import ConfigError, short_repr
 from ..registry import Registry
 
 METRICS = Registry("metric")
@@ -27,7 +28,10 @@ class TopkAcc:
     """
 
     def __init__(self, topk: Optional[List[int]] = None) -> None:
-        self.topk = list(topk or [1, 5])
+        self.topk = list([1, 5] if topk is None else topk)
+        if not self.topk or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in self.topk):
+            raise ConfigError(f"TopkAcc.topk: expected a non-empty list of integers >= 1 (k of top-k accuracy), "
+                              f"got {short_repr(topk)}")
 
     def __call__(self, logits: np.ndarray, labels: np.ndarray) -> Dict[str, float]:
         labels = np.asarray(labels).reshape(-1)
