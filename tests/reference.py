@@ -1,6 +1,7 @@
 """Reference figures for the tests: ``tests/reference/model_sizes.md`` and the PaddleClas key manifests.
 
-Both are copies of the project's read-only reference material, committed so CI can use them.
+Both are copies of the project's read-only reference material, committed so CI can use them;
+``tools/make_reference.py --ppcls PATH NAME…`` writes them for a new family from a PaddleClas checkout.
 """
 from __future__ import annotations
 
@@ -31,6 +32,11 @@ def manifest(name: str) -> List[Tuple[str, List[int]]]:
                 key, shape = line.rstrip("\n").split(" ", 1)
                 rows.append((key, [int(x) for x in re.findall(r"\d+", shape)]))
     return rows
+
+
+def manifest_names() -> List[str]:
+    """Names of every key manifest in ``paddleclas_keys/``."""
+    return sorted(f[:-4] for f in os.listdir(os.path.join(HERE, "paddleclas_keys")) if f.endswith(".txt"))
 
 
 def has_manifest(name: str) -> bool:

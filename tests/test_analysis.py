@@ -66,6 +66,9 @@ def test_layer_block_stage_and_kind_sums_equal_totals(name):
     by_kind = s.macs_by_kind()
     assert list(by_kind)[:len(KINDS)] == list(KINDS) and sum(by_kind.values()) == s.macs
     assert by_kind["fc"] == (0 if name.startswith("SqueezeNet") else model.head_hidden_size * 10)
+    # the stages are the model's feature_info, each ending with its declared output map
+    assert [sec.out_shape[1] for sec in s.stages] == [d["num_chs"] for d in model.feature_info]
+    assert all(b.stage == sec.name for sec in s.stages for b in sec.blocks)
     text = format_summary(s)
     assert f"{s.params:,} params, {s.macs:,} MACs" in text and "FLOPs = 2 × MACs" in text and "input 3×64×64" in text
 
@@ -139,6 +142,26 @@ def test_block_descriptions():
     mb = describe_block(ppnets.build_model("EfficientNetB0").blocks[2][1])
     assert (mb.title, mb.kernel, mb.stride, mb.expansion, mb.se, mb.act, mb.residual) == \
         ("MBConv6", 5, 1, 6.0, True, "swish", True)
+
+
+def test_analysis_imports_no_family_module():
+    import ast
+    from ppnets.arch import FAMILY_MODULES
+    folder = os.path.join(REPO, "ppnets", "analysis")
+    for fname in sorted(os.listdir(folder)):
+        if not fname.endswith(".py") or fname == "scaling.py":  # scaling.py is EfficientNet's compound scaling
+            continue
+        tree = ast.parse(open(os.path.join(folder, fname), encoding="utf-8").read())
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        assert not {m for m in imported if m.split(".")[-1] in FAMILY_MODULES}, fname
+
+
+def test_unlisted_families_get_distinct_chart_styles():
+    from ppnets.analysis.zoo import FAMILY_STYLE, family_style
+    families = {ppnets.model_info(n).family for n in ppnets.list_models()}
+    assert len({family_style(f) for f in families}) == len(families)  # new families need no FAMILY_STYLE entry
+    assert family_style("ToyNet") not in FAMILY_STYLE.values()
+    assert family_style("MobileNetV2") == FAMILY_STYLE["MobileNetV2"]
 
 
 class _Custom(nn.Layer):

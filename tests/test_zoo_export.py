@@ -39,8 +39,8 @@ def representatives(names):
     Widths, depths and dropout only resize a network, and so does a ShuffleNetV1 group count
     above 1 (grouped 1×1 convolutions + channel shuffle; g=1 has neither). Tracing a model for
     export costs several seconds whatever its size (Paddle converts every layer's ``forward``
-    afresh), so the default run exports these 11 models; ``PPNETS_TEST_ALL_EXPORTS=1`` exports
-    all 57 light ones (about 8 minutes on two shared cores).
+    afresh), so the default run exports these (11 for the seven original families);
+    ``PPNETS_TEST_ALL_EXPORTS=1`` exports every light one (about 8 minutes for 57 on two shared cores).
     """
     groups = {}
     for name in names:
@@ -128,10 +128,14 @@ def test_family_recipes_follow_paddleclas():
     assert (lr["name"], lr["learning_rate"], lr["end_lr"], lr["power"]) == ("Polynomial", 0.5, 0.0, 1.0)
 
 
-#: one config per family, picked to run every optimizer, schedule and augmentation the recipes use
-RECIPE_SMOKE = ["MobileNetV1/MobileNetV1_x0_25", "MobileNetV2/MobileNetV2_x0_25",
-                "MobileNetV3/MobileNetV3_large_x1_0", "EfficientNet/EfficientNetB0", "SqueezeNet/SqueezeNet1_1",
-                "ShuffleNetV1/ShuffleNetV1_g3_x0_25", "ShuffleNetV2/ShuffleNetV2_x0_25"]
+#: one config per family, picked to run every optimizer, schedule and augmentation the recipes use;
+#: a family not listed runs its narrowest model's config
+_PICKED = ["MobileNetV1/MobileNetV1_x0_25", "MobileNetV2/MobileNetV2_x0_25",
+           "MobileNetV3/MobileNetV3_large_x1_0", "EfficientNet/EfficientNetB0", "SqueezeNet/SqueezeNet1_1",
+           "ShuffleNetV1/ShuffleNetV1_g3_x0_25", "ShuffleNetV2/ShuffleNetV2_x0_25"]
+RECIPE_SMOKE = [p for p in _PICKED if p.split("/")[1] in ALL] + sorted(
+    {ppnets.model_info(n).family: f"{ppnets.model_info(n).family}/{n}" for n in reversed(representatives(LIGHT))
+     if ppnets.model_info(n).family not in {p.split("/")[0] for p in _PICKED}}.values())
 
 
 @pytest.fixture(scope="module")
