@@ -35,3 +35,20 @@ def manifest(name: str) -> List[Tuple[str, List[int]]]:
 
 def has_manifest(name: str) -> bool:
     return os.path.exists(os.path.join(HERE, "paddleclas_keys", f"{name}.txt"))
+
+
+def write_paddleclas_file(name: str, path: str, seed: int = 0) -> Dict[str, "np.ndarray"]:
+    """Write a ``.pdparams`` with PaddleClas's keys and shapes of ``name`` (random values) to ``path``.
+
+    Stands in for PaddleClas's pretrained file, which CI cannot download; returns the arrays written.
+    """
+    import numpy as np
+    import paddle
+
+    rng = np.random.default_rng(seed)
+    arrays = {key: rng.standard_normal(shape).astype("float32") for key, shape in manifest(name)}
+    for key, value in arrays.items():
+        if key.endswith("_variance"):
+            arrays[key] = np.abs(value) + 0.5
+    paddle.save(arrays, path)
+    return arrays

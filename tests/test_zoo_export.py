@@ -124,6 +124,11 @@ def test_family_recipes_follow_paddleclas():
             ["DecodeImage", "RandCropImage", "RandFlipImage", "AutoAugment", "NormalizeImage", "ToCHWImage"]
     lr = cfg("ShuffleNetV1", "ShuffleNetV1_g1_x0_5")["Optimizer"]["lr"]   # the paper's linear decay to 0
     assert (lr["name"], lr["learning_rate"], lr["end_lr"], lr["power"]) == ("Polynomial", 0.5, 0.0, 1.0)
+    lc, lc25 = cfg("PPLCNet", "PPLCNet_x1_0"), cfg("PPLCNet", "PPLCNet_x2_5")
+    assert (lc["Optimizer"]["lr"]["learning_rate"], lc["Optimizer"]["regularizer"]["coeff"]) == (0.8, 3e-5)
+    assert lc25["Optimizer"]["regularizer"]["coeff"] == 4e-5 and cfg("PPLCNet", "PPLCNet_x1_5")[
+        "Optimizer"]["regularizer"]["coeff"] == 4e-5
+    assert "AutoAugment" in _ops(lc25, "Train") and "AutoAugment" not in _ops(lc, "Train")
 
 
 #: one config per family, picked to run every optimizer, schedule and augmentation the recipes use

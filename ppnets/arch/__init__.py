@@ -4,6 +4,7 @@ from . import (  # noqa: F401  (each module registers its models)
     mobilenet_v1,
     mobilenet_v2,
     mobilenet_v3,
+    pp_lcnet,
     shufflenet_v1,
     shufflenet_v2,
     squeezenet,
