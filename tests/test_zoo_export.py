@@ -129,6 +129,8 @@ def test_family_recipes_follow_paddleclas():
     assert lc25["Optimizer"]["regularizer"]["coeff"] == 4e-5 and cfg("PPLCNet", "PPLCNet_x1_5")[
         "Optimizer"]["regularizer"]["coeff"] == 4e-5
     assert "AutoAugment" in _ops(lc25, "Train") and "AutoAugment" not in _ops(lc, "Train")
+    ghost = cfg("GhostNet", "GhostNet_x1_3")
+    assert (ghost["Optimizer"]["lr"]["learning_rate"], ghost["Optimizer"]["regularizer"]["coeff"]) == (0.8, 4e-5)
 
 
 #: one config per family, picked to run every optimizer, schedule and augmentation the recipes use

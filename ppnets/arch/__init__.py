@@ -1,6 +1,7 @@
 """Model architectures. Importing this package registers every model family."""
 from . import (  # noqa: F401  (each module registers its models)
     efficientnet,
+    ghostnet,
     mobilenet_v1,
     mobilenet_v2,
     mobilenet_v3,
