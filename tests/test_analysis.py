@@ -68,7 +68,7 @@ def test_layer_block_stage_and_kind_sums_equal_totals(name):
         assert sum(b.params for b in sec.blocks) + sum(x.params for x in sec.other) == sec.params
     by_kind = s.macs_by_kind()
     assert list(by_kind)[:len(KINDS)] == list(KINDS) and sum(by_kind.values()) == s.macs
-    assert by_kind["fc"] == (0 if name.startswith("SqueezeNet") else model.num_features * 10)
+    assert by_kind["fc"] == (0 if name.startswith("SqueezeNet") else model.head_hidden_size * 10)
     text = format_summary(s)
     assert f"{s.params:,} params, {s.macs:,} MACs" in text and "FLOPs = 2 × MACs" in text and "input 3×64×64" in text
 

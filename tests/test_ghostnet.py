@@ -27,7 +27,7 @@ def test_ghost_module_concatenates_primary_and_cheap_features():
 
 def test_shortcuts_project_where_the_shape_changes():
     model = ppnets.build_model("GhostNet_x1_0")
-    blocks = model._block_list
+    blocks = [getattr(model, f"_ghostbottleneck_{i}") for i in range(len(ARCH))]
     assert len(blocks) == len(ARCH) == 16
     projected = [i for i, b in enumerate(blocks) if not b.shortcut]
     assert projected == [1, 3, 5, 9, 11]                   # stride 2 or a new width
@@ -61,15 +61,17 @@ def test_se_is_linear_with_a_clip_gate():
     np.testing.assert_allclose(se(paddle.to_tensor(x)).numpy(), expected, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("name, widths", [("GhostNet_x1_0", [16, 24, 40, 112, 160, 960]),
-                                          ("GhostNet_x0_5", [8, 12, 20, 56, 80, 480])])
-def test_stages(name, widths):
+@pytest.mark.parametrize("name, widths, last", [("GhostNet_x1_0", [16, 24, 40, 112, 160], 960),
+                                                ("GhostNet_x0_5", [8, 12, 20, 56, 80], 480)])
+def test_stages(name, widths, last):
     model = ppnets.build_model(name)
     assert [f["module"] for f in model.feature_info] == [
         "_ghostbottleneck_0", "_ghostbottleneck_2", "_ghostbottleneck_4", "_ghostbottleneck_10",
-        "_ghostbottleneck_15", "conv_last"]
-    assert [f["num_chs"] for f in model.feature_info] == widths and model.num_features == widths[-1]
-    assert [f["reduction"] for f in model.feature_info] == [2, 4, 8, 16, 32, 32]
+        "_ghostbottleneck_15"]
+    assert [len(f["modules"]) for f in model.feature_info] == [1, 2, 2, 6, 5]   # a stage starts at a stride 2
+    assert [f["num_chs"] for f in model.feature_info] == widths and model.num_features == last
+    assert model.neck_modules == ("conv_last",)
+    assert [f["reduction"] for f in model.feature_info] == [2, 4, 8, 16, 32]
     maps = {}
     hooks = [getattr(model, f["module"]).register_forward_post_hook(
         lambda layer, inp, out, key=f["module"]: maps.__setitem__(key, out.shape)) for f in model.feature_info]
@@ -80,7 +82,7 @@ def test_stages(name, widths):
         h.remove()
     assert [maps[f["module"]] for f in model.feature_info] == \
         [[1, f["num_chs"], 64 // f["reduction"], 64 // f["reduction"]] for f in model.feature_info]
-    assert feats.shape == [1, widths[-1], 2, 2]
+    assert feats.shape == [1, last, 2, 2]
 
 
 def test_head_is_conv_bn_relu_then_inverted_dropout():

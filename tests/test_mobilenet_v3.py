@@ -43,7 +43,7 @@ def test_se_reduction_is_plain_quarter_and_shortcuts():
     assert [b.mid_se.conv1.weight.shape[0] for b in model.blocks if b.mid_se is not None] == \
         [2, 8, 22, 22, 10, 12, 26, 50, 50]
     large = ppnets.build_model("MobileNetV3_large_x1_0")
-    assert [i for i, b in enumerate(large.blocks) if b.shortcut] == [0, 2, 4, 5, 7, 8, 9, 11, 13, 14]
+    assert [i for i, b in enumerate(large.blocks) if b.has_skip] == [0, 2, 4, 5, 7, 8, 9, 11, 13, 14]
 
 
 def _np_hswish(x):
@@ -98,7 +98,7 @@ def test_small_and_rectangular_inputs(hw):
         feats = model.forward_features(paddle.zeros([1, 3, *hw]))
         out = model.forward_head(feats)
     assert feats.shape == [1, 336, -(-hw[0] // 32), -(-hw[1] // 32)]
-    assert out.shape == [1, 3] and model.num_features == 1280
+    assert out.shape == [1, 3] and model.num_features == 336 and model.head_hidden_size == 1280
 
 
 def test_unknown_variant():

@@ -1,41 +1,34 @@
-"""What a "block" is in each family, and what it computes, read off the built model.
+"""What a "block" is in each model, and what it computes, read off the built model.
 
-A *block* is found generically: the innermost composite sublayer that holds a
-convolution and is not one of the shared building pieces (:class:`ConvBNLayer`,
-:class:`SqueezeExcite`, :class:`DropPath`, ``SamePad2D``) nor a plain container
-(``Sequential``/``LayerList``). That yields MobileNetV1's ``DepthwiseSeparable``,
-MobileNetV2's ``InvertedResidualUnit``, MobileNetV3's ``ResidualUnit``,
-EfficientNet's ``MBConvBlock``, the ShuffleNet units and SqueezeNet's ``Fire``
-without a per-model table, and works for a new family as long as it is built from
-those pieces.
+The blocks of a ppnets model are found in its stages (``model.feature_info``): a stage
+module that defines ``block_paths()`` is a block; a container (``Sequential``, or a layer
+holding blocks, like MobileNetV2's ``InvresiBlocks``) is searched for blocks; any other
+stage member with a convolution is a block too, drawn as the chain of its convolutions
+(with a residual add if it has a true ``shortcut``/``has_skip`` attribute).
 
-What a block computes (its paths: residual add, channel split, concatenation,
-channel shuffle) is not visible from its sublayers, so each block class has a small
-*describer* in :data:`DESCRIBERS` that reads the block's own attributes (``shortcut``,
-``has_skip``, ``shuffle_groups``, the convolutions' kernels, strides, groups and
-activations). A class without a describer is described as a plain chain of its
-convolutions, with a residual add if it has a true ``shortcut``/``has_skip``
-attribute. A new family registers its describer with :func:`register_describer`.
+What a block computes (residual add, channel split, concatenation, channel shuffle) is
+what its ``block_paths()`` returns (:class:`ppnets.arch.blocks.BlockPaths`: lists of its own
+sublayers and markers); this module only turns those into :class:`Op` / :class:`BlockInfo`.
+It imports no family's block class.
+
+For any other ``nn.Layer`` (no ``feature_info``) a block is the innermost composite
+sublayer that holds a convolution and is not one of the shared pieces (:class:`ConvBNLayer`,
+:class:`SqueezeExcite`, :class:`DropPath`, ``SamePad2D``) nor a plain container.
 """
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Type
+from typing import Any, List, Optional, Sequence, Tuple
 
 import paddle.nn as nn
 
-from ..arch.efficientnet import MBConvBlock
+from ..arch.blocks import BlockPaths
 from ..arch.layers import ConvBNLayer, DropPath, SamePad2D, SqueezeExcite
-from ..arch.mobilenet_v1 import DepthwiseSeparable
-from ..arch.mobilenet_v2 import InvertedResidualUnit
-from ..arch.mobilenet_v3 import ResidualUnit
-from ..arch.shufflenet_v1 import ShuffleV1Unit
-from ..arch.shufflenet_v2 import ShuffleDownUnit, ShuffleUnit
-from ..arch.squeezenet import Fire
 from .counter import conv_kind
 
-__all__ = ["Op", "BlockInfo", "find_blocks", "describe_block", "register_describer", "DESCRIBERS",
-           "act_name"]
+__all__ = ["Op", "BlockInfo", "find_blocks", "describe_block", "act_name", "conv_op", "pool_label"]
 
 #: The shared pieces blocks are made of; a layer of these types is never a block.
 COMPONENTS: Tuple[type, ...] = (ConvBNLayer, SqueezeExcite, DropPath, SamePad2D)
@@ -151,17 +144,44 @@ def se_op(se: SqueezeExcite) -> Op:
     return Op("se", f"SE {c_in}→{c_mid}→{c_out}, {gate}", 1, 1, c_in, c_out, 1, act_name(se.act))
 
 
-def _identity() -> List[Op]:
-    return []
+def pool_label(layer: nn.Layer) -> str:
+    """``3×3 max pool /2``, ``global avg pool`` … for a pooling layer."""
+    name = type(layer).__name__
+    if isinstance(layer, (nn.AdaptiveAvgPool2D, nn.AdaptiveMaxPool2D)):
+        return f"global {'avg' if 'Avg' in name else 'max'} pool"
+    extra = layer.extra_repr() if hasattr(layer, "extra_repr") else ""
+    k = getattr(layer, "ksize", None)
+    s = getattr(layer, "stride", None)
+    if k is None:  # a custom pooling layer: read "kernel_size=3, stride=2" from its repr
+        mk, ms = re.search(r"kernel_size=(\d+)", extra), re.search(r"stride=(\d+)", extra)
+        k, s = (int(mk.group(1)) if mk else None), (int(ms.group(1)) if ms else s)
+    if isinstance(k, int):
+        kind = "max" if "Max" in name else "avg"
+        return f"{k}×{k} {kind} pool" + (f" /{s}" if isinstance(s, int) and s > 1 else "")
+    return f"{name} ({extra})" if extra else name
+
+
+def path_op(item: Any) -> Op:
+    """One step of a :class:`~ppnets.arch.blocks.BlockPaths` path as an :class:`Op`."""
+    if isinstance(item, tuple):
+        kind, arg = item
+        if kind == "shuffle":
+            return Op("shuffle", f"channel shuffle g{arg}", groups=int(arg))
+        if kind == "act":
+            return Op("act", str(arg), act=str(arg))
+        raise ValueError(f"unknown path marker {item!r}")
+    if isinstance(item, SqueezeExcite):
+        return se_op(item)
+    if isinstance(item, (ConvBNLayer, nn.Conv2D)):
+        return conv_op(item)
+    if "Pool" in type(item).__name__:
+        k, s = getattr(item, "ksize", 0), getattr(item, "stride", 1)
+        return Op("pool", pool_label(item), k if isinstance(k, int) else 0, s if isinstance(s, int) else 1)
+    return Op("other", type(item).__name__)
 
 
 def _ops(*layers: Optional[nn.Layer]) -> List[Op]:
-    out = []
-    for layer in layers:
-        if layer is None:
-            continue
-        out.append(se_op(layer) if isinstance(layer, SqueezeExcite) else conv_op(layer))
-    return out
+    return [path_op(layer) for layer in layers if layer is not None]
 
 
 def _first_act(ops: Sequence[Op]) -> Optional[str]:
@@ -181,87 +201,20 @@ def _info(block: nn.Layer, title: str, branches: List[List[Op]], merge: Optional
     spatial = _spatial(ops)
     convs = [op for op in ops if op.in_channels]
     stride = max([op.stride for op in ops] or [1])
-    in_c = convs[0].in_channels if convs else 0
-    if split:
-        in_c *= 2
-    out_c = sum(b[-1].out_channels if b else (in_c // 2 if split else in_c) for b in branches) \
-        if merge == "concat" else (convs[-1].out_channels if convs else in_c)
+    in_c = convs[0].in_channels * (2 if split else 1) if convs else 0
+
+    def width(branch: Sequence[Op]) -> int:  # a branch without channel-changing ops passes its input on
+        return next((op.out_channels for op in reversed(branch) if op.out_channels), in_c // 2 if split else in_c)
+    out_c = sum(width(b) for b in branches) if merge == "concat" else (convs[-1].out_channels if convs else in_c)
     return BlockInfo(type(block).__name__, title, spatial.kernel if spatial else None, stride, expansion,
                      any(op.kind == "se" for op in ops), _first_act(ops), in_c, out_c,
                      list(pre), branches, merge, split, list(post))
 
 
-# --------------------------------------------------------------------------- describers
-
-
-def _describe_dws(b: DepthwiseSeparable) -> BlockInfo:
-    return _info(b, "DW-separable", [_ops(b.depthwise_conv, b.pointwise_conv)], None)
-
-
-def _describe_mnv2(b: InvertedResidualUnit) -> BlockInfo:
-    mid = _conv_of(b._bottleneck_conv)._in_channels
-    cin = _conv_of(b._expand_conv)._in_channels if b._expand_conv is not None else mid
-    return _inverted_info(b, "Inverted residual", b._expand_conv, b._bottleneck_conv, None,
-                          b._linear_conv, bool(b.shortcut), mid / cin)
-
-
-def _describe_mnv3(b: ResidualUnit) -> BlockInfo:
-    mid = _conv_of(b.bottleneck_conv)._in_channels
-    cin = _conv_of(b.expand_conv)._in_channels if b.expand_conv is not None else mid
-    return _inverted_info(b, "Bneck", b.expand_conv, b.bottleneck_conv, b.mid_se,
-                          b.linear_conv, bool(b.shortcut), mid / cin)
-
-
-def _describe_mbconv(b: MBConvBlock) -> BlockInfo:
-    mid = _conv_of(b.conv_dw)._in_channels
-    cin = _conv_of(b.conv_pw)._in_channels if b.conv_pw is not None else mid
-    e = mid / cin
-    return _inverted_info(b, f"MBConv{e:g}", b.conv_pw, b.conv_dw, b.se, b.conv_pwl, bool(b.has_skip), e)
-
-
-def _inverted_info(b: nn.Layer, title: str, expand: Optional[nn.Layer], dw: nn.Layer, se: Optional[nn.Layer],
-                   project: nn.Layer, skip: bool, e: float) -> BlockInfo:
-    """Inverted residual: [1×1 expand] → k×k depthwise → [SE] → 1×1 linear, + identity when ``skip``."""
-    main = _ops(expand, dw, se, project)
-    return _info(b, title, [_identity(), main] if skip else [main], "add" if skip else None, expansion=e)
-
-
-def _describe_shufflev1(b: ShuffleV1Unit) -> BlockInfo:
-    main = _ops(b.conv_pw)
-    if b.shuffle_groups > 1:
-        main.append(Op("shuffle", f"channel shuffle g{b.shuffle_groups}", groups=b.shuffle_groups))
-    main += _ops(b.conv_dw, b.conv_linear)
-    relu = Op("act", "ReLU", act="ReLU")
-    if b.shortcut is None:
-        return _info(b, "Shuffle unit", [_identity(), main], "add", post=[relu])
-    main.append(relu)
-    pool = Op("pool", "3×3 avg pool /2", 3, 2)
-    info = _info(b, "Shuffle unit /2", [[pool], main], "concat")
-    info.in_channels = main[0].in_channels
-    info.out_channels = main[0].in_channels + _conv_of(b.conv_linear)._out_channels
-    return info
-
-
-def _shuffle2() -> Op:
-    return Op("shuffle", "channel shuffle g2", groups=2)
-
-
-def _describe_shufflev2(b: ShuffleUnit) -> BlockInfo:
-    return _info(b, "Shuffle unit (split)", [_identity(), _ops(b._conv_pw, b._conv_dw, b._conv_linear)],
-                 "concat", split=True, post=[_shuffle2()])
-
-
-def _describe_shufflev2_down(b: ShuffleDownUnit) -> BlockInfo:
-    return _info(b, "Shuffle unit /2", [_ops(b._conv_dw_1, b._conv_linear_1),
-                                        _ops(b._conv_pw_2, b._conv_dw_2, b._conv_linear_2)],
-                 "concat", post=[_shuffle2()])
-
-
-def _describe_fire(b: Fire) -> BlockInfo:
-    squeeze = _ops(b._conv)
-    info = _info(b, "Fire", [_ops(b._conv_path1), _ops(b._conv_path2)], "concat", pre=squeeze)
-    info.in_channels = squeeze[0].in_channels
-    return info
+def _describe_paths(b: nn.Layer, paths: BlockPaths) -> BlockInfo:
+    return _info(b, paths.title, [[path_op(i) for i in branch] for branch in paths.branches], paths.merge,
+                 pre=[path_op(i) for i in paths.pre], split=paths.split, post=[path_op(i) for i in paths.post],
+                 expansion=paths.expansion)
 
 
 def _describe_generic(b: nn.Layer) -> BlockInfo:
@@ -270,7 +223,7 @@ def _describe_generic(b: nn.Layer) -> BlockInfo:
              or (isinstance(layer, nn.Conv2D) and not _inside(layer, b, (ConvBNLayer, SqueezeExcite)))]
     ops = _ops(*parts)
     skip = any(getattr(b, a, None) is True for a in ("shortcut", "has_skip", "use_res_connect"))
-    return _info(b, type(b).__name__, [_identity(), ops] if skip else [ops], "add" if skip else None)
+    return _info(b, type(b).__name__, [[], ops] if skip else [ops], "add" if skip else None)
 
 
 def _inside(layer: nn.Layer, root: nn.Layer, types: Tuple[type, ...]) -> bool:
@@ -278,30 +231,10 @@ def _inside(layer: nn.Layer, root: nn.Layer, types: Tuple[type, ...]) -> bool:
                for _, parent in root.named_sublayers())
 
 
-#: Block class → function returning its :class:`BlockInfo`.
-DESCRIBERS: Dict[Type[nn.Layer], Callable[[nn.Layer], BlockInfo]] = {
-    DepthwiseSeparable: _describe_dws,
-    InvertedResidualUnit: _describe_mnv2,
-    ResidualUnit: _describe_mnv3,
-    MBConvBlock: _describe_mbconv,
-    ShuffleV1Unit: _describe_shufflev1,
-    ShuffleUnit: _describe_shufflev2,
-    ShuffleDownUnit: _describe_shufflev2_down,
-    Fire: _describe_fire,
-}
-
-
-def register_describer(cls: Type[nn.Layer], fn: Callable[[nn.Layer], BlockInfo]) -> None:
-    """Teach the analysis tools the paths of a new block class."""
-    DESCRIBERS[cls] = fn
-
-
 def describe_block(block: nn.Layer) -> BlockInfo:
-    """The :class:`BlockInfo` of ``block`` (a generic chain description for unknown classes)."""
-    for cls in type(block).__mro__:
-        if cls in DESCRIBERS:
-            return DESCRIBERS[cls](block)
-    return _describe_generic(block)
+    """The :class:`BlockInfo` of ``block``: its ``block_paths()``, else a generic chain description."""
+    paths = getattr(block, "block_paths", None)
+    return _describe_paths(block, paths()) if callable(paths) else _describe_generic(block)
 
 
 # --------------------------------------------------------------------------- finding blocks
@@ -311,12 +244,37 @@ def _has_conv(layer: nn.Layer) -> bool:
     return any(isinstance(sub, nn.Conv2D) for sub in layer.sublayers())
 
 
-def find_blocks(model: nn.Layer) -> List[Tuple[str, nn.Layer]]:
-    """``(name, layer)`` of every block of ``model``, in definition order.
+def _is_block(layer: nn.Layer) -> bool:
+    return callable(getattr(layer, "block_paths", None))
 
-    A block is a composite sublayer that contains a convolution, is neither one of
-    :data:`COMPONENTS` nor a container, and contains no other block.
+
+def _holds_blocks(layer: nn.Layer) -> bool:
+    return isinstance(layer, CONTAINERS) or any(_is_block(sub) for sub in layer.sublayers())
+
+
+def _blocks_in(name: str, layer: nn.Layer) -> List[Tuple[str, nn.Layer]]:
+    """The blocks of one stage member (see the module docstring)."""
+    if _is_block(layer):
+        return [(name, layer)]
+    if _holds_blocks(layer):
+        return [b for child_name, child in layer.named_children() for b in _blocks_in(f"{name}.{child_name}", child)]
+    if layer.sublayers() and not isinstance(layer, COMPONENTS) and _has_conv(layer):
+        return [(name, layer)]
+    return []
+
+
+def find_blocks(model: nn.Layer) -> List[Tuple[str, nn.Layer]]:
+    """``(name, layer)`` of every block of ``model``, in execution order.
+
+    For a ppnets model, the blocks inside its stages (``feature_info``); for any other layer, every
+    composite sublayer that contains a convolution, is neither one of :data:`COMPONENTS` nor a
+    container, and contains no other such layer.
     """
+    info = getattr(model, "feature_info", None)
+    if info:
+        subs = dict(model.named_sublayers())
+        found = [b for stage in info for name in stage["modules"] for b in _blocks_in(name, subs[name])]
+        return list(dict((n, (n, layer)) for n, layer in found).values())
     candidates = [(name, layer) for name, layer in model.named_sublayers()
                   if layer.sublayers() and not isinstance(layer, COMPONENTS + CONTAINERS) and _has_conv(layer)]
     names = [n for n, _ in candidates]

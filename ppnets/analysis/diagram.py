@@ -22,7 +22,6 @@ from __future__ import annotations
 import html
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import paddle.nn as nn
 
 from ..arch.layers import ConvBNLayer, SamePad2D
-from .blocks import BlockInfo, Op, act_name, conv_op
+from .blocks import BlockInfo, Op, act_name, conv_op, pool_label
 from .summary import BlockRecord, ModelSummary, fmt_int, fmt_si
 
 __all__ = ["model_dot", "render_dot", "dot_available", "RENDER_HINT", "log_graph_to_visualdl", "layer_labels"]
@@ -55,22 +54,6 @@ def _esc(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- non-block layers
-
-
-def _pool_label(layer: nn.Layer) -> str:
-    name = type(layer).__name__
-    if isinstance(layer, (nn.AdaptiveAvgPool2D, nn.AdaptiveMaxPool2D)):
-        return f"global {'avg' if 'Avg' in name else 'max'} pool"
-    extra = layer.extra_repr() if hasattr(layer, "extra_repr") else ""
-    k = getattr(layer, "ksize", None)
-    s = getattr(layer, "stride", None)
-    if k is None:  # a custom pooling layer: read "kernel_size=3, stride=2" from its repr
-        mk, ms = re.search(r"kernel_size=(\d+)", extra), re.search(r"stride=(\d+)", extra)
-        k, s = (int(mk.group(1)) if mk else None), (int(ms.group(1)) if ms else s)
-    if isinstance(k, int):
-        kind = "max" if "Max" in name else "avg"
-        return f"{k}×{k} {kind} pool" + (f" /{s}" if isinstance(s, int) and s > 1 else "")
-    return f"{name} ({extra})" if extra else name
 
 
 def layer_labels(model: nn.Layer, layers) -> List[Tuple[str, Tuple[int, ...]]]:
@@ -98,7 +81,7 @@ def layer_labels(model: nn.Layer, layers) -> List[Tuple[str, Tuple[int, ...]]]:
         elif isinstance(layer, nn.Linear):
             out.append((f"FC {layer.weight.shape[0]}→{layer.weight.shape[1]}", stat.out_shape))
         elif "Pool" in type(layer).__name__:
-            out.append((_pool_label(layer), stat.out_shape))
+            out.append((pool_label(layer), stat.out_shape))
         elif isinstance(layer, nn.Dropout):
             out.append((f"dropout {layer.p:g}", stat.out_shape))
         elif isinstance(layer, (nn.Identity, SamePad2D)) or stat.type in ("BatchNorm2D",):

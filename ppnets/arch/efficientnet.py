@@ -37,11 +37,12 @@ import re
 from functools import partial
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-import paddle
 import paddle.nn as nn
 
 from ..errors import CheckpointError, ConfigError
-from .layers import ClassificationModel, ConvBNLayer, DropPath, SqueezeExcite, make_divisible
+from .base import ClassificationModel
+from .blocks import InvertedResidualUnit
+from .layers import ConvBNLayer, SqueezeExcite, make_divisible
 from .registry import register_model
 
 __all__ = ["ARCH", "SCALING", "EfficientNet", "MBConvBlock", "round_filters", "round_repeats",
@@ -102,12 +103,13 @@ def stage_depths(depth_mult: float, arch: Sequence[Sequence[Any]] = ARCH) -> Lis
     return [round_repeats(row[5], depth_mult) for row in arch]
 
 
-class MBConvBlock(nn.Layer):
-    """Mobile inverted bottleneck with squeeze-and-excitation (MnasNet/EfficientNet).
+class MBConvBlock(InvertedResidualUnit):
+    """Mobile inverted bottleneck with squeeze-and-excitation (MnasNet/EfficientNet), the shared
+    :class:`~ppnets.arch.blocks.InvertedResidualUnit` with timm's names.
 
-    1×1 expand (swish) → k×k depthwise (swish) → SE → 1×1 linear projection, plus the
-    input when stride is 1 and the widths agree; the residual branch then goes through
-    stochastic depth (:class:`DropPath`, the reference's "drop connect").
+    1×1 expand ``conv_pw`` (swish) → k×k depthwise ``conv_dw`` (swish) → ``se`` → 1×1 linear
+    ``conv_pwl``, plus the input when stride is 1 and the widths agree; the residual branch then
+    goes through stochastic depth (:class:`DropPath`, the reference's "drop connect").
 
     Args:
         in_channels, out_channels, kernel_size, stride: of the block.
@@ -122,30 +124,13 @@ class MBConvBlock(nn.Layer):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int,
                  expand_ratio: int, se_ratio: Optional[float] = 0.25, drop_path: float = 0.0,
                  padding: str = "same", bn_momentum: float = BN_MOMENTUM, bn_epsilon: float = BN_EPSILON) -> None:
-        super().__init__()
-        bn = dict(bn_momentum=bn_momentum, bn_epsilon=bn_epsilon)
         mid = in_channels * expand_ratio
-        self.conv_pw = (ConvBNLayer(in_channels, mid, 1, act="swish", **bn) if expand_ratio != 1 else None)
-        # TF 'SAME' equals symmetric padding for odd kernels at stride 1; only strided convs need SamePad2D.
-        pad = "same" if padding == "same" and (stride > 1 or kernel_size % 2 == 0) else None
-        self.conv_dw = ConvBNLayer(mid, mid, kernel_size, stride, padding=pad, groups=mid, act="swish", **bn)
-        self.se = (SqueezeExcite(mid, max(1, int(in_channels * se_ratio)), act="swish", gate="sigmoid",
-                                 names=("conv_reduce", "conv_expand")) if se_ratio else None)
-        self.conv_pwl = ConvBNLayer(mid, out_channels, 1, act=None, **bn)
-        self.has_skip = stride == 1 and in_channels == out_channels
-        self.drop_path = DropPath(drop_path) if self.has_skip and drop_path > 0 else None
-
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        y = self.conv_pw(x) if self.conv_pw is not None else x
-        y = self.conv_dw(y)
-        if self.se is not None:
-            y = self.se(y)
-        y = self.conv_pwl(y)
-        if not self.has_skip:
-            return y
-        if self.drop_path is not None:
-            y = self.drop_path(y)
-        return x + y
+        se = (SqueezeExcite(mid, max(1, int(in_channels * se_ratio)), act="swish", gate="sigmoid",
+                            names=("conv_reduce", "conv_expand")) if se_ratio else None)
+        super().__init__(in_channels, out_channels, stride, expand=expand_ratio != 1, mid_channels=mid,
+                         kernel_size=kernel_size, act="swish", se=se, drop_path=drop_path, padding=padding,
+                         names=("conv_pw", "conv_dw", "se", "conv_pwl"), conv_names=("conv", "bn"),
+                         bn_momentum=bn_momentum, bn_epsilon=bn_epsilon, title="MBConv{e}")
 
 
 class EfficientNet(ClassificationModel):
@@ -171,14 +156,14 @@ class EfficientNet(ClassificationModel):
         super().__init__()
         if padding not in ("same", "half"):
             raise ConfigError(f"EfficientNet: padding must be 'same' or 'half', got {padding!r}")
-        self.class_num = class_num
         self.width_mult, self.depth_mult = width_mult, depth_mult
         bn = dict(bn_momentum=bn_momentum, bn_epsilon=bn_epsilon)
         stem = round_filters(STEM_CHANNELS, width_mult)
         self.conv_stem = ConvBNLayer(3, stem, 3, 2, padding="same" if padding == "same" else None,
                                      act="swish", **bn)
+        self.stem_modules = ("conv_stem",)
         depths = stage_depths(depth_mult, arch)
-        total, idx = sum(depths), 0
+        total, idx, reduction = sum(depths), 0, 2
         stages = []
         for (e, k, s, c_in, c_out, _, se), n in zip(arch, depths):
             c_in, c_out = round_filters(c_in, width_mult), round_filters(c_out, width_mult)
@@ -188,22 +173,14 @@ class EfficientNet(ClassificationModel):
                                           drop_path=drop_connect_rate * idx / total, padding=padding, **bn))
                 idx += 1
             stages.append(nn.Sequential(*blocks))
+            reduction *= s
+            self.add_stage(f"blocks.{len(stages) - 1}", c_out, reduction)
             last = c_out
         self.blocks = nn.Sequential(*stages)
-        self.num_features = round_filters(HEAD_CHANNELS, width_mult)
-        self.conv_head = ConvBNLayer(last, self.num_features, 1, act="swish", **bn)
-        self.avg_pool = nn.AdaptiveAvgPool2D(1)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else None
-        self.classifier = nn.Linear(self.num_features, class_num)
-
-    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
-        return self.conv_head(self.blocks(self.conv_stem(x)))
-
-    def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
-        x = paddle.flatten(self.avg_pool(x), 1)
-        if self.dropout is not None:
-            x = self.dropout(x)
-        return self.classifier(x)
+        head = round_filters(HEAD_CHANNELS, width_mult)
+        self.conv_head = ConvBNLayer(last, head, 1, act="swish", **bn)
+        self.neck_modules = ("conv_head",)
+        self.init_head(head, class_num, classifier="classifier", dropout=dropout)
 
 
 # --------------------------------------------------------------------------- PaddleClas weights

@@ -16,12 +16,14 @@ The layout is PaddleClas's (keys ``conv1._conv``, ``_ghostbottleneck_N.ghost_mod
 from __future__ import annotations
 
 import math
-from typing import List, Tuple
+from typing import Tuple
 
 import paddle
 import paddle.nn as nn
 
-from .layers import ClassificationModel, SqueezeExcite, conv_bn_legacy, make_divisible
+from .base import ClassificationModel
+from .blocks import BlockPaths
+from .layers import SqueezeExcite, conv_bn_legacy, make_divisible
 from .registry import register_model
 
 __all__ = ["ARCH", "GhostNet", "GhostModule", "GhostBottleneck"]
@@ -101,6 +103,14 @@ class GhostBottleneck(nn.Layer):
         y = self.ghost_module_2(y)
         return y + (x if self.shortcut else self.shortcut_conv(self.shortcut_depthwise(x)))
 
+    def block_paths(self) -> BlockPaths:
+        """The convolutions in order (each Ghost module's output is its two convs' maps concatenated)."""
+        g1, g2 = self.ghost_module_1, self.ghost_module_2
+        main = [m for m in (g1.primary_conv, g1.cheap_operation, self.depthwise_conv, self.se_block,
+                            g2.primary_conv, g2.cheap_operation) if m is not None]
+        side = [] if self.shortcut else [self.shortcut_depthwise, self.shortcut_conv]
+        return BlockPaths("Ghost bottleneck", [main, side], "add")
+
 
 class GhostNet(ClassificationModel):
     """GhostNet with width multiplier ``scale``.
@@ -112,48 +122,31 @@ class GhostNet(ClassificationModel):
         dropout: dropout before the classifier (PaddleClas: 0.2, inverted dropout).
 
     Sublayers are PaddleClas's: ``conv1``, ``_ghostbottleneck_0`` … ``_15`` (top level, no
-    container), ``conv_last``, ``fc_0`` (1×1 conv + BN + ReLU on the pooled features), ``fc_1``.
-    ``forward_features`` returns the ``conv_last`` map (``num_features`` = 960·scale channels).
+    container; the stages group them by resolution), ``conv_last`` (the neck), ``fc_0`` (1×1
+    conv + BN + ReLU on the pooled features), ``fc_1``. ``forward_features`` returns the
+    ``conv_last`` map (``num_features`` = 960·scale channels).
     """
 
     def __init__(self, scale: float = 1.0, class_num: int = 1000, dropout: float = 0.2) -> None:
         super().__init__()
-        self.scale, self.class_num = scale, class_num
+        self.scale = scale
         in_c = make_divisible(STEM_CHANNELS * scale, DIVISOR)
         self.conv1 = conv_bn_legacy(3, in_c, 3, 2, act="relu")
-        self._block_list: List[GhostBottleneck] = []
-        self.feature_info = []
-        reduction = 2
+        self.stem_modules = ("conv1",)
+        names, widths = [], []
         for i, (k, exp, c, se, s) in enumerate(ARCH):
-            if s > 1:   # a stride-2 block starts a new stage: the previous block ended one
-                self.feature_info.append({"module": f"_ghostbottleneck_{i - 1}", "num_chs": in_c,
-                                          "reduction": reduction})
             out_c = make_divisible(c * scale, DIVISOR)
-            block = GhostBottleneck(in_c, make_divisible(exp * scale, DIVISOR), out_c, k, s, se)
-            self._block_list.append(self.add_sublayer(f"_ghostbottleneck_{i}", block))
-            in_c, reduction = out_c, reduction * s
-        self.feature_info.append({"module": f"_ghostbottleneck_{len(ARCH) - 1}", "num_chs": in_c,
-                                  "reduction": reduction})
-        self.num_features = make_divisible(LAST_CHANNELS * scale, DIVISOR)
-        self.conv_last = conv_bn_legacy(in_c, self.num_features, 1, act="relu")
-        self.feature_info.append({"module": "conv_last", "num_chs": self.num_features, "reduction": reduction})
-        self.pool2d_gap = nn.AdaptiveAvgPool2D(1)
-        self.head_hidden_size = HEAD_CHANNELS
-        self.fc_0 = conv_bn_legacy(self.num_features, HEAD_CHANNELS, 1, act="relu")
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else None
-        self.fc_1 = nn.Linear(HEAD_CHANNELS, class_num)
-
-    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
-        x = self.conv1(x)
-        for block in self._block_list:
-            x = block(x)
-        return self.conv_last(x)
-
-    def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
-        x = self.fc_0(self.pool2d_gap(x))
-        if self.dropout is not None:
-            x = self.dropout(x)
-        return self.fc_1(paddle.flatten(x, 1))
+            names.append(f"_ghostbottleneck_{i}")
+            self.add_sublayer(names[-1], GhostBottleneck(in_c, make_divisible(exp * scale, DIVISOR), out_c, k, s, se))
+            in_c = out_c
+            widths.append(out_c)
+        self.add_stages_by_stride(names, [row[4] for row in ARCH], widths, reduction=2)
+        last = make_divisible(LAST_CHANNELS * scale, DIVISOR)
+        self.conv_last = conv_bn_legacy(in_c, last, 1, act="relu")
+        self.neck_modules = ("conv_last",)
+        self.fc_0 = conv_bn_legacy(last, HEAD_CHANNELS, 1, act="relu")
+        self.init_head(last, class_num, classifier="fc_1", hidden="fc_0", hidden_size=HEAD_CHANNELS,
+                       dropout=dropout)
 
 
 _PAPER = "GhostNet: More Features from Cheap Operations (Han et al., arXiv:1911.11907)"

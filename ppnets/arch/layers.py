@@ -22,7 +22,7 @@ __all__ = [
     "ACTIVATIONS", "make_act", "make_divisible", "ConvBNLayer", "LEGACY_NAMES", "conv_bn_legacy",
     "FastConv2D", "DepthwiseConv2D", "depthwise_conv_unfold",
     "native_convolutions", "SqueezeExcite", "DropPath",
-    "channel_shuffle", "ClassificationModel",
+    "channel_shuffle",
 ]
 
 
@@ -336,25 +336,3 @@ def channel_shuffle(x: paddle.Tensor, groups: int) -> paddle.Tensor:
     x = paddle.reshape(x, [n, groups, c // groups, h, w])
     x = paddle.transpose(x, [0, 2, 1, 3, 4])
     return paddle.reshape(x, [n, c, h, w])
-
-
-class ClassificationModel(nn.Layer):
-    """The interface every ppnets model implements (timm's shape).
-
-    ``forward(x) == forward_head(forward_features(x))``; ``forward_features`` returns
-    the last feature map (N, C, H, W), ``forward_head`` pools and classifies.
-    ``class_num`` is the number of classes and ``num_features`` the width of the
-    pooled features fed to the classifier.
-    """
-
-    class_num: int
-    num_features: int
-
-    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        return self.forward_head(self.forward_features(x))

@@ -17,7 +17,9 @@ from typing import Sequence, Tuple
 import paddle
 import paddle.nn as nn
 
-from .layers import ClassificationModel, ConvBNLayer
+from .base import ClassificationModel
+from .blocks import BlockPaths
+from .layers import ConvBNLayer
 from .registry import register_model
 
 #: The stem, paper Table 1: (kernel, output channels, stride) of a full 3×3 convolution.
@@ -56,6 +58,9 @@ class DepthwiseSeparable(nn.Layer):
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         return self.pointwise_conv(self.depthwise_conv(x))
 
+    def block_paths(self) -> BlockPaths:
+        return BlockPaths("DW-separable", [[self.depthwise_conv, self.pointwise_conv]])
+
 
 class MobileNetV1(ClassificationModel):
     """MobileNetV1 with width multiplier ``scale`` (the paper's α).
@@ -71,24 +76,19 @@ class MobileNetV1(ClassificationModel):
                  arch: Sequence[Sequence[int]] = ARCH, stem: Sequence[int] = STEM) -> None:
         super().__init__()
         self.scale = scale
-        self.class_num = class_num
         k, c, s = stem
         in_c = int(c * scale)
         self.conv = ConvBNLayer(3, in_c, k, s, act="relu")
-        blocks = []
+        blocks, widths = [], []
         for k, c, s in arch:
             blocks.append(DepthwiseSeparable(in_c, int(c * scale), k, s))
             in_c = int(c * scale)
+            widths.append(in_c)
         self.blocks = nn.Sequential(*blocks)
-        self.num_features = in_c
-        self.avg_pool = nn.AdaptiveAvgPool2D(1)
-        self.fc = nn.Linear(in_c, class_num)
-
-    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
-        return self.blocks(self.conv(x))
-
-    def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
-        return self.fc(paddle.flatten(self.avg_pool(x), 1))
+        self.stem_modules = ("conv",)
+        self.add_stages_by_stride([f"blocks.{i}" for i in range(len(arch))], [row[2] for row in arch], widths,
+                                  reduction=stem[2])
+        self.init_head(in_c, class_num, classifier="fc")
 
 
 _PAPER = ("MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications "

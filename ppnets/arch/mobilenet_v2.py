@@ -11,7 +11,9 @@ from typing import Sequence, Tuple
 import paddle
 import paddle.nn as nn
 
-from .layers import ClassificationModel, conv_bn_legacy
+from .base import ClassificationModel
+from .blocks import InvertedResidualUnit
+from .layers import conv_bn_legacy
 from .registry import register_model
 
 #: The paper's Table 2: (expansion t, output channels c, repeats n, first stride s).
@@ -26,29 +28,10 @@ ARCH: Tuple[Tuple[int, int, int, int], ...] = (
     (6, 320, 1, 1),
 )
 
-class InvertedResidualUnit(nn.Layer):
-    """1×1 expand (ReLU6) → 3×3 depthwise (ReLU6) → 1×1 linear projection, + identity if it fits.
-
-    With ``expand=False`` (the paper's t = 1 block) there is no expansion convolution.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int, expansion: int,
-                 shortcut: bool, expand: bool = True) -> None:
-        super().__init__()
-        mid = int(round(in_channels * expansion))
-        self.shortcut = shortcut
-        self._expand_conv = conv_bn_legacy(in_channels, mid, 1, act="relu6") if expand else None
-        self._bottleneck_conv = conv_bn_legacy(mid, mid, 3, stride, groups=mid, act="relu6")
-        self._linear_conv = conv_bn_legacy(mid, out_channels, 1)
-
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        y = self._expand_conv(x) if self._expand_conv is not None else x
-        y = self._linear_conv(self._bottleneck_conv(y))
-        return x + y if self.shortcut else y
-
 
 class InvresiBlocks(nn.Layer):
-    """One row of the table: ``n`` inverted residual units, the first with stride ``s``.
+    """One row of the table, a stage: ``n`` inverted residual units (the shared
+    :class:`~ppnets.arch.blocks.InvertedResidualUnit`: ReLU6, no SE), the first with stride ``s``.
 
     Sublayers are ``_first_block`` and ``{name}_2 … {name}_n`` (PaddleClas's keys).
     """
@@ -87,34 +70,21 @@ class MobileNetV2(ClassificationModel):
                  paper_exact: bool = False, arch: Sequence[Sequence[int]] = ARCH) -> None:
         super().__init__()
         self.scale = scale
-        self.class_num = class_num
         in_c = int(32 * scale)
         self.conv1 = conv_bn_legacy(3, in_c, 3, stride=2, act="relu6")
-        self.stages = []
+        self.stem_modules = ("conv1",)
+        reduction = 2
         for i, (t, c, n, s) in enumerate(arch):
             name = f"conv{i + 2}"
-            stage = self.add_sublayer(name, InvresiBlocks(in_c, t, int(c * scale), n, s, name,
-                                                          expand=not (paper_exact and t == 1)))
-            self.stages.append(stage)
-            in_c = int(c * scale)
-        self.num_features = int(1280 * scale) if scale > 1.0 else 1280
-        self._head_name = f"conv{len(arch) + 2}"  # "conv9" in PaddleClas's keys
-        self.add_sublayer(self._head_name, conv_bn_legacy(in_c, self.num_features, 1, act="relu6"))
-        self.pool2d_avg = nn.AdaptiveAvgPool2D(1)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else None
-        self.out = nn.Linear(self.num_features, class_num)
-
-    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
-        x = self.conv1(x)
-        for stage in self.stages:
-            x = stage(x)
-        return getattr(self, self._head_name)(x)
-
-    def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
-        x = paddle.flatten(self.pool2d_avg(x), 1)
-        if self.dropout is not None:
-            x = self.dropout(x)
-        return self.out(x)
+            self.add_sublayer(name, InvresiBlocks(in_c, t, int(c * scale), n, s, name,
+                                                  expand=not (paper_exact and t == 1)))
+            in_c, reduction = int(c * scale), reduction * s
+            self.add_stage(name, in_c, reduction)
+        last = int(1280 * scale) if scale > 1.0 else 1280
+        head = f"conv{len(arch) + 2}"  # "conv9" in PaddleClas's keys
+        self.add_sublayer(head, conv_bn_legacy(in_c, last, 1, act="relu6"))
+        self.neck_modules = (head,)
+        self.init_head(last, class_num, classifier="out", dropout=dropout)
 
 
 _PAPER = "MobileNetV2: Inverted Residuals and Linear Bottlenecks (Sandler et al., arXiv:1801.04381)"

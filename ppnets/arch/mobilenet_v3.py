@@ -27,11 +27,12 @@ from __future__ import annotations
 
 from typing import Dict, Optional, Sequence, Tuple
 
-import paddle
 import paddle.nn as nn
 
 from ..errors import ConfigError, did_you_mean
-from .layers import ClassificationModel, ConvBNLayer, SqueezeExcite, make_divisible
+from .base import ClassificationModel
+from .blocks import InvertedResidualUnit
+from .layers import ConvBNLayer, SqueezeExcite, make_divisible
 from .registry import register_model
 
 _R, _H = "relu", "hardswish"
@@ -78,33 +79,21 @@ LAST_CONV = {"large": 1280, "small": 1280}          # 1×1 conv after pooling (n
 LAST_CONV_PAPER = {"large": 1280, "small": 1024}    # the paper's Tables 1 and 2
 
 
-class ResidualUnit(nn.Layer):
-    """1×1 expand → k×k depthwise → [SE] → 1×1 linear projection, + identity if stride 1 and
-    ``in == out``. ``expand=False`` omits the expansion conv (requires ``mid == in``).
-    ``se_channels`` is the SE bottleneck width; None means PaddleClas's plain ``mid // 4``."""
+class ResidualUnit(InvertedResidualUnit):
+    """MobileNetV3's "bneck", the shared :class:`~ppnets.arch.blocks.InvertedResidualUnit` with its
+    PaddleClas names: 1×1 ``expand_conv`` → k×k ``bottleneck_conv`` → [``mid_se``] → 1×1 ``linear_conv``,
+    + identity if stride 1 and ``in == out``. ``expand=False`` omits the expansion conv (requires
+    ``mid == in``). ``se_channels`` is the SE bottleneck width; None means PaddleClas's plain ``mid // 4``."""
 
     def __init__(self, in_channels: int, mid_channels: int, out_channels: int, kernel_size: int,
                  stride: int, use_se: bool, act: str, expand: bool = True,
                  se_gate: str = "hardsigmoid_pc", se_channels: Optional[int] = None) -> None:
-        super().__init__()
-        self.shortcut = stride == 1 and in_channels == out_channels
-        self.expand_conv = ConvBNLayer(in_channels, mid_channels, 1, act=act) if expand else None
-        self.bottleneck_conv = ConvBNLayer(mid_channels, mid_channels, kernel_size, stride,
-                                           groups=mid_channels, act=act)
-        self.mid_se = None
-        if use_se:
-            # PaddleClas reduces to plain ``mid // 4`` (no rounding): 8 → 2, 88 → 22.
-            reduced = mid_channels // 4 if se_channels is None else se_channels
-            self.mid_se = SqueezeExcite(mid_channels, reduced, act="relu", gate=se_gate)
-        self.linear_conv = ConvBNLayer(mid_channels, out_channels, 1)
-
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        y = self.expand_conv(x) if self.expand_conv is not None else x
-        y = self.bottleneck_conv(y)
-        if self.mid_se is not None:
-            y = self.mid_se(y)
-        y = self.linear_conv(y)
-        return x + y if self.shortcut else y
+        # PaddleClas reduces to plain ``mid // 4`` (no rounding): 8 → 2, 88 → 22.
+        reduced = mid_channels // 4 if se_channels is None else se_channels
+        se = SqueezeExcite(mid_channels, reduced, act="relu", gate=se_gate) if use_se else None
+        super().__init__(in_channels, out_channels, stride, expand=expand, mid_channels=mid_channels,
+                         kernel_size=kernel_size, act=act, se=se, conv_names=("conv", "bn"), title="Bneck",
+                         names=("expand_conv", "bottleneck_conv", "mid_se", "linear_conv"))
 
 
 class MobileNetV3(ClassificationModel):
@@ -122,8 +111,9 @@ class MobileNetV3(ClassificationModel):
             ``relu6(x + 3) / 6`` SE gate, SE width ``make_divisible(mid / 4, 8)``, a bias in
             the last conv. Its state_dict no longer matches PaddleClas.
 
-    ``num_features`` is the width fed to ``fc`` (the last conv's, 1280 or 1024);
-    ``forward_features`` returns the ``last_second_conv`` map (960 / 576 channels at 1.0).
+    ``num_features`` is the width of the ``last_second_conv`` map ``forward_features`` returns
+    (960 / 576 channels at 1.0); ``head_hidden_size`` the width of the last conv after the
+    pooling, which ``fc`` reads (1280, or 1024 for the paper's small model).
     """
 
     def __init__(self, variant: str = "large", scale: float = 1.0, class_num: int = 1000,
@@ -132,11 +122,11 @@ class MobileNetV3(ClassificationModel):
         if variant not in ARCHS:
             raise ConfigError(f"MobileNetV3: unknown variant '{variant}'{did_you_mean(variant, ARCHS)}; "
                               f"valid: {', '.join(ARCHS)}")
-        self.variant, self.scale, self.class_num = variant, scale, class_num
+        self.variant, self.scale = variant, scale
         arch: Sequence[Tuple[int, int, int, bool, str, int]] = ARCHS[variant]
         in_c = make_divisible(STEM_CHANNELS * scale)
         self.conv = ConvBNLayer(3, in_c, 3, 2, act="hardswish")
-        blocks = []
+        blocks, widths = [], []
         for k, exp, c, se, act, s in arch:
             mid, out = make_divisible(exp * scale), make_divisible(c * scale)
             blocks.append(ResidualUnit(in_c, mid, out, k, s, se, act,
@@ -144,26 +134,19 @@ class MobileNetV3(ClassificationModel):
                                        se_gate="hardsigmoid" if paper_exact else "hardsigmoid_pc",
                                        se_channels=make_divisible(mid / 4) if paper_exact else None))
             in_c = out
+            widths.append(out)
         self.blocks = nn.Sequential(*blocks)
+        self.stem_modules = ("conv",)
+        self.add_stages_by_stride([f"blocks.{i}" for i in range(len(arch))], [row[5] for row in arch], widths,
+                                  reduction=2)
         last_second = make_divisible(LAST_SECOND[variant] * scale)
         self.last_second_conv = ConvBNLayer(in_c, last_second, 1, act="hardswish")
-        self.num_features = (LAST_CONV_PAPER if paper_exact else LAST_CONV)[variant]
-        self.avg_pool = nn.AdaptiveAvgPool2D(1)
+        self.neck_modules = ("last_second_conv",)
+        hidden = (LAST_CONV_PAPER if paper_exact else LAST_CONV)[variant]
         # PaddleClas's last conv has no bias; the paper's (TF slim: BN-free conv2d) has one
-        self.last_conv = nn.Conv2D(last_second, self.num_features, 1,
-                                   bias_attr=None if paper_exact else False)
-        self.hardswish = nn.Hardswish()
-        self.dropout = nn.Dropout(dropout, mode="downscale_in_infer") if dropout > 0 else None
-        self.fc = nn.Linear(self.num_features, class_num)
-
-    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
-        return self.last_second_conv(self.blocks(self.conv(x)))
-
-    def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
-        x = self.hardswish(self.last_conv(self.avg_pool(x)))
-        if self.dropout is not None:
-            x = self.dropout(x)
-        return self.fc(paddle.flatten(x, 1))
+        self.last_conv = nn.Conv2D(last_second, hidden, 1, bias_attr=None if paper_exact else False)
+        self.init_head(last_second, class_num, classifier="fc", hidden="last_conv", hidden_size=hidden,
+                       hidden_act="hardswish", dropout=dropout, dropout_mode="downscale_in_infer")
 
 
 _PAPER = "Searching for MobileNetV3 (Howard et al., arXiv:1905.02244)"

@@ -19,7 +19,9 @@ from typing import Dict, Tuple
 import paddle
 import paddle.nn as nn
 
-from .layers import ClassificationModel, ConvBNLayer, SqueezeExcite, make_act, make_divisible
+from .base import ClassificationModel
+from .blocks import BlockPaths
+from .layers import ConvBNLayer, SqueezeExcite, make_divisible
 from .registry import register_model
 
 __all__ = ["ARCH", "PPLCNet", "LCNetBlock"]
@@ -67,6 +69,9 @@ class LCNetBlock(nn.Layer):
             x = self.se(x)
         return self.pw_conv(x)
 
+    def block_paths(self) -> BlockPaths:
+        return BlockPaths("DW-separable", [[m for m in (self.dw_conv, self.se, self.pw_conv) if m is not None]])
+
 
 class PPLCNet(ClassificationModel):
     """PP-LCNet with width multiplier ``scale``.
@@ -77,21 +82,22 @@ class PPLCNet(ClassificationModel):
         dropout: dropout after the last conv (PaddleClas: 0.2, "downscale_in_infer" mode,
             i.e. activations are multiplied by ``1 - p`` at inference, as its weights expect).
         class_expand: width of the 1×1 conv after pooling (1280).
-        use_last_conv: False drops that conv: the classifier then reads the pooled
-            ``blocks6`` features directly (PaddleClas's option for its PULC models).
+        use_last_conv: False drops that conv (and the dropout): the classifier then reads the
+            pooled ``blocks6`` features directly (PaddleClas's option for its PULC models).
         act: activation of every conv (PaddleClas: "hardswish").
 
-    ``forward_features`` returns the ``blocks6`` map (``num_features`` = 512·scale channels);
-    the head is pool → [last conv → act → dropout] → fc, ``head_hidden_size`` wide.
+    The stages are PaddleClas's ``blocks2`` … ``blocks6``; ``forward_features`` returns the
+    ``blocks6`` map (``num_features`` = 512·scale channels); the head is pool → [last conv →
+    act] → dropout → fc, ``head_hidden_size`` wide.
     """
 
     def __init__(self, scale: float = 1.0, class_num: int = 1000, dropout: float = 0.2,
                  class_expand: int = CLASS_EXPAND, use_last_conv: bool = True, act: str = "hardswish") -> None:
         super().__init__()
-        self.scale, self.class_num = scale, class_num
+        self.scale = scale
         in_c = make_divisible(STEM_CHANNELS * scale)
         self.conv1 = ConvBNLayer(3, in_c, 3, 2, act=act)
-        self.feature_info = []
+        self.stem_modules = ("conv1",)
         reduction = 2
         for stage, rows in ARCH.items():
             blocks = []
@@ -100,29 +106,13 @@ class PPLCNet(ClassificationModel):
                 blocks.append(LCNetBlock(in_c, out, k, s, se, act))
                 in_c, reduction = out, reduction * s
             setattr(self, stage, nn.Sequential(*blocks))
-            self.feature_info.append({"module": stage, "num_chs": in_c, "reduction": reduction})
-        self.num_features = in_c
-        self.avg_pool = nn.AdaptiveAvgPool2D(1)
-        self.last_conv = nn.Conv2D(in_c, class_expand, 1, bias_attr=False) if use_last_conv else None
-        self.act = make_act(act)
-        self.dropout = (nn.Dropout(dropout, mode="downscale_in_infer")
-                        if use_last_conv and dropout > 0 else None)
-        self.head_hidden_size = class_expand if use_last_conv else in_c
-        self.fc = nn.Linear(self.head_hidden_size, class_num)
-
-    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
-        x = self.conv1(x)
-        for info in self.feature_info:
-            x = getattr(self, info["module"])(x)
-        return x
-
-    def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
-        x = self.avg_pool(x)
-        if self.last_conv is not None:
-            x = self.act(self.last_conv(x))
-            if self.dropout is not None:
-                x = self.dropout(x)
-        return self.fc(paddle.flatten(x, 1))
+            self.add_stage(stage, in_c, reduction)
+        if use_last_conv:
+            self.last_conv = nn.Conv2D(in_c, class_expand, 1, bias_attr=False)
+            self.init_head(in_c, class_num, classifier="fc", hidden="last_conv", hidden_size=class_expand,
+                           hidden_act=act, dropout=dropout, dropout_mode="downscale_in_infer")
+        else:
+            self.init_head(in_c, class_num, classifier="fc")
 
 
 _PAPER = "PP-LCNet: A Lightweight CPU Convolutional Neural Network (Cui et al., arXiv:2109.15099)"

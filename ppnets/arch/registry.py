@@ -61,7 +61,12 @@ def model_info(name: str) -> ModelInfo:
 def build_model(name: str, **kwargs: Any) -> nn.Layer:
     """Build the registered model ``name``; ``kwargs`` (e.g. ``class_num=10``) override its defaults.
 
+    Besides its family's arguments every model takes ``features_only``, ``out_indices`` and
+    ``freeze_stages`` (:class:`~ppnets.arch.base.ClassificationModel`):
+
     >>> model = build_model("MobileNetV2_x0_5", class_num=10)
+    >>> backbone = build_model("MobileNetV2_x0_5", features_only=True, out_indices=(1, 3, 6))
+    >>> maps = backbone(paddle.zeros([1, 3, 224, 224]))   # 3 maps, strides 4, 16, 32
     """
     if not isinstance(name, str):
         raise ConfigError(f"Arch.name: expected a model name (str), got {name!r}")

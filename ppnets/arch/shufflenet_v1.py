@@ -28,7 +28,9 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from ..errors import ConfigError
-from .layers import ClassificationModel, ConvBNLayer, channel_shuffle, make_divisible
+from .base import ClassificationModel
+from .blocks import BlockPaths
+from .layers import ConvBNLayer, channel_shuffle, make_divisible
 from .registry import register_model
 
 #: Paper Table 1: output channels of stages 2, 3, 4 at 1.0× for each number of groups g.
@@ -80,6 +82,13 @@ class ShuffleV1Unit(nn.Layer):
             return F.relu(x + y)
         return paddle.concat([self.shortcut(x), F.relu(y)], axis=1)
 
+    def block_paths(self) -> BlockPaths:
+        main = [self.conv_pw] + ([("shuffle", self.shuffle_groups)] if self.shuffle_groups > 1 else [])
+        main += [self.conv_dw, self.conv_linear]
+        if self.shortcut is None:
+            return BlockPaths("Shuffle unit", [[], main], "add", post=[("act", "ReLU")])
+        return BlockPaths("Shuffle unit /2", [[self.shortcut], main + [("act", "ReLU")]], "concat")
+
 
 def shufflenet_v1_channels(groups: int, scale: float) -> Tuple[int, Tuple[int, int, int]]:
     """(stem, (stage2, stage3, stage4)) output channels for ``groups`` at width ``scale``."""
@@ -106,11 +115,12 @@ class ShuffleNetV1(ClassificationModel):
                  dropout: float = 0.0) -> None:
         super().__init__()
         stem_c, stage_c = shufflenet_v1_channels(groups, scale)
-        self.groups, self.scale, self.class_num = groups, scale, class_num
+        self.groups, self.scale = groups, scale
         self.conv1 = ConvBNLayer(3, stem_c, 3, stride=2, act="relu")
         self.max_pool = nn.MaxPool2D(3, 2, padding=1)
+        self.stem_modules = ("conv1", "max_pool")
         self.stages = []
-        in_c = stem_c
+        in_c, reduction = stem_c, 4
         for s, (out_c, repeats) in enumerate(zip(stage_c, STAGE_REPEATS)):
             units = []
             for i in range(repeats):
@@ -118,22 +128,9 @@ class ShuffleNetV1(ClassificationModel):
                                            group_first=not (s == 0 and i == 0)))
                 in_c = out_c
             self.stages.append(self.add_sublayer(f"stage{s + 2}", nn.Sequential(*units)))
-        self.num_features = in_c
-        self.pool = nn.AdaptiveAvgPool2D(1)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else None
-        self.fc = nn.Linear(in_c, class_num)
-
-    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
-        x = self.max_pool(self.conv1(x))
-        for stage in self.stages:
-            x = stage(x)
-        return x
-
-    def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
-        x = paddle.flatten(self.pool(x), 1)
-        if self.dropout is not None:
-            x = self.dropout(x)
-        return self.fc(x)
+            reduction *= 2
+            self.add_stage(f"stage{s + 2}", out_c, reduction)
+        self.init_head(in_c, class_num, classifier="fc", dropout=dropout)
 
 
 _PAPER = ("ShuffleNet: An Extremely Efficient Convolutional Neural Network for Mobile Devices "

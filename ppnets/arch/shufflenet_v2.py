@@ -13,7 +13,9 @@ import paddle
 import paddle.nn as nn
 
 from ..errors import ConfigError
-from .layers import ClassificationModel, channel_shuffle, conv_bn_legacy
+from .base import ClassificationModel
+from .blocks import BlockPaths
+from .layers import channel_shuffle, conv_bn_legacy
 from .registry import register_model
 
 #: Output channels per width (paper Table 5; 0.25 and 0.33 are PaddleClas's):
@@ -45,6 +47,10 @@ class ShuffleUnit(nn.Layer):
         x2 = self._conv_linear(self._conv_dw(self._conv_pw(x2)))
         return channel_shuffle(paddle.concat([x1, x2], axis=1), 2)
 
+    def block_paths(self) -> BlockPaths:
+        return BlockPaths("Shuffle unit (split)", [[], [self._conv_pw, self._conv_dw, self._conv_linear]], "concat",
+                          split=True, post=[("shuffle", 2)])
+
 
 class ShuffleDownUnit(nn.Layer):
     """Spatial down-sampling unit (paper Fig. 3d): no split; branch 1 is 3×3 depthwise /2 → 1×1 (act),
@@ -63,6 +69,11 @@ class ShuffleDownUnit(nn.Layer):
         x1 = self._conv_linear_1(self._conv_dw_1(x))
         x2 = self._conv_linear_2(self._conv_dw_2(self._conv_pw_2(x)))
         return channel_shuffle(paddle.concat([x1, x2], axis=1), 2)
+
+    def block_paths(self) -> BlockPaths:
+        return BlockPaths("Shuffle unit /2", [[self._conv_dw_1, self._conv_linear_1],
+                                              [self._conv_pw_2, self._conv_dw_2, self._conv_linear_2]],
+                          "concat", post=[("shuffle", 2)])
 
 
 class ShuffleNetV2(ClassificationModel):
@@ -86,33 +97,22 @@ class ShuffleNetV2(ClassificationModel):
             widths = WIDTHS[scale]
         stem_c, *stage_c, last_c = widths
         self.scale = scale
-        self.class_num = class_num
         self._conv1 = conv_bn_legacy(3, stem_c, 3, stride=2, act=act)
         self._max_pool = nn.MaxPool2D(kernel_size=3, stride=2, padding=1)
-        self._block_list = []
-        in_c = stem_c
+        self.stem_modules = ("_conv1", "_max_pool")
+        in_c, reduction = stem_c, 4
         for stage, (out_c, repeats) in enumerate(zip(stage_c, STAGE_REPEATS), start=2):
+            names = []
             for i in range(repeats):
                 unit = ShuffleDownUnit(in_c, out_c, 2, act) if i == 0 else ShuffleUnit(out_c, act)
-                self._block_list.append(self.add_sublayer(f"{stage}_{i + 1}", unit))
+                names.append(f"{stage}_{i + 1}")
+                self.add_sublayer(names[-1], unit)
                 in_c = out_c
+            reduction *= 2
+            self.add_stage(names, out_c, reduction)
         self._last_conv = conv_bn_legacy(in_c, last_c, 1, act=act)
-        self.num_features = last_c
-        self._pool2d_avg = nn.AdaptiveAvgPool2D(1)
-        self._dropout = nn.Dropout(dropout) if dropout > 0 else None
-        self._fc = nn.Linear(last_c, class_num)
-
-    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
-        x = self._max_pool(self._conv1(x))
-        for unit in self._block_list:
-            x = unit(x)
-        return self._last_conv(x)
-
-    def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
-        x = paddle.flatten(self._pool2d_avg(x), 1)
-        if self._dropout is not None:
-            x = self._dropout(x)
-        return self._fc(x)
+        self.neck_modules = ("_last_conv",)
+        self.init_head(last_c, class_num, classifier="_fc", dropout=dropout)
 
 
 _PAPER = "ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture Design (Ma et al., arXiv:1807.11164)"

@@ -15,7 +15,9 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from ..errors import ConfigError, did_you_mean
-from .layers import LEGACY_NAMES, ClassificationModel, ConvBNLayer, FastConv2D
+from .base import ClassificationModel
+from .blocks import BlockPaths
+from .layers import LEGACY_NAMES, ConvBNLayer, FastConv2D
 from .registry import register_model
 
 #: Fire modules fire2 … fire9 (paper Table 1): (squeeze 1×1, expand 1×1 = expand 3×3) channels.
@@ -68,6 +70,9 @@ class Fire(nn.Layer):
         x = self._conv(x)
         return paddle.concat([self._conv_path1(x), self._conv_path2(x)], axis=1)
 
+    def block_paths(self) -> BlockPaths:
+        return BlockPaths("Fire", [[self._conv_path1], [self._conv_path2]], "concat", pre=[self._conv])
+
 
 class SqueezeNet(ClassificationModel):
     """SqueezeNet 1.0 / 1.1.
@@ -92,34 +97,23 @@ class SqueezeNet(ClassificationModel):
             raise ConfigError(f"SqueezeNet: unknown version '{version}'{did_you_mean(version, VERSIONS)}; "
                               f"valid: {', '.join(VERSIONS)}")
         self.version = version
-        self.class_num = class_num
         stem_c, k, pad = VERSIONS[version]["stem"]
-        self.pool_after = set(VERSIONS[version]["pool_after"])
+        pool_after = VERSIONS[version]["pool_after"]
         self._conv = FastConv2D(3, stem_c, k, stride=2, padding=pad)
+        self._relu = nn.ReLU()
         self._pool = MaxPool3x3(ceil_mode)
-        self.fires = []
-        in_c = stem_c
+        self.stem_modules = ("_conv", "_relu", "_pool")
+        stage, in_c, reduction = [], stem_c, 4
         for i, (squeeze, expand) in enumerate(FIRES, start=1):
             fire = self.add_sublayer(f"_conv{i}", Fire(in_c, squeeze, expand))
-            self.fires.append(fire)
+            stage.append(f"_conv{i}")
             in_c = fire.out_channels
-        self.num_features = in_c
-        self._drop = nn.Dropout(p=dropout, mode="downscale_in_infer")
-        self._head_name = f"_conv{len(FIRES) + 1}"  # "_conv9", the paper's conv10
-        self.add_sublayer(self._head_name, FastConv2D(in_c, class_num, 1))
-        self._avg_pool = nn.AdaptiveAvgPool2D(1)
-
-    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
-        x = self._pool(F.relu(self._conv(x)))
-        for i, fire in enumerate(self.fires):  # to_static's enumerate takes no start=
-            x = fire(x)
-            if i + 1 in self.pool_after:
-                x = self._pool(x)
-        return x
-
-    def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
-        x = F.relu(getattr(self, self._head_name)(self._drop(x)))
-        return paddle.flatten(self._avg_pool(x), 1)
+            if i in pool_after or i == len(FIRES):  # a stage ends at each max-pool, which starts the next
+                self.add_stage(stage, in_c, reduction)
+                stage, reduction = ["_pool"], reduction * 2
+        # the classifier is the 1×1 conv "_conv9" (the paper's conv10) + ReLU, before the global pool
+        self.init_head(in_c, class_num, classifier=f"_conv{len(FIRES) + 1}", conv_classifier=True,
+                       classifier_act="relu", dropout=dropout, dropout_mode="downscale_in_infer")
 
 
 _PAPER = ("SqueezeNet: AlexNet-level accuracy with 50x fewer parameters and <0.5MB model size "

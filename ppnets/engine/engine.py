@@ -151,6 +151,9 @@ class Engine:
 
     def _build_model(self) -> paddle.nn.Layer:
         arch = dict(self.config["Arch"])
+        if arch.get("features_only"):
+            raise ConfigError("Arch.features_only: a feature extractor has no classifier to train, evaluate or "
+                              "infer with; it is for tools/export_model.py (or ppnets.build_model)")
         return build_model(arch.pop("name"), **arch)
 
     def _set_device(self, device: str) -> None:

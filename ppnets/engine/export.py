@@ -6,6 +6,9 @@
 - ``inference.yml``: model name, input shape, the preprocessing ops, label names and
   whether the outputs are already probabilities.
 
+A ``features_only`` Arch exports its backbone: no softmax, one output per stage of
+``out_indices`` (``inference.yml`` lists their ``feature_info``).
+
 :class:`Predictor` reads only that directory and runs on a stock ``paddle.inference``.
 """
 from __future__ import annotations
@@ -107,10 +110,17 @@ def save_inference_model(model: paddle.nn.Layer, save_dir: str, image_shape: Lis
 def export_model(config: Dict[str, Any], save_dir: Optional[str] = None) -> str:
     """Export ``Arch`` with ``Global.pretrained_model`` to ``save_dir`` (default Global.save_inference_dir)."""
     save_dir = save_dir or config["Global"]["save_inference_dir"]
+    model = load_model_for_inference(config)
     meta = {"model_name": config["Arch"]["name"], "class_num": config["Arch"]["class_num"],
             "transform_ops": preprocess_ops(config), "label_names": label_names_for(config)}
-    save_inference_model(load_model_for_inference(config), save_dir, config["Global"]["image_shape"], meta,
-                         softmax=config["Export"]["softmax"], batch_size=config["Export"]["batch_size"])
+    softmax = config["Export"]["softmax"]
+    if getattr(model, "features_only", False):  # a backbone: its outputs are feature maps
+        meta.update(class_num=None, label_names=None, features_only=True,
+                    feature_info=[{k: v for k, v in model.feature_info[i].items() if k != "modules"}
+                                  for i in model.out_indices])
+        softmax = False
+    save_inference_model(model, save_dir, config["Global"]["image_shape"], meta,
+                         softmax=softmax, batch_size=config["Export"]["batch_size"])
     get_logger().info(f"exported {config['Arch']['name']} to {save_dir} ({MODEL_FILE}, {PARAMS_FILE}, {META_FILE})")
     return save_dir
 
@@ -137,6 +147,7 @@ class Predictor:
         if missing:
             raise DataError(f"{model_dir}: not an exported ppnets model (missing {', '.join(missing)}); "
                             "run tools/export_model.py first")
+        self.model_dir = model_dir
         with open(paths[2], encoding="utf-8") as f:
             self.meta = yaml.safe_load(f)
         self.transform = build_transforms(self.meta["transform_ops"], where=f"{paths[2]}: transform_ops")
@@ -160,12 +171,24 @@ class Predictor:
         self.config = cfg
         self.predictor = paddle.inference.create_predictor(cfg)
         self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
-        self.output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
+        self.outputs = [self.predictor.get_output_handle(n) for n in self.predictor.get_output_names()]
+        self.output = self.outputs[0]
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """NCHW float32 batch → class probabilities (N, class_num)."""
+        if self.meta.get("features_only"):
+            raise DataError(f"{self.model_dir}: a features_only (backbone) export outputs feature maps, "
+                            "not class scores; use Predictor.features()")
+        self._forward(batch)
+        out = self.output.copy_to_cpu()
+        return out if self.meta.get("softmax", True) else softmax(out)
+
+    def features(self, batch: np.ndarray) -> List[np.ndarray]:
+        """NCHW float32 batch → every output of the exported program (a backbone's stage maps)."""
+        self._forward(batch)
+        return [out.copy_to_cpu() for out in self.outputs]
+
+    def _forward(self, batch: np.ndarray) -> None:
         self.input.reshape(list(batch.shape))
         self.input.copy_from_cpu(np.ascontiguousarray(batch, dtype=np.float32))
         self.predictor.run()
-        out = self.output.copy_to_cpu()
-        return out if self.meta.get("softmax", True) else softmax(out)
