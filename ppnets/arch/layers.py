@@ -45,6 +45,7 @@ ACTIVATIONS = {
     "sigmoid": nn.Sigmoid,
     "leaky_relu": nn.LeakyReLU,
     "hardclip": functools.partial(nn.Hardtanh, 0.0, 1.0),  # clip(x, 0, 1) (PaddleClas GhostNet SE)
+    "gelu": nn.GELU,                                       # exact (erf) GELU (MobileNetV4 hybrid_large)
 }
 
 
