@@ -8,7 +8,7 @@ their traceback (see :func:`ppnets.utils.cli.run`).
 from __future__ import annotations
 
 import difflib
-from typing import Iterable
+from typing import Iterable, List
 
 
 class PPNetsError(Exception):
@@ -32,13 +32,21 @@ class TrainingError(PPNetsError):
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
-    """Return ``" (did you mean 'x'?)"`` for the closest choice, or ``""``."""
-    close = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.5)
-    if not close:
-        lowered = {c.lower(): c for c in choices}
-        if str(name).lower() in lowered:
-            close = [lowered[str(name).lower()]]
+    """Return ``" (did you mean 'x'?)"`` for a choice that is surely meant (a typo or another
+    case), or ``""``: a loose match would mislead (``use_dali`` is not ``use_visualdl``)."""
+    choices = list(choices)
+    lowered = {c.lower(): c for c in choices}
+    if str(name).lower() in lowered:
+        return f" (did you mean '{lowered[str(name).lower()]}'?)"
+    close = difflib.get_close_matches(str(name), choices, n=1, cutoff=0.75)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def closest(name: str, choices: Iterable[str], n: int = 5) -> List[str]:
+    """Up to ``n`` choices most like ``name`` (case-insensitive), best first."""
+    choices = list(choices)
+    by_lower = {c.lower(): c for c in choices}
+    return [by_lower[c] for c in difflib.get_close_matches(str(name).lower(), list(by_lower), n=n, cutoff=0.4)]
 
 
 class TrainingInterrupted(PPNetsError):

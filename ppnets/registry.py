@@ -10,7 +10,10 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable, Dict, List, Optional
 
-from .errors import ConfigError, did_you_mean
+from .errors import ConfigError, closest, did_you_mean
+
+#: how users list the entries of the larger registries
+_LISTING = {"model": "ppnets.list_models() or python tools/model_table.py"}
 
 
 class Registry:
@@ -33,16 +36,20 @@ class Registry:
         return _add(obj) if obj is not None else _add
 
     def get(self, name: str, where: str = "") -> Callable[..., Any]:
-        """Return the entry ``name``; raise a ConfigError naming the valid ones otherwise."""
-        if not isinstance(name, str):
-            raise ConfigError(f"{where or self.kind}: expected the name of a {self.kind}, got {name!r}; "
-                              f"valid: {', '.join(self.names())}")
-        if name not in self._items:
-            loc = f"{where}: " if where else ""
-            raise ConfigError(
-                f"{loc}unknown {self.kind} '{name}'{did_you_mean(name, self._items)}; "
-                f"valid: {', '.join(self.names())}")
+        """Return the entry ``name``; raise a ConfigError naming the closest valid ones otherwise."""
+        if not isinstance(name, str) or name not in self._items:
+            raise ConfigError(f"{where or self.kind}: {self._unknown(name)}")
         return self._items[name]
+
+    def _unknown(self, name: Any) -> str:
+        names = self.names()
+        what = (f"unknown {self.kind} '{name}'{did_you_mean(name, names)}" if isinstance(name, str)
+                else f"expected the name of a {self.kind}, got {name!r}")
+        if len(names) <= 12:
+            return f"{what}; valid: {', '.join(names)}"
+        near = closest(str(name), names)
+        return f"{what}; closest: {', '.join(near) if near else '(none)'} ({len(names)} {self.kind}s; see " \
+               f"{_LISTING.get(self.kind, 'the docs')})"
 
     def build(self, name: str, kwargs: Optional[Dict[str, Any]] = None, where: str = "", **extra: Any) -> Any:
         """Look up ``name`` and call it with ``kwargs``, checking them against its signature."""
@@ -71,27 +78,32 @@ def accepted_kwargs(fn: Callable[..., Any]) -> Optional[List[str]]:
             and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
 
 
-def check_kwargs(fn: Callable[..., Any], kwargs: Dict[str, Any], where: str,
-                 provided: Optional[Dict[str, Any]] = None) -> None:
-    """Raise a ConfigError naming ``where.key`` if ``fn`` does not take ``key``.
+def kwargs_problems(fn: Callable[..., Any], kwargs: Dict[str, Any], where: str,
+                    provided: Optional[Dict[str, Any]] = None) -> List[str]:
+    """One message per key of ``kwargs`` that ``fn`` does not take, as ``where: unknown key …``.
 
     With ``provided`` (the arguments the builder passes itself) the call is checked as a whole:
-    a configured key that the builder sets, or a required argument nobody gives, is an error too.
+    a configured key that the builder sets, or a required argument nobody gives, is a problem too.
     """
     valid = accepted_kwargs(fn)
     if valid is None:
-        return
-    for key in kwargs:
-        if key not in valid:
-            raise ConfigError(f"{where}: unknown key '{key}'{did_you_mean(key, valid)}; "
-                              f"valid: {', '.join(valid) or '(none)'}")
+        return []
+    problems = [f"{where}: unknown key '{key}'{did_you_mean(key, valid)}; valid: {', '.join(valid) or '(none)'}"
+                for key in kwargs if key not in valid]
     if provided is None:
-        return
-    for key in kwargs:
-        if key in provided:
-            raise ConfigError(f"{where}: '{key}' is set by ppnets itself, remove it from the config")
+        return problems
+    problems += [f"{where}: '{key}' is set by ppnets itself, remove it from the config"
+                 for key in kwargs if key in provided]
     target = fn.__init__ if inspect.isclass(fn) else fn
-    for p in inspect.signature(target).parameters.values():
-        if (p.name in valid and p.default is inspect.Parameter.empty
-                and p.name not in kwargs and p.name not in provided):
-            raise ConfigError(f"{where}: missing required key '{p.name}'")
+    problems += [f"{where}: missing required key '{p.name}'" for p in inspect.signature(target).parameters.values()
+                 if p.name in valid and p.default is inspect.Parameter.empty
+                 and p.name not in kwargs and p.name not in provided]
+    return problems
+
+
+def check_kwargs(fn: Callable[..., Any], kwargs: Dict[str, Any], where: str,
+                 provided: Optional[Dict[str, Any]] = None) -> None:
+    """Raise a ConfigError listing :func:`kwargs_problems` (one per line), if there are any."""
+    problems = kwargs_problems(fn, kwargs, where, provided)
+    if problems:
+        raise ConfigError("\n".join(problems))

@@ -1,16 +1,24 @@
+"""Shared fixtures. ppnets is imported as the installed package (``pip install -r requirements.txt``
+installs this checkout in editable mode); pytest puts this folder on the path for ``reference``."""
+import importlib.util
 import os
-import sys
+import shutil
+from types import ModuleType
+
+import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)                   # tests/reference.py
-sys.path.insert(0, os.path.dirname(HERE))  # the ppnets package, without installing it
-
-import shutil  # noqa: E402
-
-import pytest  # noqa: E402
-
 REPO = os.path.dirname(HERE)
 DIGITS = os.path.join(REPO, "dataset", "digits")
+TOOLS = os.path.join(REPO, "tools")
+
+
+def load_tool(name: str) -> ModuleType:
+    """Import ``tools/<name>.py`` as a module (the tools are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"tool_{name}", os.path.join(TOOLS, f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def make_digits_slice(dst: str, classes=("0", "1", "2"), n_train: int = 40, n_val: int = 10) -> str:

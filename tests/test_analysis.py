@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import importlib
 import math
 import os
 import re
@@ -26,7 +25,7 @@ from ppnets.arch.layers import ConvBNLayer
 from ppnets.arch.mobilenet_v1 import ARCH as MNV1_ARCH
 from ppnets.errors import ConfigError, DataError
 
-from conftest import REPO
+from conftest import REPO, load_tool
 from reference import model_sizes
 
 SIZES = model_sizes()
@@ -37,9 +36,7 @@ SMALL = ["MobileNetV1_x0_25", "MobileNetV2_x0_25", "MobileNetV3_small_x0_35", "E
 
 
 def _tool(name):
-    if TOOLS not in sys.path:
-        sys.path.insert(0, TOOLS)
-    return importlib.import_module(name)
+    return load_tool(name)
 
 
 def _png_ok(path):
@@ -324,6 +321,7 @@ def test_diagram_renders_svg_and_png(tmp_path):
     _png_ok(out[1])
 
 
+@pytest.mark.slow
 def test_visualdl_graph(tmp_path):
     path = log_graph_to_visualdl("MobileNetV2_x0_25", 32, str(tmp_path / "vdl"), {"class_num": 10})
     assert os.path.basename(path).startswith("vdlgraph") and os.path.getsize(path) > 1000
@@ -371,6 +369,7 @@ def test_analyze_model_config_and_diagram(tmp_path, capsys):
         tool.main([])
 
 
+@pytest.mark.slow
 def test_compare_models_two_tiny_models(tmp_path, capsys):
     tool = _tool("compare_models")
     runs = tmp_path / "runs" / "MobileNetV2_x0_25"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import random
 import re
 
 import numpy as np
@@ -14,6 +13,8 @@ import pytest
 from ppnets.config import load_config
 from ppnets.data import build_dataloader, iterate_loader
 from ppnets.data import transforms as T
+from ppnets.data.transforms import autoaugment as AA, functional as F
+from ppnets.data.transforms.base import interp_flag
 from ppnets.data.batch_ops import (BatchCollate, CutmixOperator, MixupCutmix, MixupOperator, OpSampler,
                                    build_batch_transforms)
 from ppnets.data.transforms import AutoAugment, ColorJitter, RandAugment, RandomErasing
@@ -23,9 +24,8 @@ from ppnets.loss import CELoss
 from conftest import REPO, load_small_config
 
 
-def seed(s):
-    random.seed(s)
-    np.random.seed(s)
+def rng(s):
+    return np.random.default_rng(s)
 
 
 def photo(h=32, w=40, s=0):
@@ -45,9 +45,9 @@ def erased_mask(before, after):
 def test_random_erasing_area_aspect_and_value():
     op = RandomErasing(prob=1.0, sl=0.1, sh=0.3, r1=0.5, mean=[7.0, 8.0, 9.0])
     img = np.zeros((40, 50, 3), np.float32)
-    seed(0)
+    r = rng(0)
     for _ in range(100):
-        out = op(img)
+        out = op(img, r)
         mask = erased_mask(img, out)
         ys, xs = np.nonzero(mask)
         eh, ew = ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
@@ -64,50 +64,45 @@ def test_random_erasing_area_aspect_and_value():
 def test_random_erasing_probability():
     op = RandomErasing(prob=0.3, mean=[1.0, 1.0, 1.0])
     img = np.zeros((3, 24, 24), np.float32)
-    seed(1)
-    hits = sum(bool(np.any(op(img) != 0)) for _ in range(600))
+    r = rng(1)
+    hits = sum(bool(np.any(op(img, r) != 0)) for _ in range(600))
     assert abs(hits / 600 - 0.3) < 0.06
-    assert not np.any(RandomErasing(prob=0.0)(img) != 0)
+    assert not np.any(RandomErasing(prob=0.0)(img, r) != 0)
 
 
 def test_random_erasing_chw_and_hwc_layouts():
-    seed(2)
-    chw = RandomErasing(prob=1.0, mean=[1.0, 2.0, 3.0], sl=0.2, sh=0.2)(np.zeros((3, 32, 40), np.float32))
+    chw = RandomErasing(prob=1.0, mean=[1.0, 2.0, 3.0], sl=0.2, sh=0.2)(np.zeros((3, 32, 40), np.float32), rng(2))
     mask = chw[0] != 0
     assert chw.shape == (3, 32, 40) and mask.any()
     for c, v in enumerate([1.0, 2.0, 3.0]):          # every channel erased over the same region, own value
         assert np.array_equal(chw[c] != 0, mask) and np.all(chw[c][mask] == v)
-    seed(2)
-    hwc = RandomErasing(prob=1.0, mean=[1.0, 2.0, 3.0], sl=0.2, sh=0.2)(np.zeros((32, 40, 3), np.float32))
+    hwc = RandomErasing(prob=1.0, mean=[1.0, 2.0, 3.0], sl=0.2, sh=0.2)(np.zeros((32, 40, 3), np.float32), rng(2))
     assert np.array_equal(np.moveaxis(chw, 0, -1), hwc)  # same draw, same region in either layout
     # a 3×6×3 array is ambiguous: auto treats it as HWC (3 rows, 3 channels), layout: chw as 3 planes of 6×3
     ambiguous = np.zeros((3, 6, 3), np.float32)
-    seed(3)
-    auto = RandomErasing(prob=1.0, sl=0.25, sh=0.25, r1=1.0, mean=[1, 2, 3])(ambiguous)
+    auto = RandomErasing(prob=1.0, sl=0.25, sh=0.25, r1=1.0, mean=[1, 2, 3])(ambiguous, rng(3))
     hit = erased_mask(ambiguous, auto)
     assert hit.shape == (3, 6) and hit.any() and np.all(auto[hit] == [1, 2, 3])
-    seed(3)
-    forced = RandomErasing(prob=1.0, sl=0.25, sh=0.25, r1=1.0, mean=[1, 2, 3], layout="chw")(ambiguous)
+    forced = RandomErasing(prob=1.0, sl=0.25, sh=0.25, r1=1.0, mean=[1, 2, 3], layout="chw")(ambiguous, rng(3))
     for c in range(3):
         assert set(np.unique(forced[c])) == {0.0, c + 1.0}
     assert np.array_equal(forced[0] != 0, forced[2] != 0)
 
 
 def test_random_erasing_noise_modes_and_paddleclas_options():
-    seed(4)
     op = RandomErasing(EPSILON=1.0, sl="1.0/3.0", sh="1.0/3.0", r1=1.0, mode="pixel", use_log_aspect=True)
     assert op.prob == 1.0 and op.sl == pytest.approx(1 / 3)
-    out = op(np.zeros((60, 60, 3), np.float32))
+    out = op(np.zeros((60, 60, 3), np.float32), rng(4))
     vals = out[erased_mask(np.zeros_like(out), out)]
     assert vals.size > 0.3 * 3600 and abs(vals.mean()) < 0.1 and abs(vals.std() - 1.0) < 0.1
-    rand = RandomErasing(prob=1.0, r1=1.0, mode="rand")(np.zeros((60, 60, 3), np.float32))
+    rand = RandomErasing(prob=1.0, r1=1.0, mode="rand")(np.zeros((60, 60, 3), np.float32), rng(5))
     region = rand[erased_mask(np.zeros_like(rand), rand)]
     assert len(np.unique(region[:, 0])) == 1                   # one value per channel
-    with pytest.raises(DataError, match="'prob' or its PaddleClas name 'EPSILON', not both"):
+    with pytest.raises(ConfigError, match="'prob' or its PaddleClas name 'EPSILON', not both"):
         RandomErasing(prob=0.5, EPSILON=0.5)
-    with pytest.raises(DataError, match="RandomErasing.mode: expected const, rand or pixel"):
+    with pytest.raises(ConfigError, match="RandomErasing.mode: expected const, rand or pixel"):
         RandomErasing(mode="noise")
-    with pytest.raises(DataError, match=r"RandomErasing: expected 0 < sl <= sh <= 1"):
+    with pytest.raises(ConfigError, match=r"RandomErasing: expected 0 < sl <= sh <= 1"):
         RandomErasing(sl=0.5, sh=0.2)
 
 
@@ -116,13 +111,11 @@ def test_random_erasing_noise_modes_and_paddleclas_options():
 def test_color_jitter_brightness_factor_in_range_and_applied():
     op = ColorJitter(brightness=0.4)
     img = photo()
-    seed(5)
-    factors = [op.get_params()[0][1] for _ in range(300)]
+    r = rng(5)
+    factors = [op.get_params(r)[0][1] for _ in range(300)]
     assert 0.6 <= min(factors) < 0.7 and 1.3 < max(factors) <= 1.4
-    seed(6)
-    (name, f), = op.get_params()
-    seed(6)
-    out = op(img)
+    (name, f), = op.get_params(rng(6))
+    out = op(img, rng(6))
     assert name == "brightness"
     np.testing.assert_array_equal(out, np.clip(np.rint(img * np.float32(f)), 0, 255).astype(np.uint8))
 
@@ -138,13 +131,13 @@ def test_color_jitter_saturation_contrast_and_hue_effects():
     np.testing.assert_array_equal(ColorJitter.apply(red, [("hue", 0.5)])[0, 0], [0, 200, 200])   # red → cyan
     np.testing.assert_array_equal(ColorJitter.apply(red, [("hue", 1 / 3)])[0, 0], [0, 200, 0])   # red → green
     assert np.array_equal(ColorJitter.apply(img, [("brightness", 1.0), ("contrast", 1.0)]), img)
-    seed(7)
-    orders = {tuple(n for n, _ in ColorJitter(0.2, 0.2, 0.2, 0.1).get_params()) for _ in range(60)}
+    r = rng(7)
+    orders = {tuple(n for n, _ in ColorJitter(0.2, 0.2, 0.2, 0.1).get_params(r)) for _ in range(60)}
     assert len(orders) > 6  # random order of the four adjustments
-    with pytest.raises(DataError, match=r"ColorJitter.hue: expected values in \[-0.5, 0.5\]"):
+    with pytest.raises(ConfigError, match=r"ColorJitter.hue: expected values in \[-0.5, 0.5\]"):
         ColorJitter(hue=0.7)
     with pytest.raises(DataError, match="expected an RGB HWC uint8 image"):
-        ColorJitter(brightness=0.2)(img.astype(np.float32))
+        ColorJitter(brightness=0.2)(img.astype(np.float32), rng(0))
 
 
 # ----------------------------------------------------------------------------- AutoAugment / RandAugment
@@ -157,23 +150,21 @@ def test_policy_ops_give_valid_changed_images_and_are_seeded(op):
     img = photo()
     changed = 0
     for s in range(40):
-        seed(s)
-        out = op(img)
+        out = op(img, rng(s))
         assert out.dtype == np.uint8 and out.shape == img.shape
         changed += not np.array_equal(out, img)
-        seed(s)
-        assert np.array_equal(op(img), out)  # the same seed gives the same image
+        assert np.array_equal(op(img, rng(s)), out)  # the same seed gives the same image
     assert changed >= 25
     assert np.array_equal(img, photo())  # the input is not modified
 
 
 def test_autoaugment_original_policy_is_the_papers():
-    policy = T._AA_POLICIES["original"]
+    policy = AA.AA_POLICIES["original"]
     assert len(policy) == 25 and all(len(sub) == 2 for sub in policy)
     assert policy[0] == [("PosterizeOriginal", 0.4, 8), ("Rotate", 0.6, 9)]
     assert policy[14] == [("Color", 0.6, 4), ("Contrast", 1.0, 8)]
-    assert all(0 <= p <= 1 and 0 <= m <= 10 and n in T._AUGMENT_OPS for sub in policy for n, p, m in sub)
-    with pytest.raises(DataError, match="AutoAugment.policy: unknown policy 'imagenet'; valid: original, v0"):
+    assert all(0 <= p <= 1 and 0 <= m <= 10 and n in AA.AUGMENT_OPS for sub in policy for n, p, m in sub)
+    with pytest.raises(ConfigError, match="AutoAugment.policy: unknown policy 'imagenet'; valid: original, v0"):
         AutoAugment(policy="imagenet")
 
 
@@ -182,19 +173,19 @@ def test_randaugment_magnitude_scales_the_operations():
     # rotation only, magnitude 0 → unchanged; magnitude 10 → ±30°, corners filled
     op = RandAugment(num_layers=1, magnitude=0, prob=1.0)
     op.ops = [o for o in op.ops if o.name == "Rotate"]
-    assert np.array_equal(op(img), img)
+    assert np.array_equal(op(img, rng(0)), img)
     op = RandAugment(num_layers=1, magnitude=10, prob=1.0, fill=[1, 2, 3])
     op.ops = [o for o in op.ops if o.name == "Rotate"]
-    assert op(img)[0, 0].tolist() == [1, 2, 3]
-    mags = [abs(T._AUGMENT_OPS["Rotate"][1](m)[0]) for m in (0, 5, 10)]
+    assert op(img, rng(0))[0, 0].tolist() == [1, 2, 3]
+    mags = [abs(AA.AUGMENT_OPS["Rotate"][1](m, rng(0))[0]) for m in (0, 5, 10)]
     assert mags == [0.0, 15.0, 30.0]
     # increasing variants get stronger with the magnitude; the legacy posterize does not
-    assert [T._AUGMENT_OPS["PosterizeIncreasing"][1](m)[0] for m in (0, 5, 10)] == [4, 2, 0]
-    assert [T._AUGMENT_OPS["Posterize"][1](m)[0] for m in (0, 5, 10)] == [0, 2, 4]
-    with pytest.raises(DataError, match=r"RandAugment.magnitude: expected a value in \[0, 10\]"):
+    assert [AA.AUGMENT_OPS["PosterizeIncreasing"][1](m, rng(0))[0] for m in (0, 5, 10)] == [4, 2, 0]
+    assert [AA.AUGMENT_OPS["Posterize"][1](m, rng(0))[0] for m in (0, 5, 10)] == [0, 2, 4]
+    with pytest.raises(ConfigError, match=r"RandAugment.magnitude: expected a value in \[0, 10\]"):
         RandAugment(magnitude=12)
     with pytest.raises(DataError, match="expected an RGB HWC uint8 image"):
-        RandAugment()(np.zeros((3, 8, 8), np.uint8))
+        RandAugment()(np.zeros((3, 8, 8), np.uint8), rng(0))
 
 
 def test_image_functions_match_pil():
@@ -208,19 +199,19 @@ def test_image_functions_match_pil():
     def close(ours, ref, tol):
         assert np.abs(ours.astype(int) - np.asarray(ref).astype(int)).max() <= tol
 
-    close(T._equalize(img), ImageOps.equalize(pil), 0)
-    close(T._posterize(img, 3), ImageOps.posterize(pil, 3), 0)
-    close(T._solarize(img, 100), ImageOps.solarize(pil, 100), 0)
-    close(T._auto_contrast(img), ImageOps.autocontrast(pil), 1)     # PIL truncates, we round
+    close(F.equalize(img), ImageOps.equalize(pil), 0)
+    close(F.posterize(img, 3), ImageOps.posterize(pil, 3), 0)
+    close(F.solarize(img, 100), ImageOps.solarize(pil, 100), 0)
+    close(F.auto_contrast(img), ImageOps.autocontrast(pil), 1)     # PIL truncates, we round
     for f in (0.1, 0.6, 1.8):
-        close(T._color(img, f), ImageEnhance.Color(pil).enhance(f), 1)
-        close(T._contrast(img, f), ImageEnhance.Contrast(pil).enhance(f), 1)
-        close(T._brightness(img, f), ImageEnhance.Brightness(pil).enhance(f), 1)
-        close(T._sharpness(img, f), ImageEnhance.Sharpness(pil).enhance(f), 1)
-    nearest, fill = T._interp("nearest"), (128, 128, 128)
-    close(T._shear_x(img, 0.3, fill, nearest), pil.transform(pil.size, Image.AFFINE, (1, 0.3, 0, 0, 1, 0),
+        close(F.color(img, f), ImageEnhance.Color(pil).enhance(f), 1)
+        close(F.contrast(img, f), ImageEnhance.Contrast(pil).enhance(f), 1)
+        close(F.brightness(img, f), ImageEnhance.Brightness(pil).enhance(f), 1)
+        close(F.sharpness(img, f), ImageEnhance.Sharpness(pil).enhance(f), 1)
+    nearest, fill = interp_flag("nearest", "test"), (128, 128, 128)
+    close(F.shear_x(img, 0.3, fill, nearest), pil.transform(pil.size, Image.AFFINE, (1, 0.3, 0, 0, 1, 0),
                                                              Image.NEAREST, fillcolor=fill), 0)
-    close(T._translate_y(img, -4.0, fill, nearest), pil.transform(pil.size, Image.AFFINE, (1, 0, 0, 0, 1, -4),
+    close(F.translate_y(img, -4.0, fill, nearest), pil.transform(pil.size, Image.AFFINE, (1, 0, 0, 0, 1, -4),
                                                                   Image.NEAREST, fillcolor=fill), 0)
 
 
@@ -234,7 +225,7 @@ def test_augmentation_ops_in_a_config_pipeline(tmp_path):
     pipeline = T.build_transforms(ops)
     import cv2
     ok, png = cv2.imencode(".png", photo())
-    out = pipeline(png.tobytes())
+    out = pipeline(png.tobytes(), rng(0))
     assert out.shape == (3, 32, 32) and out.dtype == np.float32
     ops.append({"RandAugment": {"num_layer": 2}})
     with pytest.raises(ConfigError, match=r"RandAugment: unknown key 'num_layer' \(did you mean 'num_layers'"):
@@ -258,10 +249,9 @@ def test_mixup_targets_and_images_are_the_same_convex_combination():
     np.testing.assert_allclose(out_img, 0.3 * images + 0.7 * images[perm], rtol=1e-6)
     # through __call__: λ ~ Beta(α, α) and the partner permutation are drawn once per batch
     images, targets, labels = batch(classes=6)
-    seed(8)
-    lam, perm = np.random.beta(0.4, 0.4), np.random.permutation(6)
-    seed(8)
-    out_img, out_t = MixupOperator(alpha=0.4)(images, targets)
+    r = rng(8)
+    lam, perm = r.beta(0.4, 0.4), r.permutation(6)
+    out_img, out_t = MixupOperator(alpha=0.4)(images, targets, rng(8))
     assert 0 < lam < 1 and not np.array_equal(perm, np.arange(6))
     np.testing.assert_allclose(out_t, lam * np.eye(6)[labels] + (1 - lam) * np.eye(6)[labels[perm]], rtol=1e-5)
     np.testing.assert_allclose(out_img, lam * images + (1 - lam) * images[perm], rtol=1e-5)
@@ -270,11 +260,11 @@ def test_mixup_targets_and_images_are_the_same_convex_combination():
 
 def test_cutmix_target_weight_equals_the_pasted_area_exactly():
     images, targets, labels = batch(n=4, h=12, w=16, classes=4)
-    seed(9)
+    r = rng(9)
     op = CutmixOperator(alpha=1.0)
     checked = 0
     for _ in range(30):
-        out_img, out_t = op(images, targets)
+        out_img, out_t = op(images, targets, r)
         np.testing.assert_allclose(out_t.sum(1), 1.0, rtol=1e-6)
         for i in range(4):
             pasted = out_img[i, 0] != images[i, 0, 0, 0]
@@ -296,10 +286,10 @@ def test_cutmix_target_weight_equals_the_pasted_area_exactly():
 def test_op_sampler_picks_each_op_with_its_probability():
     images, targets, _ = batch()
     op = OpSampler(MixupOperator={"alpha": 0.5, "prob": 0.5}, CutmixOperator={"alpha": 1.0, "prob": 0.3})
-    seed(10)
+    r = rng(10)
     kinds = {"mixup": 0, "cutmix": 0, "none": 0}
     for _ in range(400):
-        out_img, _ = op(images, targets)
+        out_img, _ = op(images, targets, r)
         if np.array_equal(out_img, images):
             kinds["none"] += 1
         elif np.all([len(np.unique(x)) == 1 for x in out_img[:, 0]]):
@@ -315,16 +305,16 @@ def test_op_sampler_picks_each_op_with_its_probability():
 
 def test_mixup_cutmix_switch_and_prob():
     images, targets, _ = batch()
-    seed(11)
+    r = rng(11)
     only_cut = MixupCutmix(mixup_alpha=0.8, cutmix_alpha=1.0, switch_prob=1.0)
     only_mix = MixupCutmix(mixup_alpha=0.8, cutmix_alpha=1.0, switch_prob=0.0)
     for _ in range(10):
-        cut, _ = only_cut(images, targets)
+        cut, _ = only_cut(images, targets, r)
         assert set(np.unique(cut)) <= set(np.unique(images))     # pasted pixels, no blends
-        mix, _ = only_mix(images, targets)
+        mix, _ = only_mix(images, targets, r)
         assert all(len(np.unique(x)) == 1 for x in mix[:, 0])
     never = MixupCutmix(prob=0.0)
-    out_img, out_t = never(images, targets)
+    out_img, out_t = never(images, targets, r)
     assert out_img is images and out_t is targets
     with pytest.raises(ConfigError, match="at least one positive"):
         MixupCutmix(mixup_alpha=0.0, cutmix_alpha=0.0)
@@ -335,8 +325,7 @@ def test_mixup_cutmix_switch_and_prob():
 def test_collate_one_hots_and_checks():
     collate = BatchCollate([MixupOperator(alpha=1.0)], class_num=4)
     items = [(np.full((3, 4, 4), i, np.float32), np.int64(i % 4)) for i in range(5)]
-    seed(12)
-    images, targets = collate(items)
+    images, targets = collate(items, rng(12))
     assert images.shape == (5, 3, 4, 4) and images.dtype == np.float32
     assert targets.shape == (5, 4) and targets.dtype == np.float32
     np.testing.assert_allclose(targets.sum(1), 1.0, rtol=1e-6)
@@ -346,7 +335,7 @@ def test_collate_one_hots_and_checks():
     with pytest.raises(DataError, match="need CHW images"):
         BatchCollate([], 4)([(np.zeros((4, 4, 3), np.float32), np.int64(0))] * 2)
     assert build_batch_transforms(None, 4) is None
-    with pytest.raises(ConfigError, match=r"unknown batch transform op 'Mixup'.*did you mean 'MixupCutmix'"):
+    with pytest.raises(ConfigError, match=r"unknown batch transform op 'Mixup'; valid: .*MixupCutmix"):
         build_batch_transforms([{"Mixup": {}}], 4)
 
 
@@ -365,6 +354,29 @@ def test_dataloader_with_batch_ops_yields_soft_targets(digits_slice, tmp_path):
     assert np.array_equal(again[1].numpy(), t) and np.array_equal(again[0].numpy(), images.numpy())
     # without class_num the dataset's class count is used
     assert next(iter(build_dataloader(cfg, "Train", seed=0)))[1].shape == [16, 3]
+
+
+def _mixed_batches(cfg, skip=0):
+    loader = build_dataloader(cfg, "Train", seed=0, class_num=3)
+    loader.batch_sampler.set_epoch(1)
+    loader.dataset.set_epoch(1)
+    loader.batch_sampler.skip(skip)
+    return [(images.numpy(), targets.numpy()) for images, targets, _ in iterate_loader(loader)]
+
+
+def test_batch_ops_draw_from_seed_epoch_and_batch_number(digits_slice, tmp_path):
+    ops = "[{MixupOperator: {alpha: 0.4}}]"
+    cfg = load_small_config(digits_slice, str(tmp_path), **{"DataLoader.Train.dataset.batch_transform_ops": ops})
+    plain = _mixed_batches(cfg)
+    assert len(plain) == 7
+    lams = {round(float(t[(t > 0) & (t < 1)].max()), 6) for _, t in plain}  # max(λ, 1 − λ) of each batch
+    assert len(lams) == 7                                 # every batch has its own draw
+    workers = _mixed_batches(load_small_config(digits_slice, str(tmp_path), **{
+        "DataLoader.Train.dataset.batch_transform_ops": ops, "DataLoader.Train.loader.num_workers": 2}))
+    resumed = _mixed_batches(cfg, skip=4)
+    for got, want in zip(workers + resumed, plain + plain[4:]):  # independent of num_workers; exact on resume
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+    assert len(resumed) == 3
 
 
 def test_batch_ops_config_validation(digits_slice, tmp_path):

@@ -1,7 +1,6 @@
 """PaddleClas → ppnets checkpoint conversion (ppnets.arch.convert) and tools/convert_weights.py."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from ppnets.arch.convert import (check_layout, convert_paddleclas_state_dict, is
                                  model_layout)
 from ppnets.errors import CheckpointError, ConfigError
 
+from conftest import load_tool
 from reference import manifest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,12 +28,7 @@ def _fake(name: str, seed: int = 0) -> dict:
 
 
 def _tool():
-    if os.path.join(ROOT, "tools") not in sys.path:
-        sys.path.insert(0, os.path.join(ROOT, "tools"))
-    spec = importlib.util.spec_from_file_location("convert_weights_tool", TOOL)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool("convert_weights")
 
 
 def test_model_layout_is_the_models_state_dict():

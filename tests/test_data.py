@@ -72,7 +72,7 @@ def test_resize_size_and_short_side():
     assert ResizeImage(size=10)(img).shape == (10, 10, 3)
     assert ResizeImage(size=[16, 8])(img).shape == (8, 16, 3)       # [w, h]
     assert ResizeImage(resize_short=10)(img).shape == (10, 20, 3)
-    with pytest.raises(DataError, match="exactly one of"):
+    with pytest.raises(ConfigError, match="exactly one of"):
         ResizeImage()
 
 
@@ -86,9 +86,9 @@ def test_center_crop():
 
 def test_rand_crop_area_and_ratio_within_bounds():
     op = RandCropImage(size=16, scale=[0.25, 0.5], ratio=[0.5, 2.0])
-    random.seed(0)
+    rng = np.random.default_rng(0)
     for _ in range(200):
-        top, left, h, w = op.get_params(100, 80)
+        top, left, h, w = op.get_params(100, 80, rng)
         assert 0 <= top and top + h <= 100 and 0 <= left and left + w <= 80
         assert 0.2 <= h * w / 8000 <= 0.55
         assert 0.45 <= w / h <= 2.2
@@ -113,7 +113,7 @@ def test_normalize_parses_fraction_scale_and_orders():
     assert out.dtype == np.float32 and np.allclose(out, 1.0)
     chw = NormalizeImage(scale=1 / 255, mean=[0, 0, 0], std=[1, 1, 2], order="chw")(np.full((3, 2, 2), 255, np.uint8))
     assert np.allclose(chw[2], 0.5) and np.allclose(chw[0], 1.0)
-    with pytest.raises(DataError, match="expected a number or 'a/b'"):
+    with pytest.raises(ConfigError, match="expected a number or 'a/b'"):
         NormalizeImage(scale="__import__('os')")
 
 
@@ -174,6 +174,17 @@ def test_file_list_errors(digits_slice, tmp_path, line, msg):
     (tmp_path / "list.txt").write_text(line.format(f=first) + "\n")
     with pytest.raises(DataError, match=msg):
         FileListDataset(image_root=root, cls_label_path=str(tmp_path / "list.txt"), class_num=3)
+
+
+def test_file_list_follows_symlinks_inside_the_root(digits_slice, tmp_path):
+    """A dataset folder linked into the root (``dataset/ILSVRC2012/train -> /data/…``) is the user's layout."""
+    root = tmp_path / "root"
+    root.mkdir()
+    os.symlink(os.path.join(digits_slice, "train"), root / "train")
+    first = sorted(os.listdir(os.path.join(digits_slice, "train", "0")))[0]
+    (tmp_path / "list.txt").write_text(f"train/0/{first} 0\n")
+    ds = FileListDataset(image_root=str(root), cls_label_path=str(tmp_path / "list.txt"), class_num=3)
+    assert ds.samples == [(os.path.join(str(root), "train", "0", first), 0)]
 
 
 def test_missing_root_and_empty_class_folder(tmp_path):
@@ -335,7 +346,7 @@ def test_image_folder_survives_a_symlink_cycle(tmp_path):
 
 def _order(sampler, epoch):
     sampler.set_epoch(epoch)
-    return [int(i) for batch in sampler for i in batch]
+    return [i for batch in sampler for i, _ in batch]
 
 
 def _train_sampler(digits_slice, tmp_path, seed, **extra):
@@ -386,16 +397,72 @@ def test_batch_sampler_shuffle_is_seeded_and_unsharded(digits_slice, tmp_path):
     s = _train_sampler(digits_slice, tmp_path, seed=3, **extra)
     np.random.seed(0)
     first = _order(s, 1)
-    np.random.seed(1)  # the dataset reseeds numpy's global generator per sample: it must not matter
+    np.random.seed(1)  # numpy's global generator must not matter
     assert _order(s, 1) == first and len(set(first)) == 112
     assert _order(_train_sampler(digits_slice, tmp_path, seed=4, **extra), 1) != first
     assert s.inner.nranks == 1  # BatchSampler never shards
     s.set_epoch(1)
     s.skip(2)
-    assert [i for b in s for i in b] == first[32:]
+    assert [i for b in s for i, _ in b] == first[32:]
 
 
 def test_one_hot_targets_without_batch_ops():
     batch = [(np.zeros((3, 2, 2), np.float32), np.int64(lbl)) for lbl in (2, 0, 2)]
     images, targets = BatchCollate([], class_num=4)(batch)
     assert targets.dtype == np.float32 and targets.tolist() == [[0, 0, 1, 0], [1, 0, 0, 0], [0, 0, 1, 0]]
+
+
+# ----------------------------------------------------------------------------- explicit randomness
+
+def test_generators_derive_from_seed_epoch_and_position():
+    from ppnets.data.rng import batch_seed, sample_rng
+
+    def draw(g):
+        return g.integers(0, 2 ** 62, size=4).tolist()
+
+    assert draw(sample_rng(3, 1, 5)) == draw(sample_rng(3, 1, 5))
+    others = [sample_rng(4, 1, 5), sample_rng(3, 2, 5), sample_rng(3, 1, 6), np.random.default_rng(batch_seed(3, 1, 5))]
+    assert all(draw(g) != draw(sample_rng(3, 1, 5)) for g in others)  # seed, epoch, index and stream all count
+    assert draw(sample_rng(None, 1, 5)) != draw(sample_rng(None, 1, 5))  # unseeded: fresh entropy
+    assert draw(np.random.default_rng(batch_seed(-1, 0, 0))) == draw(np.random.default_rng(batch_seed(-1, 0, 0)))
+
+
+def test_unseeded_datasets_draw_fresh_augmentation(digits_slice):
+    ops = [{"DecodeImage": None}, {"RandCropImage": {"size": 16, "scale": [0.1, 0.3]}}]
+    a, b = (ImageFolder(root=os.path.join(digits_slice, "train"), transform_ops=ops) for _ in range(2))
+    assert not all(np.array_equal(a[i][0], b[i][0]) for i in range(8))
+    assert not all(np.array_equal(a[i][0], a[i][0]) for i in range(8))  # not even reproducible within one
+
+
+def test_the_data_pipeline_never_touches_the_global_generators(digits_slice, tmp_path):
+    from ppnets.engine import Engine
+    cfg = load_small_config(digits_slice, str(tmp_path), **{
+        "DataLoader.Train.dataset.transform_ops.1": "{RandCropImage: {size: 32, scale: [0.5, 1.0]}}",
+        "DataLoader.Train.dataset.batch_transform_ops": "[{MixupCutmix: {mixup_alpha: 0.4, cutmix_alpha: 1.0}}]"})
+    random.seed(5)
+    np.random.seed(5)
+    before = random.getstate(), np.random.get_state()
+    engine = Engine(cfg, "train")  # Global.seed: 42 seeds Paddle only
+    batches = list(iterate_loader(engine.train_loader))
+    assert len(batches) == 7
+    after = random.getstate(), np.random.get_state()
+    assert after[0] == before[0]
+    assert all(np.array_equal(x, y) for x, y in zip(after[1], before[1]))
+
+
+def test_nothing_in_ppnets_reseeds_or_draws_from_the_global_generators():
+    import ast
+    import glob
+    from conftest import REPO
+    offenders = []
+    for folder in ("ppnets", "tools"):
+        for path in glob.glob(os.path.join(REPO, folder, "**", "*.py"), recursive=True):
+            for node in ast.walk(ast.parse(open(path, encoding="utf-8").read(), path)):
+                if isinstance(node, (ast.Import, ast.ImportFrom)) and "random" in \
+                        [a.name for a in node.names] + [getattr(node, "module", None)]:
+                    offenders.append(f"{path}:{node.lineno}: imports random")
+                if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) \
+                        and node.value.attr == "random" and node.attr not in ("default_rng", "Generator", "SeedSequence",
+                                                                              "RandomState"):
+                    offenders.append(f"{path}:{node.lineno}: np.random.{node.attr}")
+    assert not offenders

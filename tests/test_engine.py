@@ -178,6 +178,7 @@ def test_eval_tool_reports_metrics_and_confusion_csv(trained, digits_slice, tmp_
     assert rows[0] == "true\\pred,0,1,2" and len(rows) == 4
 
 
+@pytest.mark.slow
 def test_export_and_predictor_match_dynamic_model(trained, digits_slice, tmp_path):
     cfg = load_small_config(digits_slice, str(tmp_path),
                             **{"Global.pretrained_model": os.path.join(trained["out"], "best_model"),
@@ -223,6 +224,7 @@ def _tool(*args, cwd=REPO):
     return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_command_line_tools_end_to_end(trained, digits_slice, tmp_path):
     weights = os.path.join(trained["out"], "best_model")
     over = [x for o in small_overrides(digits_slice, str(tmp_path), **{"Global.pretrained_model": weights,

@@ -14,7 +14,7 @@ from ppnets.engine import checkpoint as ckpt
 from ppnets.errors import CheckpointError
 from ppnets.utils.cli import run
 
-from test_reliability import _tool, train_args, trained, user_error  # noqa: F401 (trained: a fixture)
+from test_reliability import _tool, train_args, trained, user_error, user_errors  # noqa: F401 (trained: a fixture)
 
 
 def eval_args(data, out, weights, **extra):
@@ -69,7 +69,8 @@ def test_numbers_out_of_range(trained, tmp_path, capsys, override, message):
 
 @pytest.mark.parametrize("overrides, message", [
     (["Optimizer.lr={name: Cosine}"], "Optimizer.lr.Cosine: missing required key 'learning_rate'"),
-    (["Optimizer.lr.name=Piecewise"], "Optimizer.lr.Piecewise: missing required key 'decay_epochs'"),
+    (["Optimizer.lr.name=Piecewise"], "Optimizer.lr.Piecewise: missing required key 'decay_epochs'\n"
+                                      "Optimizer.lr.Piecewise: missing required key 'values'"),
     (["DataLoader.Train.dataset.seed=1"],
      "DataLoader.Train.dataset.ImageFolder: 'seed' is set by ppnets itself, remove it from the config"),
     (["Optimizer.regularizer={name: L2, coeff: abc}"], "Optimizer.regularizer.coeff: expected a number >= 0, got 'abc'"),
@@ -78,7 +79,7 @@ def test_numbers_out_of_range(trained, tmp_path, capsys, override, message):
 ])
 def test_component_options_checked_as_a_whole(trained, tmp_path, capsys, overrides, message):
     args = train_args(trained["data"], str(tmp_path / "o")) + [x for o in overrides for x in ("-o", o)]
-    assert user_error("train", args, capsys) == message
+    assert "\n".join(user_errors("train", args, capsys)) == message
 
 
 def test_component_name_must_be_a_string(trained, tmp_path, capsys):
@@ -147,6 +148,7 @@ def test_atomic_open_keeps_the_old_file_when_writing_fails(tmp_path):
     assert os.listdir(tmp_path) == ["label_list.txt"]
 
 
+@pytest.mark.slow
 def test_export_writes_only_complete_files(tmp_path):
     from ppnets.engine.export import save_inference_model
     out = str(tmp_path / "inference")

@@ -15,7 +15,7 @@ from ppnets.config import load_config
 from ppnets.errors import ConfigError
 from ppnets.optimizer import build_lr, build_optimizer, no_weight_decay_params
 
-from conftest import REPO
+from conftest import REPO, load_tool
 
 DEFAULT = os.path.join(REPO, "configs", "mobilenetv2.yaml")
 
@@ -289,11 +289,7 @@ def test_plot_lr_writes_a_png_without_training(tmp_path, digits_slice):
 
 
 def test_plot_lr_schedule_values_and_derived_steps(digits_slice):
-    sys.path.insert(0, os.path.join(REPO, "tools"))
-    try:
-        import plot_lr
-    finally:
-        sys.path.pop(0)
+    plot_lr = load_tool("plot_lr")
     cfg = load_config(DEFAULT, [f"DataLoader.Train.dataset.root={digits_slice}/train",
                                 "DataLoader.Train.sampler.batch_size=16", "DataLoader.Train.sampler.drop_last=false",
                                 "Global.epochs=2"])

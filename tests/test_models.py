@@ -110,8 +110,9 @@ def test_mobilenetv2_paper_exact_drops_t1_expansion():
     assert count_params(exact) == 3_505_960 - (32 * 32 + 2 * 32)  # running mean/variance are not parameters
 
 
-def test_unknown_model_lists_valid_names():
-    with pytest.raises(ppnets.errors.ConfigError, match=r"unknown model 'MobileNetV2_x0_6'.*did you mean.*valid: "):
+def test_unknown_model_lists_the_closest_names():
+    with pytest.raises(ppnets.errors.ConfigError, match=r"unknown model 'MobileNetV2_x0_6' \(did you mean "
+                       r"'MobileNetV2_x0_5'\?\); closest: MobileNetV2_x0_5, .* models; see ppnets.list_models\(\)"):
         ppnets.build_model("MobileNetV2_x0_6")
 
 

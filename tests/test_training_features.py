@@ -147,16 +147,16 @@ def test_seed_makes_two_runs_identical(digits_slice, tmp_path):
     assert all(x != y for x, y in zip(losses[2], losses[0]))  # other weights, crops and dropout at every step
 
 
+@pytest.mark.slow
 def test_to_static_training_matches_dynamic_for_a_whole_epoch(digits_slice, tmp_path):
     # the dynamic graph would use oneDNN convolutions, to_static Paddle's own: with Paddle's kernels in
     # both, every step (forward, backward and update) must give the same loss
-    from ppnets.arch.layers import native_convolutions
     runs = []
     for mode in (False, True):
         cfg = load_small_config(digits_slice, str(tmp_path / str(mode)), **{
-            "Global.epochs": 1, "Global.to_static": mode, "Global.eval_during_train": False})
-        with native_convolutions():
-            Engine(cfg, "train").train()
+            "Global.epochs": 1, "Global.to_static": mode, "Global.eval_during_train": False,
+            "Global.conv_backend": "paddle"})
+        Engine(cfg, "train").train()
         runs.append(_iter_losses(os.path.join(str(tmp_path / str(mode)), "MobileNetV2_x0_25", "train.log")))
     assert len(runs[0]) == len(runs[1]) == 7
     assert len(set(runs[0])) > 1  # the weights were updated between steps
@@ -228,6 +228,7 @@ RESUME = {"Global.epochs": 3, "Global.save_steps": 2, "DataLoader.Train.loader.n
           "DataLoader.Train.dataset.transform_ops.1": "{RandCropImage: {size: 32, scale: [0.5, 1.0]}}"}
 
 
+@pytest.mark.slow
 def test_kill_9_mid_epoch_then_resume_reproduces_the_uninterrupted_run(digits_slice, tmp_path):
     ref = subprocess.run(_train_cmd(digits_slice, str(tmp_path / "ref"), **RESUME), cwd=REPO, capture_output=True,
                          text=True, timeout=600)
@@ -289,6 +290,8 @@ def _eval_line(path):
     return [float(v) for v in m[-1]]
 
 
+@pytest.mark.slow
+@pytest.mark.distributed
 def test_two_process_launch_equals_one_process_with_double_batch(digits_slice, tmp_path):
     common = dict(NO_BN, **{"Global.epochs": 1, "Optimizer": CONSTANT_SGD, "Global.eval_during_train": False,
                             "DataLoader.Eval.sampler.batch_size": 4})

@@ -24,6 +24,8 @@ from ppnets.engine.export import Predictor, export_model
 
 from conftest import REPO, small_overrides
 
+pytestmark = pytest.mark.slow  # exports/benchmarks of real models: see -m 'not slow'
+
 ALL = ppnets.list_models()
 HEAVY = {f"EfficientNetB{i}" for i in range(3, 8)}  # built and counted elsewhere, too slow to export here
 LIGHT = [n for n in ALL if n not in HEAVY]

@@ -13,7 +13,6 @@ at batch 1 (FLOPs = 2 × MACs). ``--model`` uses the model's native input size u
 The diagram is Graphviz DOT (always written) rendered to SVG and PNG when Graphviz's ``dot``
 is installed (``apt-get install graphviz``); otherwise the command to render it is printed.
 """
-import _bootstrap  # noqa: F401
 
 import argparse
 import os
@@ -60,8 +59,8 @@ def _model_from_args(args):
     from ppnets.arch.registry import MODELS
 
     if args.config:
-        from ppnets.config import load_config
-        cfg = load_config(args.config, args.override)
+        from ppnets.utils.cli import load_config_args
+        cfg = load_config_args(args)
         arch = dict(cfg["Arch"])
         name = arch.pop("name")
         if args.class_num is not None:
@@ -92,7 +91,9 @@ def main(argv=None):
         sections.append(format_conv_cost(conv_cost(h, w, cin, cout, k, args.stride)))
     if args.scaling:
         from ppnets.analysis.scaling import compound_scaling, format_scaling, variant_phis
-        scaled = [compound_scaling(phi, args.alpha, args.beta, args.gamma) for phi in args.scaling]
+        from tqdm import tqdm
+        scaled = [compound_scaling(phi, args.alpha, args.beta, args.gamma)
+                  for phi in tqdm(args.scaling, desc="profiling the scaled models", disable=None, leave=False)]
         sections.append(format_scaling(scaled, variant_phis(args.alpha, args.beta, args.gamma)))
     if args.config or args.model:
         from ppnets.analysis.summary import format_summary, summarize, write_layers_csv

@@ -15,7 +15,6 @@ interleave all models (so a busy spell of the machine does not fall on a few of 
 ``zoo_latency_vs_macs.png`` to ``--out`` (default output/zoo). Latency on a shared or busy
 machine varies; compare numbers from one run only.
 """
-import _bootstrap  # noqa: F401
 
 import argparse
 import os

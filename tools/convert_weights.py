@@ -12,7 +12,6 @@ import argparse
 import io
 import os
 
-import _bootstrap  # noqa: F401
 
 from ppnets.utils.cli import run
 from ppnets.utils.files import atomic_write

@@ -5,16 +5,14 @@
 Prints top-1/top-5, per-class accuracy and the confusion matrix, and saves both as CSV
 next to the weights' run (``<output_dir>/<Arch.name>/``).
 """
-import _bootstrap  # noqa: F401
 
-from ppnets.config import load_config
 from ppnets.engine.evaluate import run_evaluation
-from ppnets.utils.cli import config_parser, run
+from ppnets.utils.cli import config_parser, load_config_args, run
 
 
 def main(argv=None):
     args = config_parser(__doc__).parse_args(argv)
-    run_evaluation(load_config(args.config, args.override))
+    run_evaluation(load_config_args(args))
 
 
 if __name__ == "__main__":

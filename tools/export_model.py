@@ -3,18 +3,16 @@
 ``python tools/export_model.py -c CONFIG -o Global.pretrained_model=output/MobileNetV2/best_model
 [-o Global.save_inference_dir=./inference]``
 """
-import _bootstrap  # noqa: F401
 
-from ppnets.config import load_config
 from ppnets.engine.export import export_model
-from ppnets.utils.cli import config_parser, run
+from ppnets.utils.cli import config_parser, load_config_args, run
 from ppnets.utils.logger import setup_logger
 
 
 def main(argv=None):
     args = config_parser(__doc__).parse_args(argv)
     setup_logger()
-    export_model(load_config(args.config, args.override))
+    export_model(load_config_args(args))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Print the model zoo as a Markdown table (the README's model table).
+"""Print the model zoo as a Markdown table (docs/models.md).
 
     python tools/model_table.py                      # every registered model
     python tools/model_table.py --family ShuffleNetV2
@@ -15,15 +15,12 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import sys
 from typing import List, Optional, Sequence, Tuple
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+from ppnets.errors import ConfigError
+from ppnets.utils.cli import run
 
-from ppnets.errors import ConfigError  # noqa: E402
-from ppnets.utils.cli import run  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 _PAPER = re.compile(r"^(?P<title>.+) \((?P<authors>[^()]+), arXiv:(?P<arxiv>\d{4}\.\d{4,5})\)$")
 

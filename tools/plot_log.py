@@ -7,7 +7,6 @@ Reads the ``[Train][Epoch e/E][Iter i/N] lr: …, loss: …, top1: …`` and
 ``[Eval][Epoch e][Avg] loss: …, top1: …, top5: …`` lines ppnets writes to
 ``<output_dir>/<Arch>/train.log``; a file besides VisualDL's live curves.
 """
-import _bootstrap  # noqa: F401
 
 import argparse
 

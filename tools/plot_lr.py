@@ -12,11 +12,9 @@ import math
 import os
 from typing import List, Optional, Sequence, Tuple
 
-import _bootstrap  # noqa: F401
 
-from ppnets.config import load_config
 from ppnets.errors import ConfigError
-from ppnets.utils.cli import config_parser, run
+from ppnets.utils.cli import config_parser, load_config_args, run
 
 
 def updates_per_epoch(cfg: dict, nranks: int = 1) -> int:
@@ -93,7 +91,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                         help="optimizer updates per epoch (default: from the training set and batch size)")
     parser.add_argument("--nranks", type=int, default=1, help="training processes, when deriving the steps (default 1)")
     args = parser.parse_args(argv)
-    cfg = load_config(args.config, args.override)
+    cfg = load_config_args(args)
     if args.steps_per_epoch is not None and args.steps_per_epoch < 1:
         raise ConfigError(f"--steps_per_epoch: expected a positive integer, got {args.steps_per_epoch}")
     if args.nranks < 1:

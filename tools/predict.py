@@ -7,7 +7,6 @@ It reads only the exported directory (inference.json, inference.pdiparams, infer
 """
 import argparse
 
-import _bootstrap  # noqa: F401
 
 from ppnets.engine.export import Predictor
 from ppnets.errors import ConfigError

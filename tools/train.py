@@ -1,14 +1,12 @@
 """Train a model from a YAML config: ``python tools/train.py -c configs/mobilenetv2.yaml [-o KEY=VALUE ...]``."""
-import _bootstrap  # noqa: F401
 
-from ppnets.config import load_config
 from ppnets.engine import Engine
-from ppnets.utils.cli import config_parser, run
+from ppnets.utils.cli import config_parser, load_config_args, run
 
 
 def main(argv=None):
     args = config_parser(__doc__).parse_args(argv)
-    Engine(load_config(args.config, args.override), mode="train").train()
+    Engine(load_config_args(args), mode="train").train()
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
+from tqdm import tqdm
+
 from ..arch.efficientnet import SCALING, EfficientNet
 from ..errors import ConfigError
 from .counter import profile_model
@@ -91,7 +93,9 @@ def variant_phis(alpha: float = ALPHA, beta: float = BETA, gamma: float = GAMMA,
     """
     _check_coefficients(alpha, beta, gamma)
     rows: List[Dict[str, Any]] = []
-    for name, (w, d, res, _) in SCALING.items():
+    # building and counting the eight variants takes a while: show progress on a terminal
+    for name, (w, d, res, _) in tqdm(SCALING.items(), desc="profiling EfficientNet B0–B7", disable=None,
+                                     leave=False):
         row: Dict[str, Any] = {"name": name, "width": w, "depth": d, "resolution": res,
                                "phi_depth": math.log(d) / math.log(alpha),
                                "phi_width": math.log(w) / math.log(beta),

@@ -74,10 +74,11 @@ def build_model(name: str, **kwargs: Any) -> nn.Layer:
 
 
 def list_models(pattern: Optional[str] = None, family: Optional[str] = None) -> List[str]:
-    """Sorted names of registered models, optionally filtered by a glob ``pattern`` or ``family``."""
+    """Sorted names of registered models, optionally filtered by a glob ``pattern`` (case-insensitive,
+    as timm's: ``"*mobilenet*"`` matches ``MobileNetV2``) or a ``family``."""
     names = MODELS.names()
     if pattern:
-        names = [n for n in names if fnmatch.fnmatch(n, pattern)]
+        names = [n for n in names if fnmatch.fnmatchcase(n.lower(), pattern.lower())]
     if family:
         names = [n for n in names if MODELS.get(n).family == family]
     return names

@@ -5,7 +5,7 @@ import ctypes
 import signal
 import sys
 import traceback
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import paddle
@@ -13,13 +13,16 @@ from paddle.io.dataloader.collate import default_collate_fn
 
 from ..errors import ConfigError, DataError, PPNetsError
 from .batch_ops import BATCH_TRANSFORMS, BatchCollate, build_batch_transforms
-from .datasets import DATASETS, ClassificationDataset, FailedSample, FileListDataset, ImageFolder, build_dataset
+from .datasets import (DATASETS, ClassificationDataset, FailedSample, FileListDataset, ImageFolder, ImageNetDataset,
+                       build_dataset)
+from .labels import read_label_file
 from .sampler import ResumableBatchSampler
-from .transforms import TRANSFORMS, Compose, build_transforms
+from .transforms import TRANSFORMS, Compose, build_transforms, check_model_input, ensure_chw
 
 __all__ = ["DATASETS", "TRANSFORMS", "BATCH_TRANSFORMS", "build_dataloader", "build_dataset", "build_transforms",
            "build_batch_transforms", "BatchCollate", "Compose",
-           "ClassificationDataset", "ImageFolder", "FileListDataset", "FailedSample", "SafeCollate",
+           "ClassificationDataset", "ImageFolder", "FileListDataset", "ImageNetDataset", "FailedSample", "SafeCollate",
+           "read_label_file", "ensure_chw", "check_model_input",
            "ResumableBatchSampler", "iterate_loader"]
 
 def iterate_loader(loader: paddle.io.DataLoader) -> Iterator[Tuple[paddle.Tensor, paddle.Tensor, int]]:
@@ -27,7 +30,10 @@ def iterate_loader(loader: paddle.io.DataLoader) -> Iterator[Tuple[paddle.Tensor
 
     A sample that failed to load raises here, in the main process: a :class:`DataError`
     naming the file, or a RuntimeError carrying the worker's traceback for internal errors.
+    A batch that is not NCHW with 3 channels is a :class:`ConfigError` naming the transform list.
     """
+    transform = getattr(loader.dataset, "transform", None)
+    where = getattr(transform, "where", "transform_ops")
     for images, labels, skipped, status in loader:
         text = bytes(status.numpy().tobytes()).decode("utf-8")
         if text[0] == "D":
@@ -36,6 +42,8 @@ def iterate_loader(loader: paddle.io.DataLoader) -> Iterator[Tuple[paddle.Tensor
             raise RuntimeError(text[1:])
         if text[0] == "E":  # every sample of the batch was unreadable and skipped
             images, labels = images[:0], labels[:0]
+        else:
+            check_model_input(images.shape, where)
         yield images, labels, int(skipped)
 
 
@@ -44,12 +52,15 @@ class SafeCollate:
 
     Unreadable samples (:class:`FailedSample`) are dropped and counted (``skip``/``warn``) or,
     with ``stop``, turned into an error that :func:`iterate_loader` raises in the main
-    process. Returns ``[images, labels, n_skipped, status]``.
+    process. The kept ``(image, label)`` pairs are stacked by ``batch_ops``
+    (:class:`~ppnets.data.batch_ops.BatchCollate`) with a generator on the batch's seed sequence
+    (which the dataset hands on with each sample, see :meth:`ClassificationDataset.__getitem__`),
+    or else by Paddle's default collate. Returns ``[images, labels, n_skipped, status]``.
     """
 
-    def __init__(self, policy: str, inner: Optional[Callable[[List[Any]], Any]] = None) -> None:
+    def __init__(self, policy: str, batch_ops: Optional[BatchCollate] = None) -> None:
         self.policy = policy
-        self.inner = inner or default_collate_fn
+        self.batch_ops = batch_ops
 
     # The status travels as a uint8 array whose first byte is O (ok), E (every sample skipped),
     # D (data error) or I (internal error), followed by the message. Zero-size arrays cannot
@@ -67,8 +78,11 @@ class SafeCollate:
         kept = [item for item in batch if not isinstance(item, FailedSample)]
         if not kept:
             return self._status("E", skipped=len(failed))
+        seed = kept[0][2] if len(kept[0]) > 2 else None  # the same for every sample of a seeded batch
+        pairs = [item[:2] for item in kept]
         try:
-            out = list(self.inner(kept))
+            out = list(self.batch_ops(pairs, np.random.default_rng(seed)) if self.batch_ops is not None
+                       else default_collate_fn(pairs))
         except PPNetsError as e:
             return self._status("D", message=str(e))
         except Exception:
@@ -106,10 +120,11 @@ def build_dataloader(cfg: Dict[str, Any], split: str, seed: Optional[int] = None
         raise DataError(f"DataLoader.{split}: section is missing from the config")
     where = f"DataLoader.{split}.dataset"
     dataset = build_dataset(section["dataset"], where, seed=seed, class_names=class_names)
+    dataset.transform.where = f"{where}.transform_ops"  # errors about the batches name the config key
     sampler_cfg = section["sampler"]
     batch_size = sampler_cfg["batch_size"]
     if batch_size < 1:
-        raise DataError(f"DataLoader.{split}.sampler.batch_size: expected a positive integer, got {batch_size}")
+        raise ConfigError(f"DataLoader.{split}.sampler.batch_size: expected a positive integer, got {batch_size}")
     if sampler_cfg["drop_last"] and batch_size > len(dataset):
         raise DataError(f"DataLoader.{split}.sampler.batch_size={batch_size} is larger than the dataset "
                         f"({len(dataset)} samples) and drop_last is true: no batch would be produced")
@@ -123,8 +138,8 @@ def build_dataloader(cfg: Dict[str, Any], split: str, seed: Optional[int] = None
                                          where=f"{where}.batch_transform_ops")
     collate = SafeCollate(dataset.bad_image, collate)
     # BatchSampler (every rank reads the whole dataset) is a one-replica DistributedBatchSampler:
-    # Paddle's own BatchSampler shuffles from the global numpy generator, which the dataset reseeds
-    # per sample, so its order would depend on num_workers and not replay on resume
+    # Paddle's own BatchSampler shuffles from numpy's global generator, so its order would not
+    # follow Global.seed and not replay on resume
     shard = {} if sampler_cfg["name"] == "DistributedBatchSampler" else {"num_replicas": 1, "rank": 0}
     sampler = ResumableBatchSampler(
         paddle.io.DistributedBatchSampler(dataset, batch_size=batch_size, shuffle=sampler_cfg["shuffle"],

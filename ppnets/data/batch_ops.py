@@ -28,18 +28,19 @@ float32, rows summing to 1 (one-hot rows when a batch is not mixed), so the loss
 target. :class:`~ppnets.loss.CELoss` takes them as they are (``-Σ t·log_softmax``) and composes its
 label smoothing on top, ``(1 − ε)·t + ε/C``; PaddleClas's soft-label loss applies a softmax to the
 targets, which is wrong for mixed labels. Images must be NCHW (end ``transform_ops`` with
-``ToCHWImage``). Random draws (op choice, λ, boxes, permutations) use numpy's global generator,
-which :class:`BatchCollate` seeds per batch from the batch's contents (its labels and a subsample of
-its pixels): a batch is mixed the same way whatever worker collates it, and on resume.
+``ToCHWImage``). Random draws (op choice, λ, boxes, permutations) come from the generator the op is
+called with: the loader's collate derives it from ``(Global.seed, epoch, batch number)``
+(:func:`ppnets.data.rng.batch_seed`), so a batch is mixed the same way whatever worker collates
+it, and on resume.
 """
 from __future__ import annotations
 
-import zlib
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from .rng import as_generator
 from ..registry import Registry
 
 BATCH_TRANSFORMS = Registry("batch transform op")
@@ -48,6 +49,7 @@ __all__ = ["BATCH_TRANSFORMS", "MixupOperator", "CutmixOperator", "OpSampler", "
            "build_batch_transforms"]
 
 Batch = Tuple[np.ndarray, np.ndarray]
+Rng = Optional[np.random.Generator]
 
 
 def _check_alpha(alpha: float, where: str) -> None:
@@ -80,11 +82,12 @@ class MixupOperator:
         mixed = lam * images + (1.0 - lam) * images[perm]  # float32: a Python float keeps the array's dtype
         return mixed, (lam * targets + (1.0 - lam) * targets[perm]).astype(np.float32, copy=False)
 
-    def __call__(self, images: np.ndarray, targets: np.ndarray) -> Batch:
-        if self.prob < 1.0 and np.random.rand() >= self.prob:
+    def __call__(self, images: np.ndarray, targets: np.ndarray, rng: Rng = None) -> Batch:
+        rng = as_generator(rng)
+        if self.prob < 1.0 and rng.random() >= self.prob:
             return images, targets
-        lam = float(np.random.beta(self.alpha, self.alpha))
-        return self.mix(images, targets, lam, np.random.permutation(len(images)))
+        lam = float(rng.beta(self.alpha, self.alpha))
+        return self.mix(images, targets, lam, rng.permutation(len(images)))
 
 
 @BATCH_TRANSFORMS.register
@@ -104,11 +107,12 @@ class CutmixOperator:
         self.prob = prob
 
     @staticmethod
-    def rand_box(h: int, w: int, lam: float) -> Tuple[int, int, int, int]:
+    def rand_box(h: int, w: int, lam: float, rng: Rng = None) -> Tuple[int, int, int, int]:
         """``(y0, y1, x0, x1)`` of a box covering about ``1 − lam`` of an ``h × w`` image."""
+        rng = as_generator(rng)
         ratio = np.sqrt(1.0 - lam)
         cut_h, cut_w = int(h * ratio), int(w * ratio)
-        cy, cx = np.random.randint(h), np.random.randint(w)
+        cy, cx = int(rng.integers(h)), int(rng.integers(w))
         y0, y1 = int(np.clip(cy - cut_h // 2, 0, h)), int(np.clip(cy + cut_h // 2, 0, h))
         x0, x1 = int(np.clip(cx - cut_w // 2, 0, w)), int(np.clip(cx + cut_w // 2, 0, w))
         return y0, y1, x0, x1
@@ -123,12 +127,13 @@ class CutmixOperator:
         pasted = (y1 - y0) * (x1 - x0) / float(h * w)
         return out, ((1.0 - pasted) * targets + pasted * targets[perm]).astype(np.float32)
 
-    def __call__(self, images: np.ndarray, targets: np.ndarray) -> Batch:
-        if self.prob < 1.0 and np.random.rand() >= self.prob:
+    def __call__(self, images: np.ndarray, targets: np.ndarray, rng: Rng = None) -> Batch:
+        rng = as_generator(rng)
+        if self.prob < 1.0 and rng.random() >= self.prob:
             return images, targets
-        lam = float(np.random.beta(self.alpha, self.alpha))
-        box = self.rand_box(images.shape[-2], images.shape[-1], lam)
-        return self.mix(images, targets, box, np.random.permutation(len(images)))
+        lam = float(rng.beta(self.alpha, self.alpha))
+        box = self.rand_box(images.shape[-2], images.shape[-1], lam, rng)
+        return self.mix(images, targets, box, rng.permutation(len(images)))
 
 
 @BATCH_TRANSFORMS.register
@@ -163,10 +168,11 @@ class OpSampler:
         self.ops.append(None)
         self.weights.append(max(0.0, 1.0 - total))
 
-    def __call__(self, images: np.ndarray, targets: np.ndarray) -> Batch:
+    def __call__(self, images: np.ndarray, targets: np.ndarray, rng: Rng = None) -> Batch:
+        rng = as_generator(rng)
         p = np.asarray(self.weights) / sum(self.weights)
-        op = self.ops[int(np.random.choice(len(self.ops), p=p))]
-        return (images, targets) if op is None else op(images, targets)
+        op = self.ops[int(rng.choice(len(self.ops), p=p))]
+        return (images, targets) if op is None else op(images, targets, rng)
 
 
 @BATCH_TRANSFORMS.register
@@ -189,18 +195,19 @@ class MixupCutmix:
         self.prob = prob
         self.switch_prob = switch_prob if self.mixup and self.cutmix else (1.0 if self.cutmix else 0.0)
 
-    def __call__(self, images: np.ndarray, targets: np.ndarray) -> Batch:
-        if self.prob < 1.0 and np.random.rand() >= self.prob:
+    def __call__(self, images: np.ndarray, targets: np.ndarray, rng: Rng = None) -> Batch:
+        rng = as_generator(rng)
+        if self.prob < 1.0 and rng.random() >= self.prob:
             return images, targets
-        use_cutmix = self.switch_prob >= 1.0 or (self.switch_prob > 0.0 and np.random.rand() < self.switch_prob)
+        use_cutmix = self.switch_prob >= 1.0 or (self.switch_prob > 0.0 and rng.random() < self.switch_prob)
         op = self.cutmix if use_cutmix else self.mixup
-        return op(images, targets)  # type: ignore[misc]
+        return op(images, targets, rng)  # type: ignore[misc]
 
 
 class BatchCollate:
     """``collate_fn``: stack ``[(image, label), …]``, one-hot the labels, apply the batch ops.
 
-    Returns ``(images (N, C, H, W) float32, targets (N, class_num) float32)``.
+    The ops draw from ``rng``, the batch's generator (None: fresh entropy). Returns ``(images (N, C, H, W) float32, targets (N, class_num) float32)``.
     """
 
     def __init__(self, ops: Sequence[Any], class_num: int) -> None:
@@ -209,7 +216,7 @@ class BatchCollate:
         self.ops = list(ops)
         self.class_num = class_num
 
-    def __call__(self, batch: List[Tuple[np.ndarray, Any]]) -> List[np.ndarray]:
+    def __call__(self, batch: List[Tuple[np.ndarray, Any]], rng: Rng = None) -> List[np.ndarray]:
         images = np.stack([np.asarray(item[0]) for item in batch])
         labels = np.asarray([int(np.asarray(item[1]).reshape(-1)[0]) for item in batch], np.int64)
         if images.ndim != 4 or (images.shape[1] not in (1, 3) and images.shape[3] in (1, 3)):
@@ -221,11 +228,9 @@ class BatchCollate:
         targets = np.zeros((len(labels), self.class_num), np.float32)
         targets[np.arange(len(labels)), labels] = 1.0
         images = images.astype(np.float32, copy=False)
-        # seed the draws (λ, boxes, permutations) from the batch itself: the same batch is mixed
-        # the same way whatever thread or worker collates it, which keeps runs reproducible
-        np.random.seed(zlib.crc32(labels.tobytes() + np.ascontiguousarray(images[:, :, ::5, ::5]).tobytes()))
+        rng = as_generator(rng)
         for op in self.ops:
-            images, targets = op(images, targets)
+            images, targets = op(images, targets, rng)
         return [np.ascontiguousarray(images, np.float32), np.ascontiguousarray(targets, np.float32)]
 
 

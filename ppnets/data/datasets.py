@@ -1,25 +1,30 @@
-"""Datasets: a folder per class (``ImageFolder``) and PaddleClas's file list (``FileListDataset``).
+"""Datasets: a folder per class (``ImageFolder``) and PaddleClas's file list (``FileListDataset``,
+also by its PaddleClas name ``ImageNetDataset``).
 
-Both read the file's bytes and pass them through the configured transform ops. A file
+Both read the file's bytes and pass them through the configured transform ops, ending on a
+CHW image: a list whose result is HWC is completed with ``ToCHWImage`` (PaddleClas's datasets
+transpose the image themselves, so its lists end without it). A file
 that cannot be read or decoded raises a :class:`~ppnets.errors.DataError` naming its
 path (PaddleClas silently replaces it with a random other sample; ppnets never does).
-Random augmentation is seeded per sample from ``(seed, epoch, index)``, so the data a
-run sees does not depend on the number of workers and a resumed run sees the same data.
+Random augmentation draws from a generator derived from ``(seed, epoch, index)``
+(:func:`~ppnets.data.rng.sample_rng`), so the data a run sees does not depend on the number
+of workers and a resumed run sees the same data.
 """
 from __future__ import annotations
 
 import os
-import random
 import traceback
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import paddle
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..registry import Registry
 from ..utils.logger import get_logger
-from .transforms import build_transforms
+from .labels import read_label_file
+from .rng import batch_seed, sample_rng
+from .transforms import build_transforms, ensure_chw
 
 DATASETS = Registry("dataset")
 
@@ -39,9 +44,11 @@ class ClassificationDataset(paddle.io.Dataset):
                  bad_image: str = "stop") -> None:
         super().__init__()
         if bad_image not in BAD_IMAGE_POLICIES:
-            raise DataError(f"{type(self).__name__}.bad_image: expected one of {', '.join(BAD_IMAGE_POLICIES)}, "
-                            f"got {bad_image!r}")
-        self.transform = build_transforms(transform_ops, where=f"{type(self).__name__}.transform_ops")
+            raise ConfigError(f"{type(self).__name__}.bad_image: expected one of "
+                              f"{', '.join(BAD_IMAGE_POLICIES)}, got {bad_image!r}")
+        where = f"{type(self).__name__}.transform_ops"
+        # as PaddleClas's datasets do, hand the model CHW even if the list ends on an HWC image
+        self.transform = build_transforms(ensure_chw(transform_ops, where), where=where)
         self.seed = seed
         self.bad_image = bad_image
         self.epoch = 0
@@ -61,21 +68,24 @@ class ClassificationDataset(paddle.io.Dataset):
                 data = f.read()
         except OSError as e:
             raise DataError(f"cannot read image {path}: {e.strerror or e}") from None
-        if self.seed is not None:
-            state = hash((self.seed, self.epoch, index)) & 0xFFFFFFFF
-            random.seed(state)
-            np.random.seed(state)
         try:
-            return self.transform(data)
+            return self.transform(data, sample_rng(self.seed, self.epoch, index))
         except DataError as e:
             raise DataError(f"{path}: {e}") from None
 
-    def __getitem__(self, index: int) -> Any:
-        """``(image, label)``, or a :class:`FailedSample` that the loader's collate turns into the
-        configured behaviour (``bad_image``). Nothing is raised here: Paddle's single-process
-        loader thread hangs on an exception (paddle 3.3), so failures travel as data."""
+    def __getitem__(self, key: Union[int, Tuple[int, int]]) -> Any:
+        """``(image, label)`` of sample ``key``, or a :class:`FailedSample` that the loader's collate
+        turns into the configured behaviour (``bad_image``). Nothing is raised here: Paddle's
+        single-process loader thread hangs on an exception (paddle 3.3), so failures travel as data.
+
+        The loader's sampler passes ``(index, batch number)``
+        (:data:`~ppnets.data.sampler.SampleKey`); the item then also carries the seed sequence of
+        that batch's batch ops, ``(image, label, SeedSequence)``, for the collate function.
+        """
+        index, batch = key if isinstance(key, tuple) else (key, None)
         try:
-            return self.load(index), np.int64(self.samples[index][1])
+            item = (self.load(index), np.int64(self.samples[index][1]))
+            return item if batch is None else item + (batch_seed(self.seed, self.epoch, batch),)
         except DataError as e:
             if self.bad_image == "warn":
                 get_logger().warning(f"skipping unreadable image: {e}")
@@ -130,7 +140,7 @@ class ImageFolder(ClassificationDataset):
         super().__init__(transform_ops, seed, bad_image)
         root = root or image_root
         if not root:
-            raise DataError("ImageFolder: 'root' (the dataset folder) is required")
+            raise ConfigError("ImageFolder: 'root' (the dataset folder) is required")
         if not os.path.isdir(root):
             raise DataError(f"dataset root not found: {root} (expected a folder with one sub-folder per class)")
         found = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
@@ -157,63 +167,90 @@ class FileListDataset(ClassificationDataset):
     """PaddleClas's list format: each line of ``cls_label_path`` is ``relative/path label``.
 
     Paths are relative to ``image_root``; a path that escapes it (``../``, absolute) is
-    refused unless ``allow_outside_root`` is set. Label names come from
-    ``class_names_file`` (one per line) when given, else they are the ids.
+    refused unless ``allow_outside_root`` is set (symbolic links inside the root are followed). The path and the label are split at the last
+    ``delimiter`` (default: any whitespace). ``relabel`` maps the labels found, in increasing
+    order, onto 0…N-1 (for lists whose labels have gaps or do not start at 0; the class names
+    are then the original labels). Label names come from ``class_names_file`` (one name per line,
+    or PaddleClas's ``id name`` label map) when given, else they are the ids.
     """
 
     def __init__(self, image_root: str, cls_label_path: str, transform_ops: Optional[List[dict]] = None,
-                 delimiter: Optional[str] = None, class_num: Optional[int] = None,
+                 delimiter: Optional[str] = None, relabel: bool = False, class_num: Optional[int] = None,
                  class_names_file: Optional[str] = None, allow_outside_root: bool = False,
                  bad_image: str = "stop", seed: Optional[int] = None) -> None:
         super().__init__(transform_ops, seed, bad_image)
+        if delimiter is not None and (not isinstance(delimiter, str) or not delimiter):
+            raise ConfigError(f"{type(self).__name__}.delimiter: expected a non-empty string, got {delimiter!r}")
         if not os.path.isdir(image_root):
             raise DataError(f"dataset root not found: {image_root}")
         if not os.path.isfile(cls_label_path):
             raise DataError(f"file list not found: {cls_label_path}")
-        root_real = os.path.realpath(image_root)
-        self.samples = []
-        linenos = []
-        with open(cls_label_path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                line = line.strip()
-                if not line:
-                    continue
-                parts = line.rsplit(delimiter, 1) if delimiter else line.rsplit(None, 1)
-                where = f"{cls_label_path}:{lineno}"
-                if len(parts) != 2:
-                    raise DataError(f"{where}: expected 'relative/path label', got {line!r}")
-                rel, label_text = parts[0].strip(), parts[1].strip()
-                try:
-                    label = int(label_text)
-                except ValueError:
-                    raise DataError(f"{where}: label must be an integer, got {label_text!r}") from None
-                if label < 0 or (class_num is not None and label >= class_num):
-                    raise DataError(f"{where}: label {label} out of range [0, {class_num})"
-                                    if class_num is not None else f"{where}: negative label {label}")
-                path = os.path.join(image_root, rel)
-                if not allow_outside_root and not os.path.realpath(path).startswith(root_real + os.sep):
-                    raise DataError(f"{where}: path {rel!r} escapes the dataset root {image_root} "
-                                    "(set allow_outside_root: true to permit it)")
-                if not os.path.isfile(path):
-                    raise DataError(f"{where}: image not found: {path}")
-                self.samples.append((path, label))
-                linenos.append(lineno)
-        if not self.samples:
-            raise DataError(f"{cls_label_path}: the file list is empty")
-        n = class_num if class_num is not None else max(lbl for _, lbl in self.samples) + 1
-        if class_names_file:
-            if not os.path.isfile(class_names_file):
-                raise DataError(f"class names file not found: {class_names_file}")
-            with open(class_names_file, encoding="utf-8") as f:
-                self.class_names = [ln.strip() for ln in f if ln.strip()]
-            if not self.class_names:
-                raise DataError(f"{class_names_file}: no class names (expected one name per line)")
-            for (_, label), lineno in zip(self.samples, linenos):
-                if label >= len(self.class_names):
-                    raise DataError(f"{cls_label_path}:{lineno}: label {label} out of range: {class_names_file} "
-                                    f"names {len(self.class_names)} classes (labels 0…{len(self.class_names) - 1})")
+        entries = _read_file_list(image_root, cls_label_path, delimiter, allow_outside_root)
+        found = sorted({label for _, label, _ in entries})
+        if relabel:
+            new_id = {label: i for i, label in enumerate(found)}
+            entries = [(path, new_id[label], lineno) for path, label, lineno in entries]
+        names = read_label_file(class_names_file) if class_names_file else None
+        for _, label, lineno in entries:
+            where = f"{cls_label_path}:{lineno}"
+            if class_num is not None and label >= class_num:
+                raise DataError(f"{where}: label {label} out of range [0, {class_num})")
+            if names is not None and label >= len(names):
+                raise DataError(f"{where}: label {label} out of range: {class_names_file} names {len(names)} "
+                                f"classes (labels 0…{len(names) - 1})")
+        self.samples = [(path, label) for path, label, _ in entries]
+        if names is not None:
+            self.class_names = names
+        elif relabel:
+            self.class_names = [str(label) for label in found]
         else:
+            n = class_num if class_num is not None else found[-1] + 1
             self.class_names = [str(i) for i in range(n)]
+
+
+@DATASETS.register
+class ImageNetDataset(FileListDataset):
+    """PaddleClas's name for FileListDataset: the same class, with the same options.
+
+    ``image_root``, ``cls_label_path``, ``transform_ops``, ``delimiter`` and ``relabel`` are
+    PaddleClas's options; as in PaddleClas, a ``transform_ops`` list without ``ToCHWImage`` hands
+    the model CHW images.
+    """
+
+
+def _read_file_list(image_root: str, cls_label_path: str, delimiter: Optional[str],
+                    allow_outside_root: bool) -> List[Tuple[str, int, int]]:
+    """``(path, label, line number)`` of every line of a file list; errors name the line."""
+    entries = []
+    with open(cls_label_path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            parts = line.rsplit(delimiter, 1) if delimiter else line.rsplit(None, 1)
+            where = f"{cls_label_path}:{lineno}"
+            if len(parts) != 2:
+                raise DataError(f"{where}: expected 'relative/path label', got {line!r}")
+            rel, label_text = parts[0].strip(), parts[1].strip()
+            try:
+                label = int(label_text)
+            except ValueError:
+                raise DataError(f"{where}: label must be an integer, got {label_text!r}") from None
+            if label < 0:
+                raise DataError(f"{where}: negative label {label}")
+            path = os.path.join(image_root, rel)
+            # lexical: '../' or an absolute path leaves the root; symlinks inside it are the user's own
+            # layout (e.g. dataset/ILSVRC2012/train -> /data/...) and are followed
+            normal = os.path.normpath(rel)
+            if not allow_outside_root and (os.path.isabs(rel) or normal == ".." or normal.startswith(".." + os.sep)):
+                raise DataError(f"{where}: path {rel!r} escapes the dataset root {image_root} "
+                                "(set allow_outside_root: true to permit it)")
+            if not os.path.isfile(path):
+                raise DataError(f"{where}: image not found: {path}")
+            entries.append((path, label, lineno))
+    if not entries:
+        raise DataError(f"{cls_label_path}: the file list is empty")
+    return entries
 
 
 def build_dataset(cfg: Dict[str, Any], where: str, seed: Optional[int] = None,

@@ -34,11 +34,13 @@ class AmpSettings:
                                                 "training in float32")
             self.enabled = False
 
-    def autocast(self):
-        """The forward-pass context: ``paddle.amp.auto_cast`` when enabled, else a no-op."""
-        if not self.enabled:
+    def autocast(self, evaluating: bool = False):
+        """The forward-pass context: ``paddle.amp.auto_cast`` when enabled (for evaluation only with
+        ``AMP.eval``), else a no-op."""
+        if not self.enabled or (evaluating and not self.cfg.get("eval", True)):
             return contextlib.nullcontext()
-        return paddle.amp.auto_cast(enable=True, level=self.level, dtype=self.dtype)
+        return paddle.amp.auto_cast(enable=True, level=self.level, dtype=self.dtype,
+                                    use_promote=self.cfg.get("use_promote", True))
 
     def make_scaler(self) -> Optional[paddle.amp.GradScaler]:
         """A dynamic loss scaler for float16 training, else None."""
@@ -47,6 +49,3 @@ class AmpSettings:
         return paddle.amp.GradScaler(init_loss_scaling=self.cfg["scale_loss"],
                                      use_dynamic_loss_scaling=self.cfg["use_dynamic_loss_scaling"])
 
-
-def scaler_state(scaler: Optional[paddle.amp.GradScaler]) -> Optional[Dict[str, Any]]:
-    return scaler.state_dict() if scaler is not None else None

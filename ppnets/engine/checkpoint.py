@@ -22,7 +22,8 @@ import paddle
 
 from ..errors import CheckpointError
 from ..utils.logger import get_logger
-from .infer import read_label_file
+from ..data.labels import read_label_file
+from .report import quiet_paddle_warnings
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_pretrained", "read_weights", "weights_path",
            "portable_optimizer_state", "restore_optimizer_state"]
@@ -70,7 +71,8 @@ def restore_optimizer_state(optimizer: paddle.optimizer.Optimizer, model: paddle
                             state: Dict[str, Any]) -> None:
     """Inverse of :func:`portable_optimizer_state`."""
     mapping = {f"{k}@": p.name for k, p in model.named_parameters()}
-    optimizer.set_state_dict(_rename_opt_keys(state, mapping))
+    with quiet_paddle_warnings():  # "unused values in state_dict": the LR scheduler's own bookkeeping
+        optimizer.set_state_dict(_rename_opt_keys(state, mapping))
 
 
 _SUFFIXES = ("pdparams", "pdopt", "pdema", "pdstates")
@@ -222,12 +224,15 @@ def load_pretrained(model: paddle.nn.Layer, path: str, arch: Optional[str] = Non
         raise CheckpointError(f"pretrained weights {weights_path(path)} share no key and shape with the model "
                               f"({len(report['unexpected'])} unexpected, {len(report['skipped'])} mismatched): "
                               "is it from another architecture?")
-    model.set_state_dict(to_load)
+    with quiet_paddle_warnings():  # ppnets reports skipped/missing keys below
+        model.set_state_dict(to_load)
     log = get_logger()
     log.info(f"loaded pretrained weights {weights_path(path)}: {len(report['loaded'])}/{len(own)} tensors")
     for title in ("skipped", "missing", "unexpected"):
-        if report[title]:
-            log.warning(f"pretrained {title} ({len(report[title])}): {', '.join(report[title])}")
+        items = report[title]
+        if items:
+            more = f" … and {len(items) - 8} more" if len(items) > 8 else ""
+            log.warning(f"pretrained {title} ({len(items)}): {', '.join(items[:8])}{more}")
     return report
 
 
@@ -302,7 +307,8 @@ def load_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer: Optional[pad
     if bad or extra:
         raise CheckpointError(f"checkpoint {prefix} does not fit the model: {len(bad)} missing or mismatched keys "
                               f"(e.g. {(bad or extra)[0]}), {len(extra)} unexpected")
-    model.set_state_dict(params)
+    with quiet_paddle_warnings():
+        model.set_state_dict(params)
     if optimizer is not None:
         if "pdopt" not in blobs:
             raise CheckpointError(f"checkpoint {prefix} has no optimizer state ({prefix}.pdopt)")

@@ -4,17 +4,16 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
-import random
 import signal
 import threading
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import paddle
 import paddle.distributed as dist
 
-from ..arch import build_model
+from ..arch import backend, build_model
 from ..config import dump_config
 from ..data import build_dataloader, iterate_loader
 from ..errors import CheckpointError, ConfigError, DataError, TrainingError, TrainingInterrupted
@@ -27,6 +26,7 @@ from ..utils.runtime import retain_freed_memory
 from .amp import AmpSettings
 from .checkpoint import load_checkpoint, load_pretrained, save_checkpoint, trained_class_names
 from .ema import ModelEMA
+from .report import closing_summary, nothing_to_do, quiet_paddle_warnings, start_banner
 
 __all__ = ["Engine"]
 
@@ -41,10 +41,13 @@ class Engine:
     Args:
         config: a validated config (:func:`ppnets.config.load_config`).
         mode: ``"train"`` builds the training and (if enabled) eval loaders, the loss and
-            the optimizer; ``"eval"`` only the eval loader; ``"infer"``/``"export"`` only the model.
+            the optimizer; ``"eval"`` only the eval loader. (Export and inference build only the
+            model: :mod:`ppnets.engine.export`, :mod:`ppnets.engine.infer`.)
     """
 
     def __init__(self, config: Dict[str, Any], mode: str = "train") -> None:
+        if mode not in ("train", "eval"):
+            raise ValueError(f"Engine mode: expected 'train' or 'eval', got {mode!r}")
         self.config = config
         self.mode = mode
         g = config["Global"]
@@ -53,7 +56,7 @@ class Engine:
         self.rank = dist.get_rank()
         self.world_size = dist.get_world_size()
         self.is_main = self.rank == 0
-        if self.is_main and mode in ("train", "eval"):
+        if self.is_main:
             try:
                 os.makedirs(self.output_dir, exist_ok=True)
                 probe = os.path.join(self.output_dir, ".write_test")
@@ -62,16 +65,17 @@ class Engine:
                 os.remove(probe)
             except OSError as e:
                 raise ConfigError(f"Global.output_dir: cannot write to {self.output_dir}: {e.strerror or e}") from None
-        log_name = {"train": "train.log", "eval": "eval.log"}.get(mode)
-        self.log = setup_logger(os.path.join(self.output_dir, log_name) if log_name else None, self.rank)
+        self.log = setup_logger(os.path.join(self.output_dir, f"{mode}.log"), self.rank)
+        for notice in getattr(config, "notices", []):
+            self.log.info(f"config: {notice}")
         self._set_device(g["device"])
+        #: the convolution kernels of this engine's dynamic-mode passes (``Global.conv_backend``)
+        self.conv_backend = backend.resolve(g["conv_backend"], g["device"], self.log)
         if g["device"] == "cpu":
             retain_freed_memory()  # no page faults on every step's fresh activations (see utils/runtime.py)
         self.seed = g["seed"]
         if self.seed is not None:  # the same on every rank: identical initial weights
-            paddle.seed(self.seed)
-            np.random.seed(self.seed)
-            random.seed(self.seed)
+            paddle.seed(self.seed)  # the data pipeline's draws derive from the seed on their own (ppnets.data.rng)
         if self.world_size > 1:
             dist.init_parallel_env()
 
@@ -114,8 +118,12 @@ class Engine:
         self.scaler = None
         self.start_epoch, self.global_step = 1, 0
         self.best_metric, self.best_epoch = -np.inf, 0
+        self.best_key = "metric"  # the name of the metric that picks best_model (e.g. top1)
         self.best_ema_metric = -np.inf
         self.partial: Optional[Dict[str, Any]] = None  # progress of an interrupted epoch
+        self._stop_signal: Optional[str] = None
+        self._writer: Any = None
+        self._clock = (time.time(), 0)
         self.train_model = self.model
         if mode == "train":
             self.train_loss = build_loss(config["Loss"]["Train"], "Loss.Train")
@@ -202,19 +210,25 @@ class Engine:
         progress, so a resume continues mid-epoch) and raise :class:`TrainingInterrupted`.
         """
         g = self.config["Global"]
-        writer = self._visualdl() if g["use_visualdl"] and self.is_main else None
-        self._stop_signal: Optional[str] = None
+        writer = self._writer = self._visualdl() if g["use_visualdl"] and self.is_main else None
+        self._stop_signal = None
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)} \
             if threading.current_thread() is threading.main_thread() else {}
         last_eval: Dict[str, float] = {}
         self._clock = (time.time(), self.global_step)
+        started, last_epoch = time.time(), None
+        if self.is_main:
+            for line in start_banner(self):
+                self.log.info(line)
+        if self.start_epoch > self.epochs:
+            self.log.info(nothing_to_do(self))
         try:
             for epoch in range(self.start_epoch, self.epochs + 1):
-                self._train_epoch(epoch, writer)
+                self.train_epoch(epoch)
                 improved = False
                 if self.eval_loader is not None and epoch % g["eval_interval"] == 0:
                     last_eval = self.evaluate(epoch)
-                    key = self._metric_keys(last_eval)[0]
+                    key = self.best_key = self._metric_keys(last_eval)[0]
                     if last_eval[key] > self.best_metric:
                         self.best_metric, self.best_epoch, improved = last_eval[key], epoch, True
                     self.log.info(f"[Eval][Epoch {epoch}][best {key}: {self.best_metric:.5f} at epoch "
@@ -236,11 +250,16 @@ class Engine:
                         self.save("best_model", epoch)
                     if g["save_interval"] and epoch % g["save_interval"] == 0:
                         self.save(f"epoch_{epoch}", epoch)
+                last_epoch = epoch
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             if writer is not None:
                 writer.close()
+            self._writer = None
+        if self.is_main and last_epoch is not None:
+            for line in closing_summary(self, time.time() - started, last_epoch):
+                self.log.info(line)
         return {"eval": last_eval, "best_metric": self.best_metric, "best_epoch": self.best_epoch}
 
     def _on_signal(self, signum: int, frame: Any) -> None:
@@ -250,24 +269,50 @@ class Engine:
         self.log.warning(f"{self._stop_signal} received: stopping after this iteration and saving 'latest' "
                          "(press Ctrl-C again to abort without saving)")
 
-    def _train_epoch(self, epoch: int, writer: Any) -> None:
+    def train_epoch(self, epoch: Optional[int] = None, loader: Optional[Iterable[Sequence[paddle.Tensor]]] = None
+                    ) -> Dict[str, float]:
+        """One training epoch on the configured conv backend; returns its mean ``loss``, ``steps`` and ``samples``.
+
+        ``epoch`` (default: the next one, ``start_epoch``) sets the data order, the LR schedule
+        position of epoch-wise schedules and the log lines. ``loader`` (default
+        ``DataLoader.Train``, with the resume position of an interrupted epoch) may be any
+        sized iterable of ``(images, labels)`` batches, e.g. in-memory tensors.
+        """
+        if self.optimizer is None:
+            raise ConfigError("Engine.train_epoch: the engine was built in mode "
+                              f"'{self.mode}'; training needs mode 'train'")
+        epoch = self.start_epoch if epoch is None else int(epoch)
+        with backend.use(self.conv_backend), quiet_paddle_warnings():
+            if loader is None:
+                return self._train_epoch(epoch, self._loader_batches(epoch), self.steps_per_epoch, resume=True)
+            return self._train_epoch(epoch, enumerate(((b[0], b[1], 0) for b in loader)), len(loader), resume=False)
+
+    def _loader_batches(self, epoch: int) -> Iterator[Tuple[int, Tuple[paddle.Tensor, paddle.Tensor, int]]]:
+        """``(iteration, batch)`` of ``DataLoader.Train`` for ``epoch``, from where an interrupted run stopped."""
+        self._set_epoch(self.train_loader, epoch)
+        start_iter = 0
+        if self.partial and int(self.partial["epoch"]) == epoch:
+            start_iter = int(self.partial["iters"])
+            self.train_loader.batch_sampler.skip(start_iter)
+        return enumerate(iterate_loader(self.train_loader), start=start_iter)
+
+    def _train_epoch(self, epoch: int, batches: Iterator[Tuple[int, Tuple[paddle.Tensor, paddle.Tensor, int]]],
+                     steps_per_epoch: int, resume: bool) -> Dict[str, float]:
         g = self.config["Global"]
         by_epoch = getattr(self.lr_scheduler, "by_epoch", False)
-        self._set_epoch(self.train_loader, epoch)
-        start_iter, loss_sum, seen = 0, 0.0, 0
-        if self.partial and int(self.partial["epoch"]) == epoch:
-            start_iter, loss_sum, seen = int(self.partial["iters"]), float(self.partial["loss_sum"]), \
-                int(self.partial["seen"])
-            self.train_loader.batch_sampler.skip(start_iter)
+        loss_sum, seen = 0.0, 0
+        if resume and self.partial and int(self.partial["epoch"]) == epoch:
+            loss_sum, seen = float(self.partial["loss_sum"]), int(self.partial["seen"])
         self.partial = None
         self.train_model.train()
-        total_steps = self.epochs * self.steps_per_epoch
+        total_steps = self.epochs * steps_per_epoch
+        writer = self._writer
         tic = time.time()
-        skipped, pending = 0, False  # pending: gradients accumulated but not applied yet
-        for it, (images, labels, n_bad) in enumerate(iterate_loader(self.train_loader), start=start_iter):
+        skipped, pending, steps = 0, False, 0  # pending: gradients accumulated but not applied yet
+        for it, (images, labels, n_bad) in batches:
             reader_cost = time.time() - tic
             skipped += n_bad  # bad_image: skip/warn drops unreadable files from the batch
-            last_micro = (it + 1) % self.update_freq == 0 or it + 1 == self.steps_per_epoch
+            last_micro = (it + 1) % self.update_freq == 0 or it + 1 == steps_per_epoch
             empty = images.shape[0] == 0  # every file of the batch was unreadable (bad_image: skip/warn)
             if not empty:
                 self._step_seed()
@@ -289,13 +334,14 @@ class Engine:
                                     f"good checkpoint is {os.path.join(self.output_dir, 'latest')} "
                                     "(lower the learning rate or check the data)")
             self.global_step += 1
+            steps += 1
             n = images.shape[0]
             loss_sum, seen = loss_sum + value * n, seen + n
-            if (it + 1) % g["print_batch_step"] == 0 or it + 1 == self.steps_per_epoch:
+            if (it + 1) % g["print_batch_step"] == 0 or it + 1 == steps_per_epoch:
                 self._log_step(epoch, it, lr, loss_sum, seen, logits, labels, reader_cost, time.time() - tic,
-                               total_steps, writer)
+                               total_steps, steps_per_epoch, writer)
             if last_micro and (self._stop_signal or (g["save_steps"] and self.global_step % g["save_steps"] == 0
-                                                    and it + 1 < self.steps_per_epoch)):
+                                                    and it + 1 < steps_per_epoch)):
                 progress = {"epoch": epoch, "iters": it + 1, "loss_sum": loss_sum, "seen": seen}
                 if self.is_main:
                     self.save("latest", epoch - 1, partial=progress)
@@ -312,6 +358,7 @@ class Engine:
         if total[2]:
             self.log.warning(f"[Train][Epoch {epoch}] skipped {int(total[2])} unreadable image(s) "
                              f"(DataLoader.Train.dataset.bad_image: {self.train_loader.dataset.bad_image})")
+        return {"loss": total[0] / max(total[1], 1), "steps": float(steps), "samples": total[1]}
 
     def _forward_backward(self, images: paddle.Tensor, labels: paddle.Tensor, sync: bool):
         """One micro-batch: forward (under AMP if enabled) and backward of ``loss / update_freq``."""
@@ -345,7 +392,7 @@ class Engine:
         return t.numpy().tolist()
 
     def _log_step(self, epoch, it, lr, loss_sum, seen, logits, labels, reader_cost, batch_cost, total_steps,
-                  writer) -> None:
+                  steps_per_epoch, writer) -> None:
         loss_sum, seen = self._all_reduce_sum([loss_sum, float(seen)])  # the loss over all ranks
         acc = self._batch_metrics(logits, labels)
         start_time, start_step = self._clock
@@ -356,7 +403,7 @@ class Engine:
         parts += [f"{k}: {v:.5f}" for k, v in acc.items()]
         parts += [f"batch_cost: {batch_cost:.5f} s", f"reader_cost: {reader_cost:.5f} s",
                   f"ips: {n / max(batch_cost, 1e-9):.2f} samples/s", f"eta: {_fmt_eta(eta)}"]
-        self.log.info(f"[Train][Epoch {epoch}/{self.epochs}][Iter {it + 1}/{self.steps_per_epoch}] "
+        self.log.info(f"[Train][Epoch {epoch}/{self.epochs}][Iter {it + 1}/{steps_per_epoch}] "
                       + ", ".join(parts))
         if writer is not None:
             writer.add_scalar("train/loss", loss_sum / seen, self.global_step)
@@ -411,7 +458,7 @@ class Engine:
             skipped += n_bad
             if images.shape[0] == 0:
                 continue
-            with self.amp.autocast():
+            with self.amp.autocast(evaluating=True), backend.use(self.conv_backend):
                 logits = model(images)
             logits_list.append(logits.astype("float32").numpy())
             labels_list.append(labels.numpy().reshape(-1))
@@ -426,7 +473,7 @@ class Engine:
                                 "evaluation (results could not be matched to samples); use stop or fix the files")
             # the batch sampler is deterministic for evaluation: its order tells which samples
             # this rank saw (including the padding DistributedBatchSampler adds)
-            indices = np.concatenate([np.asarray(b, np.int64) for b in loader.batch_sampler])
+            indices = np.asarray(loader.batch_sampler.sample_indices(), np.int64)
             parts: List[Any] = []
             dist.all_gather_object(parts, (indices, logits, labels))
             total = len(loader.dataset)

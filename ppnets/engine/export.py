@@ -15,21 +15,23 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import paddle
 import yaml
 
 from ..arch import build_model
-from ..data.transforms import build_transforms
+from ..data.labels import read_label_file
+from ..data.transforms import Compose, build_transforms, ensure_chw
 from ..errors import ConfigError, DataError
 from ..utils.logger import get_logger
 from ..utils.runtime import retain_freed_memory as _retain_freed_memory
 from .checkpoint import load_pretrained, trained_class_names
-from .infer import read_label_file, softmax
+from .infer import softmax
 
-__all__ = ["export_model", "save_inference_model", "Predictor", "preprocess_ops", "label_names_for"]
+__all__ = ["export_model", "save_inference_model", "Predictor", "preprocess_ops", "preprocess_transform",
+           "label_names_for"]
 
 MODEL_FILE, PARAMS_FILE, META_FILE = "inference.json", "inference.pdiparams", "inference.yml"
 
@@ -43,15 +45,28 @@ class _WithSoftmax(paddle.nn.Layer):
         return paddle.nn.functional.softmax(self.model(x), axis=-1)
 
 
-def preprocess_ops(config: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """The inference preprocessing: ``Infer.transforms`` or else ``DataLoader.Eval``'s ops."""
-    ops = config["Infer"].get("transforms")
+def _preprocess_source(config: Dict[str, Any]) -> Tuple[List[Dict[str, Any]], str]:
+    """``(ops, config key)`` of the inference preprocessing: ``Infer.transforms``, else ``DataLoader.Eval``'s."""
+    ops, where = config["Infer"].get("transforms"), "Infer.transforms"
     if ops is None:
         ops = (config["DataLoader"].get("Eval") or {}).get("dataset", {}).get("transform_ops")
+        where = "DataLoader.Eval.dataset.transform_ops"
     if not ops:
         raise ConfigError("Infer.transforms: no preprocessing given (and DataLoader.Eval.dataset.transform_ops "
                           "is empty)")
-    return ops
+    return ensure_chw(ops, where), where
+
+
+def preprocess_ops(config: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The inference preprocessing: ``Infer.transforms`` or else ``DataLoader.Eval``'s ops, ending on a
+    CHW image (a list whose result is HWC, as PaddleClas's dataset lists are, gets ``ToCHWImage``)."""
+    return _preprocess_source(config)[0]
+
+
+def preprocess_transform(config: Dict[str, Any]) -> Compose:
+    """:func:`preprocess_ops` built, its errors naming the config key the ops come from."""
+    ops, where = _preprocess_source(config)
+    return build_transforms(ops, where)
 
 
 def label_names_for(config: Dict[str, Any]) -> Optional[List[str]]:
@@ -110,6 +125,7 @@ def save_inference_model(model: paddle.nn.Layer, save_dir: str, image_shape: Lis
 def export_model(config: Dict[str, Any], save_dir: Optional[str] = None) -> str:
     """Export ``Arch`` with ``Global.pretrained_model`` to ``save_dir`` (default Global.save_inference_dir)."""
     save_dir = save_dir or config["Global"]["save_inference_dir"]
+    preprocess_transform(config)  # a list that cannot be built is refused before anything is written
     model = load_model_for_inference(config)
     meta = {"model_name": config["Arch"]["name"], "class_num": config["Arch"]["class_num"],
             "transform_ops": preprocess_ops(config), "label_names": label_names_for(config)}
@@ -150,7 +166,8 @@ class Predictor:
         self.model_dir = model_dir
         with open(paths[2], encoding="utf-8") as f:
             self.meta = yaml.safe_load(f)
-        self.transform = build_transforms(self.meta["transform_ops"], where=f"{paths[2]}: transform_ops")
+        where = f"{paths[2]}: transform_ops"
+        self.transform = build_transforms(ensure_chw(self.meta["transform_ops"], where), where=where)
         self.label_names = self.meta.get("label_names")
         cfg = paddle.inference.Config(paths[0], paths[1])
         if use_gpu:

@@ -7,9 +7,11 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 import numpy as np
 import paddle
 
+from ..arch import backend
 from ..data.datasets import IMG_EXTENSIONS, _list_images
-from ..data.transforms import Compose
-from ..errors import DataError
+from ..data.labels import read_label_file
+from ..data.transforms import Compose, check_model_input
+from ..errors import ConfigError, DataError
 
 __all__ = ["list_inputs", "topk_results", "iterate_batches", "softmax", "read_label_file", "classify_files"]
 
@@ -26,32 +28,32 @@ def list_inputs(path: str) -> List[str]:
     raise DataError(f"image or folder not found: {path}")
 
 
-def read_label_file(path: str) -> List[str]:
-    if not os.path.isfile(path):
-        raise DataError(f"label file not found: {path}")
-    with open(path, encoding="utf-8") as f:
-        return [line.strip() for line in f if line.strip()]
-
-
 def softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
 
 
 def iterate_batches(files: Sequence[str], transform: Compose, batch_size: int) -> Iterator[tuple]:
-    """Yield ``(paths, NCHW float32 batch)``; unreadable files raise a DataError naming them."""
+    """Yield ``(paths, NCHW float32 batch)``; unreadable files raise a DataError naming them, and
+    ops that do not give equal-sized CHW images a ConfigError naming the list (``transform.where``)."""
+    where = getattr(transform, "where", "transform_ops")
     for start in range(0, len(files), batch_size):
         chunk = files[start:start + batch_size]
         arrays = []
         for path in chunk:
             try:
                 with open(path, "rb") as f:
-                    arrays.append(transform(f.read()))
+                    arrays.append(np.asarray(transform(f.read())))
             except OSError as e:
                 raise DataError(f"cannot read image {path}: {e.strerror or e}") from None
             except DataError as e:
                 raise DataError(f"{path}: {e}") from None
-        yield chunk, np.stack(arrays).astype("float32")
+            if arrays[-1].shape != arrays[0].shape:
+                raise ConfigError(f"{where}: the ops give images of different sizes ({list(arrays[0].shape)} for "
+                                  f"{chunk[0]}, {list(arrays[-1].shape)} for {path}); resize or crop them to one size")
+        batch = np.stack(arrays).astype("float32")
+        check_model_input(batch.shape, where)
+        yield chunk, batch
 
 
 def topk_results(paths: Sequence[str], probs: np.ndarray, k: int, names: Optional[List[str]]) -> List[Dict[str, Any]]:
@@ -79,12 +81,14 @@ def classify_files(files: Sequence[str], transform: Compose, batch_size: int,
     return results
 
 
-def dynamic_runner(model: paddle.nn.Layer) -> Callable[[np.ndarray], np.ndarray]:
-    """A batch → softmax probabilities function over a dynamic-graph model (eval mode)."""
+def dynamic_runner(model: paddle.nn.Layer, conv_backend: str = "paddle") -> Callable[[np.ndarray], np.ndarray]:
+    """A batch → softmax probabilities function over a dynamic-graph model (eval mode), its
+    convolutions on ``conv_backend`` (a :func:`ppnets.arch.backend.resolve` result)."""
     model.eval()
 
     @paddle.no_grad()
     def run(batch: np.ndarray) -> np.ndarray:
-        return softmax(model(paddle.to_tensor(batch)).numpy())
+        with backend.use(conv_backend):
+            return softmax(model(paddle.to_tensor(batch)).numpy())
 
     return run

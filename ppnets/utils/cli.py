@@ -1,30 +1,51 @@
-"""Command-line plumbing shared by ``tools/*.py``: ``-c/-o/--debug`` and the user-error exit path."""
+"""Command-line plumbing shared by ``tools/*.py``: ``-c/-o/--print-config/--debug`` and the user-error exit path."""
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import yaml
 
 from ..errors import PPNetsError
 
-__all__ = ["config_parser", "run"]
+__all__ = ["config_parser", "load_config_args", "run"]
 
 
 def config_parser(description: str) -> argparse.ArgumentParser:
     """An ArgumentParser with PaddleClas's ``-c CONFIG`` and repeatable ``-o Section.key=value``."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("-c", "--config", required=True, help="YAML config file")
+    parser.add_argument("-c", "--config", required=True, help="YAML config file (ppnets's or PaddleClas's)")
     parser.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key, e.g. -o Global.epochs=5 (repeatable; list items by index)")
+                        help="override a config key: -o Global.epochs=5, list items by index "
+                             "(…transform_ops.1.RandCropImage.size=64), append with "
+                             "'…transform_ops.+={ToCHWImage: null}', delete with '~Section.key' (repeatable)")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the resolved config (ppnets's keys, defaults filled) and exit")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of user errors")
     return parser
 
 
-def run(main: Callable[[Optional[Sequence[str]]], object], argv: Optional[List[str]] = None) -> None:
-    """Call ``main(argv)``; a :class:`PPNetsError` becomes one stderr line and exit code 2.
+def load_config_args(args: argparse.Namespace) -> Dict[str, Any]:
+    """Load ``args.config`` with ``args.override``; with ``--print-config`` print it and exit 0."""
+    from ..config import load_config
+    from ..config.yaml_io import _plain
 
-    With ``--debug`` the traceback is shown instead. Other exceptions are internal errors
-    and keep their traceback.
+    cfg = load_config(args.config, args.override)
+    if getattr(args, "print_config", False):
+        for notice in cfg.notices:
+            print(f"# notice: {notice}")
+        print(yaml.safe_dump(_plain(cfg), sort_keys=False, allow_unicode=True), end="")
+        sys.exit(0)
+    return cfg
+
+
+def run(main: Callable[[Optional[Sequence[str]]], object], argv: Optional[List[str]] = None) -> None:
+    """Call ``main(argv)``; a :class:`PPNetsError` becomes stderr lines ``ppnets: error: …`` and exit code 2.
+
+    An error that lists several problems (a config with three mistakes) prints one line each.
+    With ``--debug`` the traceback is shown instead. Other exceptions are internal errors and keep
+    their traceback.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -32,7 +53,8 @@ def run(main: Callable[[Optional[Sequence[str]]], object], argv: Optional[List[s
     except PPNetsError as e:
         if "--debug" in argv:
             raise
-        message = " ".join(str(e).split("\n"))
         kind = "interrupted" if getattr(e, "exit_code", 2) == 130 else "error"
-        print(f"ppnets: {kind}: {message}", file=sys.stderr)
+        lines = [line for line in str(e).split("\n") if line.strip()] or [type(e).__name__]
+        for line in lines:
+            print(f"ppnets: {kind}: {line}", file=sys.stderr)
         sys.exit(getattr(e, "exit_code", 2))

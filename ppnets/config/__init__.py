@@ -1,0 +1,52 @@
+"""YAML configs: loading with ``_base_`` inheritance, ``-o`` overrides, PaddleClas compatibility,
+the schema and its validation.
+
+A config has PaddleClas's sections (``Global``, ``Arch``, ``Loss``, ``Optimizer``, ``DataLoader``,
+``Metric``, ``Infer``, ``Export`` …). :func:`load_config` runs the steps in order:
+
+1. :mod:`~ppnets.config.yaml_io` — safe YAML, ``_base_`` files deep-merged;
+2. :mod:`~ppnets.config.overrides` — ``-o`` overrides (set, append, delete);
+3. :mod:`~ppnets.config.paddleclas` — PaddleClas's own keys mapped to ppnets's, ignored with a
+   notice, or refused with what to do instead;
+4. :mod:`~ppnets.config.validate` — every key checked against :mod:`~ppnets.config.schema`, all
+   problems reported at once, defaults filled.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Optional, Sequence
+
+from ..errors import ConfigError
+from .overrides import apply_overrides, parse_overrides
+from .paddleclas import translate
+from .schema import REQUIRED, SCHEMA, Key, Named, NamedList, Section
+from .types import check_type, short_repr, type_name
+from .validate import Problems, validate
+from .yaml_io import dump_config, load_with_bases, merge, yaml_load
+
+__all__ = ["Config", "load_config", "parse_overrides", "apply_overrides", "merge", "validate", "dump_config",
+           "SCHEMA", "Key", "Section", "Named", "NamedList", "REQUIRED", "check_type", "type_name", "short_repr",
+           "yaml_load"]
+
+
+class Config(dict):
+    """A validated config (a plain ``dict`` of sections) and the ``notices`` its loading produced:
+    PaddleClas keys that were mapped or ignored, values that were clipped."""
+
+    notices: List[str]
+
+    def __init__(self, data: Dict[str, Any], notices: Optional[List[str]] = None) -> None:
+        super().__init__(data)
+        self.notices = list(notices or [])
+
+
+def load_config(path: str, overrides: Optional[Sequence[str]] = None) -> Config:
+    """Read ``path`` (with its ``_base_`` chain), apply ``-o`` overrides, translate PaddleClas keys,
+    validate and fill defaults. All problems are raised together as one multi-line ConfigError."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file not found: {path}")
+    cfg = load_with_bases(path)
+    apply_overrides(cfg, parse_overrides(overrides))
+    problems = Problems()
+    notices = translate(cfg, problems.add)
+    return Config(validate(cfg, problems), notices)

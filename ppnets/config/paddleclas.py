@@ -1,0 +1,190 @@
+"""PaddleClas configs as written: PaddleClas's own keys mapped onto ppnets's.
+
+A config from PaddleClas (``ppcls/configs/...``) uses keys that ppnets names differently, keys
+that only matter to PaddleClas's trainer, and a few that cannot apply here. :func:`translate`
+handles each in one of three ways, before validation:
+
+- **mapped** to its ppnets meaning (``AMP.use_amp`` → ``AMP.enabled``, ``Infer.PostProcess`` →
+  ``Infer.topk`` / ``Infer.class_id_map_file``, ``MultiStepDecay`` → ``MultiStep`` …);
+- **accepted and ignored**, with a one-line notice saying why, when the key has an effect in
+  PaddleClas that ppnets does not reproduce (``Global.use_dali: true``, ``RandCropImage.backend:
+  pil``); keys set to what ppnets does anyway (``use_dali: false``, ``last_epoch: -1``) are dropped
+  without a word;
+- **refused**, only where it cannot apply, with what to do instead (``Arch.pretrained: true``
+  would need a download; ``Global.eval_mode: retrieval``).
+
+Values are clipped as PaddleClas clips them (``warmup_epoch`` beyond ``Global.epochs``).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Dict, List, Optional
+
+__all__ = ["translate", "PADDLECLAS_WEIGHTS"]
+
+#: where PaddleClas keeps the weights it downloaded (``ppcls/utils/download.py``'s WEIGHTS_HOME)
+PADDLECLAS_WEIGHTS = "~/.paddleclas/weights"
+
+Notices = List[str]
+Refuse = Callable[[str], None]
+
+
+def _is_number_string(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _amp(amp: Dict[str, Any], notices: Notices, refuse: Refuse) -> None:
+    if not any(k in amp for k in ("use_amp", "use_fp16_test", "use_promote")) or "enabled" in amp:
+        return  # ppnets's own form
+    # PaddleClas: an AMP section turns AMP on unless use_amp says otherwise
+    amp["enabled"] = bool(amp.pop("use_amp", True))
+    if "use_fp16_test" in amp:
+        amp["eval"] = bool(amp.pop("use_fp16_test"))
+
+
+def _global(g: Dict[str, Any], cfg: Dict[str, Any], notices: Notices, refuse: Refuse) -> None:
+    if g.pop("use_dali", False):
+        notices.append("Global.use_dali: ignored — DALI is NVIDIA's GPU data pipeline; ppnets reads the same "
+                       "transform_ops with paddle.io.DataLoader")
+    mode = g.pop("eval_mode", "classification")
+    if mode != "classification":
+        refuse(f"Global.eval_mode: {mode!r} is not supported — ppnets trains and evaluates classifiers "
+               "(eval_mode: classification); use PaddleClas for retrieval/face recognition")
+    if "class_num" in g:  # PaddleClas's deprecated spelling of Arch.class_num
+        value = g.pop("class_num")
+        arch = cfg.setdefault("Arch", {}) or {}
+        if isinstance(arch, dict) and "class_num" not in arch:
+            arch["class_num"] = value
+            notices.append(f"Global.class_num: used as Arch.class_num ({value}), as PaddleClas does")
+
+
+def _arch(arch: Dict[str, Any], cfg: Dict[str, Any], notices: Notices, refuse: Refuse) -> None:
+    if arch.get("name") == "RecModel" or any(k in arch for k in ("Backbone", "Head", "Neck")):
+        refuse("Arch: RecModel (Backbone/Neck/Head) is PaddleClas's retrieval model and is not supported; "
+               "use a classifier from ppnets.list_models() as Arch.name")
+        for k in ("Backbone", "Head", "Neck", "BackboneStopLayer", "infer_output_key"):
+            arch.pop(k, None)
+    pretrained = arch.pop("pretrained", False)
+    ssld = arch.pop("use_ssld", False)
+    if pretrained is True:
+        name = f"{arch.get('name')}_{'ssld_' if ssld else ''}pretrained.pdparams"
+        cached = os.path.join(os.path.expanduser(PADDLECLAS_WEIGHTS), name)
+        g = cfg.setdefault("Global", {}) or {}
+        if os.path.isfile(cached) and isinstance(g, dict) and not g.get("pretrained_model"):
+            g["pretrained_model"] = cached
+            notices.append(f"Arch.pretrained: true — using PaddleClas's downloaded weights {cached}")
+        elif not (isinstance(g, dict) and g.get("pretrained_model")):
+            refuse(f"Arch.pretrained: true would download {name}, which ppnets never does; download it (the URL is "
+                   f"in PaddleClas's ppcls/arch/backbone, MODEL_URLS) into {PADDLECLAS_WEIGHTS}/ or set "
+                   "Global.pretrained_model=<path> (or Arch.pretrained=false to train from scratch)")
+    elif isinstance(pretrained, str) and pretrained:
+        g = cfg.setdefault("Global", {}) or {}
+        if isinstance(g, dict) and not g.get("pretrained_model"):
+            g["pretrained_model"] = pretrained
+            notices.append(f"Arch.pretrained: used as Global.pretrained_model ({pretrained})")
+    if "infer_add_softmax" in arch:
+        export = cfg.get("Export")
+        export = cfg["Export"] = export if isinstance(export, dict) else {}
+        export.setdefault("softmax", bool(arch.pop("infer_add_softmax")))
+
+
+_LR_NAMES = {"MultiStepDecay": "MultiStep", "ConstLR": "Constant"}
+
+
+def _optimizer(opt: Dict[str, Any], cfg: Dict[str, Any], notices: Notices, refuse: Refuse) -> None:
+    for key, value in list(opt.items()):
+        if _is_number_string(value):  # PaddleClas passes strings like '1e-8' to Paddle as they are
+            opt[key] = float(value)
+    if opt.get("name") != "AdamW" and isinstance(opt.get("weight_decay"), (int, float)):
+        # PaddleClas's Momentum/SGD/RMSProp take a float weight_decay as coupled L2 decay
+        coeff = opt.pop("weight_decay")
+        if not opt.get("regularizer"):
+            opt["regularizer"] = {"name": "L2", "coeff": float(coeff)}
+    if "clip_grad" in opt:
+        notices.append(f"Optimizer.clip_grad: ignored ({opt.pop('clip_grad')}) — PaddleClas's optimizers ignore "
+                       "it too; set Optimizer.clip_norm to clip gradients by their global norm")
+    lr = opt.get("lr")
+    if not isinstance(lr, dict):
+        return
+    for key, value in list(lr.items()):
+        if _is_number_string(value):
+            lr[key] = float(value)
+    if isinstance(lr.get("name"), str) and lr["name"] in _LR_NAMES:
+        lr["name"] = _LR_NAMES[lr["name"]]
+    lr.pop("verbose", None)
+    for key in ("epochs", "step_each_epoch"):  # PaddleClas overwrites these itself; so does ppnets
+        lr.pop(key, None)
+    last = lr.pop("last_epoch", -1)
+    if last != -1:
+        refuse(f"Optimizer.lr.last_epoch: {last!r} — ppnets restores the schedule's position from a checkpoint; "
+               "remove last_epoch and resume with Global.checkpoints=<prefix>")
+    epochs = (cfg.get("Global") or {}).get("epochs", 10)
+    warmup = lr.get("warmup_epoch")
+    if isinstance(warmup, (int, float)) and isinstance(epochs, int) and warmup > epochs > 0:
+        lr["warmup_epoch"] = epochs
+        notices.append(f"Optimizer.lr.warmup_epoch: {warmup} is more than Global.epochs ({epochs}); "
+                       f"clipped to {epochs}, as PaddleClas does")
+
+
+def _infer(infer: Dict[str, Any], notices: Notices, refuse: Refuse) -> None:
+    post = infer.pop("PostProcess", None)
+    if not isinstance(post, dict):
+        return
+    name = post.get("name", "Topk")
+    if name != "Topk":
+        refuse(f"Infer.PostProcess.name: {name!r} is not supported; ppnets's inference prints the top-k classes "
+               "(Infer.topk, Infer.class_id_map_file)")
+        return
+    if "topk" in post:
+        infer.setdefault("topk", post["topk"])
+    if post.get("class_id_map_file"):
+        infer.setdefault("class_id_map_file", post["class_id_map_file"])
+
+
+def _transform_ops(ops: Any, where: str, notices: Notices) -> None:
+    if not isinstance(ops, list):
+        return
+    for item in ops:
+        if not isinstance(item, dict) or len(item) != 1:
+            continue
+        (name, options), = item.items()
+        if isinstance(options, dict) and options.get("backend") == "pil":
+            options.pop("backend")
+            notices.append(f"{where}.{name}.backend: pil ignored — ppnets decodes and resizes with OpenCV "
+                           "(cv2), as PaddleClas does by default")
+
+
+def _dataloader(loader: Dict[str, Any], notices: Notices) -> None:
+    for split, section in loader.items():
+        if isinstance(section, dict) and isinstance(section.get("dataset"), dict):
+            _transform_ops(section["dataset"].get("transform_ops"), f"DataLoader.{split}.dataset.transform_ops",
+                           notices)
+
+
+def translate(cfg: Dict[str, Any], refuse: Optional[Refuse] = None) -> Notices:
+    """Rewrite PaddleClas's keys in ``cfg`` in place; return the notices to show the user.
+
+    ``refuse(message)`` is called for each key that cannot apply (by default it collects nothing
+    and the key is dropped; :func:`ppnets.config.load_config` reports them with the other problems).
+    """
+    notices: Notices = []
+    refuse = refuse or (lambda message: None)
+    sections: Dict[str, Callable[[Dict[str, Any]], None]] = {
+        "AMP": lambda s: _amp(s, notices, refuse),
+        "Global": lambda s: _global(s, cfg, notices, refuse),
+        "Arch": lambda s: _arch(s, cfg, notices, refuse),
+        "Optimizer": lambda s: _optimizer(s, cfg, notices, refuse),
+        "Infer": lambda s: (_infer(s, notices, refuse),
+                            _transform_ops(s.get("transforms"), "Infer.transforms", notices)),
+        "DataLoader": lambda s: _dataloader(s, notices),
+    }
+    for name, fix in sections.items():
+        if isinstance(cfg.get(name), dict):
+            fix(cfg[name])
+    return notices

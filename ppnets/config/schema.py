@@ -1,0 +1,172 @@
+"""The config schema: every fixed key with its type, default and meaning.
+
+:data:`SCHEMA` maps each section to a :class:`Section`. A :class:`Section` holds fixed keys
+(:class:`Key` or nested sections) and may take the keyword arguments of a named component as
+its other keys (``options_of``: e.g. ``Arch``'s other keys are the model's arguments). Keys whose
+value names components carry the registry that checks them (:class:`Named`, :class:`NamedList`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+from ..arch.registry import MODELS
+from ..data import BATCH_TRANSFORMS, DATASETS, TRANSFORMS
+from ..loss import LOSSES
+from ..metric import METRICS
+from ..optimizer import LR_SCHEDULES, OPTIMIZERS
+from ..registry import Registry
+
+__all__ = ["REQUIRED", "Key", "Named", "NamedList", "Section", "SCHEMA"]
+
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Named:
+    """A component spec ``{name: Cosine, learning_rate: 0.1}`` checked by ``registry``."""
+
+    registry: Registry
+
+
+@dataclass(frozen=True)
+class NamedList:
+    """A list of single-key mappings ``[{CELoss: {epsilon: 0.1}}]`` checked by ``registry`` (or null)."""
+
+    registry: Registry
+
+
+@dataclass
+class Key:
+    """One fixed config key: expected type (a typing annotation, :class:`Named` or
+    :class:`NamedList`), default and meaning."""
+
+    type: Any
+    default: Any = None
+    doc: str = ""
+    choices: Optional[Tuple[Any, ...]] = None
+    minimum: Optional[float] = None  #: smallest allowed value of a number (null always passes)
+    maximum: Optional[float] = None  #: largest allowed value of a number
+    length: Optional[int] = None  #: required number of items of a list
+
+
+@dataclass
+class Section:
+    """A mapping of fixed keys; with ``options_of``, its other keys are the keyword arguments of the
+    component that ``keys["name"]`` names in that registry (checked against its signature)."""
+
+    keys: Dict[str, Union[Key, "Section"]]
+    options_of: Optional[Registry] = None
+
+
+def _loader_split() -> Section:
+    return Section({
+        "dataset": Section({
+            "name": Key(str, "ImageFolder", "dataset class: ImageFolder (class = sub-folder), FileListDataset or "
+                        "ImageNetDataset (PaddleClas's file list)"),
+            "transform_ops": Key(NamedList(TRANSFORMS), None, "per-sample preprocessing and "
+                                 "augmentation ops, e.g. [{DecodeImage: {}}, {RandCropImage: {size: 224}}]"),
+            "batch_transform_ops": Key(NamedList(BATCH_TRANSFORMS), None,
+                                       "training batch ops, e.g. [{MixupOperator: {alpha: 0.2}}] or "
+                                       "[{MixupCutmix: {mixup_alpha: 0.8, cutmix_alpha: 1.0, switch_prob: 0.5}}]; "
+                                       "targets become soft (N, Arch.class_num)"),
+        }, options_of=DATASETS),
+        "sampler": Section({
+            "name": Key(str, "DistributedBatchSampler", "batch sampler", ("DistributedBatchSampler", "BatchSampler")),
+            "batch_size": Key(int, 64, "samples per batch and per process", minimum=1),
+            "shuffle": Key(bool, False, "shuffle every epoch (seeded by Global.seed and the epoch)"),
+            "drop_last": Key(bool, False, "drop the last incomplete batch"),
+        }),
+        "loader": Section({
+            "num_workers": Key(int, 0, "worker processes decoding images (0 = in the main process)", minimum=0),
+            "use_shared_memory": Key(bool, True, "pass batches from workers through shared memory"),
+        }),
+    })
+
+
+SCHEMA: Dict[str, Section] = {
+    "Global": Section({
+        "epochs": Key(int, 10, "number of training epochs", minimum=1),
+        "output_dir": Key(str, "./output", "checkpoints, logs, VisualDL and the resolved config go to "
+                          "<output_dir>/<Arch.name>"),
+        "device": Key(str, "cpu", "cpu or gpu", ("cpu", "gpu")),
+        "seed": Key(Optional[int], 42, "random seed of weights, data order and augmentation (null = unseeded)"),
+        "save_interval": Key(int, 1, "write epoch_N checkpoints every this many epochs (0 = never)", minimum=0),
+        "eval_during_train": Key(bool, True, "evaluate on DataLoader.Eval during training"),
+        "eval_interval": Key(int, 1, "evaluate every this many epochs", minimum=1),
+        "print_batch_step": Key(int, 10, "log a training line every this many iterations", minimum=1),
+        "use_visualdl": Key(bool, True, "write VisualDL scalars under <output_dir>/<Arch.name>/vdl"),
+        "image_shape": Key(List[int], [3, 224, 224], "C, H, W of the network input (export and analysis)",
+                           minimum=1, length=3),
+        "pretrained_model": Key(Optional[str], None, "weights prefix or .pdparams to initialise from (PaddleClas "
+                                "files accepted); shape-mismatched keys are skipped and reported"),
+        "checkpoints": Key(Optional[str], None, "checkpoint prefix to resume from (epoch, optimizer, LR, best metric)"),
+        "save_inference_dir": Key(str, "./inference", "where tools/export_model.py writes the inference model"),
+        "update_freq": Key(int, 1, "gradient accumulation: one optimizer step every this many iterations",
+                           minimum=1),
+        "save_steps": Key(int, 0, "also save 'latest' every this many iterations, mid-epoch (0 = only at epoch "
+                          "ends)", minimum=0),
+        "to_static": Key(bool, False, "train through paddle.jit.to_static (static graph)"),
+        "conv_backend": Key(str, "auto", "convolution kernels of dynamic-mode training and evaluation: onednn "
+                            "(ppnets's oneDNN kernels, CPU), paddle (Paddle's) or auto (onednn on the CPU)",
+                            ("auto", "onednn", "paddle")),
+    }),
+    "Arch": Section({
+        "name": Key(str, REQUIRED, "registered model name (ppnets.list_models())"),
+        "class_num": Key(int, 1000, "number of classes", minimum=1),
+    }, options_of=MODELS),
+    "Loss": Section({
+        "Train": Key(NamedList(LOSSES), [{"CELoss": {}}], "losses summed during training, e.g. "
+                     "[{CELoss: {epsilon: 0.1}}]"),
+        "Eval": Key(NamedList(LOSSES), [{"CELoss": {}}], "losses reported during evaluation"),
+    }),
+    "Optimizer": Section({
+        "name": Key(str, "Momentum", "Momentum, SGD, Adam, AdamW or RMSProp"),
+        "lr": Key(Named(LR_SCHEDULES), {"name": "Cosine", "learning_rate": 0.1}, "LR schedule {name, "
+                  "learning_rate, warmup_epoch, warmup_start_lr, by_epoch, …}: Constant, Cosine, Piecewise, Step, "
+                  "MultiStep, Exponential, Polynomial or OneCycle"),
+        "regularizer": Key(Optional[dict], None, "coupled weight decay {name: L2 or L1, coeff}"),
+        "clip_norm": Key(Optional[float], None, "clip the gradients to this global L2 norm (null = no clipping)"),
+        "one_dim_param_no_weight_decay": Key(bool, False, "no weight decay on 1-D parameters: norm-layer "
+                                             "scales/shifts and all biases"),
+        "no_weight_decay_name": Key(Union[str, List[str], None], None, "no weight decay on parameters whose "
+                                    "structured name contains one of these strings, e.g. [bn, bias] or "
+                                    "'bn bias' (PaddleClas's form)"),
+    }, options_of=OPTIMIZERS),
+    "DataLoader": Section({
+        "Train": _loader_split(),
+        "Eval": _loader_split(),
+    }),
+    "Metric": Section({
+        "Train": Key(NamedList(METRICS), [{"TopkAcc": {"topk": [1, 5]}}], "metrics logged during training"),
+        "Eval": Key(NamedList(METRICS), [{"TopkAcc": {"topk": [1, 5]}}], "metrics of evaluation; the first value "
+                    "picks best_model"),
+    }),
+    "EMA": Section({
+        "decay": Key(Optional[float], None, "keep an exponential moving average of the weights with this decay "
+                                            "(e.g. 0.9999); evaluated beside the raw model, saved as .pdema"),
+    }),
+    "AMP": Section({
+        "enabled": Key(bool, False, "automatic mixed precision (paddle.amp)"),
+        "level": Key(str, "O1", "O1: per-op casting; O2: fp16/bf16 weights with fp32 master copies", ("O1", "O2")),
+        "dtype": Key(str, "auto", "float16 (GPU), bfloat16 (CPUs with bf16 support) or auto",
+                     ("auto", "float16", "bfloat16")),
+        "scale_loss": Key(float, 65536.0, "initial loss scale (float16 only)"),
+        "use_dynamic_loss_scaling": Key(bool, True, "adapt the loss scale on overflow (float16 only)"),
+        "eval": Key(bool, True, "also evaluate under autocast (PaddleClas: use_fp16_test); false = float32 "
+                    "evaluation"),
+        "use_promote": Key(bool, True, "paddle.amp.auto_cast's type promotion of ops with mixed input dtypes"),
+    }),
+    "Infer": Section({
+        "infer_imgs": Key(Optional[str], None, "an image file or a folder of images for tools/infer.py"),
+        "batch_size": Key(int, 8, "images per forward pass", minimum=1),
+        "transforms": Key(NamedList(TRANSFORMS), None, "preprocessing ops (default: DataLoader.Eval's)"),
+        "topk": Key(int, 5, "how many classes to print per image", minimum=1),
+        "class_id_map_file": Key(Optional[str], None, "label names: one per line, or PaddleClas's 'id name' lines "
+                                 "(default: the training label list)"),
+    }),
+    "Export": Section({
+        "softmax": Key(bool, True, "append a softmax so the inference model outputs probabilities"),
+        "batch_size": Key(Optional[int], None, "fixed batch size of the exported input (null = dynamic)", minimum=1),
+    }),
+}

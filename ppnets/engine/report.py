@@ -1,0 +1,112 @@
+"""What a run tells the user: the start banner, the closing summary, and quiet Paddle warnings.
+
+The banner says what is about to happen (model and its size, data, schedule, device, where the
+files go); the summary what happened (best metric and epoch, the checkpoints, the wall time).
+:func:`quiet_paddle_warnings` silences the Python warnings Paddle emits on paths ppnets drives
+itself and reports better (``set_state_dict``'s "Skip loading for …" while ppnets lists the
+skipped keys; BatchNorm's note that it tracks running statistics), only around those calls.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import warnings
+from typing import Any, Dict, Iterator, List, Optional
+
+__all__ = ["quiet_paddle_warnings", "start_banner", "closing_summary", "nothing_to_do", "cpu_threads"]
+
+#: Paddle's own warnings that carry nothing for a ppnets user (ppnets reports the same facts itself)
+HARMLESS = (
+    r"Skip loading for .*",                       # set_state_dict: ppnets lists skipped/missing keys
+    r".*unused values in state_dict.*",           # ditto, for keys the model does not have
+    r"When training, we now always track global mean and variance.*",  # BatchNorm in training
+    r"No ccache found.*",                         # paddle's import: ppnets compiles nothing
+)
+
+
+@contextlib.contextmanager
+def quiet_paddle_warnings() -> Iterator[None]:
+    """Within the block, Paddle's :data:`HARMLESS` warnings are not shown (others are)."""
+    with warnings.catch_warnings():
+        for pattern in HARMLESS:
+            warnings.filterwarnings("ignore", message=pattern)
+        yield
+
+
+def cpu_threads() -> int:
+    """The CPU cores this process may run on (its affinity mask)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _device(engine: Any) -> str:
+    g = engine.config["Global"]
+    if g["device"] != "cpu":
+        return f"device: {g['device']}"
+    from ..arch import backend
+    kernels = (f"oneDNN training convolutions on {backend.num_threads()} threads" if engine.conv_backend == "onednn"
+               else "Paddle's convolution kernels")
+    return f"device: cpu ({cpu_threads()} cores), {kernels}"
+
+
+def _count(n: float, unit: str) -> str:
+    return f"{n / 1e9:.2f}G {unit}" if n >= 1e9 else f"{n / 1e6:.2f}M {unit}"
+
+
+def start_banner(engine: Any) -> List[str]:
+    """The lines logged when training starts."""
+    from ..analysis import profile_model
+
+    cfg = engine.config
+    g = cfg["Global"]
+    c, h, w = g["image_shape"]
+    from ..arch import backend
+    try:
+        with backend.use(engine.conv_backend):  # every pass of the engine runs on its backend
+            profile = profile_model(engine.model, (h, w), in_chans=c)
+        size = f"{_count(profile.params, 'params')}, {_count(profile.macs, 'MACs')} at {h}×{w}"
+    except Exception as e:  # the model may not run at image_shape; the banner must not stop training
+        size = f"size at {h}×{w} not counted ({type(e).__name__})"
+    train = engine.train_loader
+    lines = [f"model: {engine.arch_name} ({size}), class_num {cfg['Arch']['class_num']}"]
+    data = f"data: train {len(train.dataset)} images"
+    if engine.eval_loader is not None:
+        data += f", val {len(engine.eval_loader.dataset)} images"
+    names = engine.class_names or []
+    data += f", {len(names)} classes" if names else ""
+    lines.append(data)
+    batch = train.batch_sampler.batch_size
+    schedule = (f"schedule: {engine.epochs} epochs × {engine.steps_per_epoch} iterations, batch {batch}"
+                f"{f' × {engine.world_size} processes' if engine.world_size > 1 else ''}"
+                f"{f', update_freq {engine.update_freq}' if engine.update_freq > 1 else ''}, "
+                f"{cfg['Optimizer']['name']} with {cfg['Optimizer']['lr']['name']} LR "
+                f"{cfg['Optimizer']['lr'].get('learning_rate', '')}")
+    if engine.start_epoch > 1 or engine.partial:
+        schedule += f", resuming at epoch {engine.start_epoch}"
+    lines.append(schedule)
+    lines.append(f"{_device(engine)}; output: {engine.output_dir}")
+    return lines
+
+
+def closing_summary(engine: Any, seconds: float, last_epoch: Optional[int]) -> List[str]:
+    """The lines logged when training ends normally."""
+    out = engine.output_dir
+    wall = str(datetime.timedelta(seconds=int(seconds)))
+    lines = []
+    if engine.best_epoch:
+        lines.append(f"best {engine.best_key}: {engine.best_metric:.5f} at epoch {engine.best_epoch} → "
+                     f"{os.path.join(out, 'best_model')}.pdparams")
+    elif engine.eval_loader is None:
+        lines.append("no evaluation during training (Global.eval_during_train: false or no DataLoader.Eval)")
+    if last_epoch is not None:
+        lines.append(f"latest (epoch {last_epoch}): {os.path.join(out, 'latest')}.pdparams")
+    lines.append(f"wall time: {wall}; log: {os.path.join(out, 'train.log')}")
+    return lines
+
+
+def nothing_to_do(engine: Any) -> str:
+    """The message of a resumed run whose checkpoint already finished every epoch."""
+    done = engine.start_epoch - 1
+    return (f"nothing to do: the checkpoint {engine.config['Global']['checkpoints']} has finished epoch {done} "
+            f"and Global.epochs is {engine.epochs}; to train longer, raise Global.epochs "
+            f"(e.g. -o Global.epochs={done + 10})")

@@ -1,7 +1,0 @@
-"""Make ``import ppnets`` work when a tool is run as ``python tools/<tool>.py`` from anywhere."""
-import os
-import sys
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
