@@ -6,15 +6,14 @@
 ``--stage``: a stage of the model's ``feature_info`` — its index, ``stageN`` or its module name
 (default: the last stage); ``--class``: the class to explain (default: each image's prediction).
 """
-import _bootstrap  # noqa: F401
 
 from ppnets.analysis.cam import cam_files
-from ppnets.config import load_config
+
 from ppnets.data import build_transforms
 from ppnets.engine.export import label_names_for, load_model_for_inference, preprocess_ops
 from ppnets.engine.infer import list_inputs
 from ppnets.errors import ConfigError
-from ppnets.utils.cli import config_parser, run
+from ppnets.utils.cli import config_parser, load_config_args, run
 
 
 def main(argv=None):
@@ -27,7 +26,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.scale < 1:
         raise ConfigError(f"--scale: expected an integer >= 1, got {args.scale}")
-    cfg = load_config(args.config, args.override)
+    cfg = load_config_args(args)
     model = load_model_for_inference(cfg)
     transform = build_transforms(preprocess_ops(cfg), "Infer.transforms")
     for r in cam_files(model, transform, list_inputs(args.image), args.output, args.stage, args.class_id,

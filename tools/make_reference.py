@@ -19,7 +19,6 @@ import subprocess
 import sys
 import types
 
-import _bootstrap  # noqa: F401
 
 from ppnets.analysis import count_params, profile_model
 from ppnets.errors import ConfigError
@@ -61,9 +60,7 @@ def build_paddleclas(root: str, name: str):
     modules = paddleclas_constructors(root)
     if name not in modules:
         raise ConfigError(f"{name}: not a model of {root}/ppcls/arch/backbone (it exports {len(modules)})")
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    _stub_packages(root)
+    _stub_packages(root)  # the packages' __path__ point into root: no sys.path entry needed
     return getattr(importlib.import_module(modules[name]), name)(class_num=1000)
 
 

@@ -12,7 +12,7 @@ import contextlib
 import datetime
 import os
 import warnings
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Iterator, List, Optional
 
 __all__ = ["quiet_paddle_warnings", "start_banner", "closing_summary", "nothing_to_do", "cpu_threads"]
 
