@@ -8,7 +8,25 @@ their traceback (see :func:`ppnets.utils.cli.run`).
 from __future__ import annotations
 
 import difflib
-from typing import Iterable, List
+import reprlib
+from typing import Any, Iterable, List
+
+
+#: the longest text of a value quoted in an error message
+MAX_REPR = 80
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = MAX_REPR
+_REPR.maxlist = _REPR.maxdict = _REPR.maxtuple = 8
+_REPR.maxlevel = 3
+
+
+def short_repr(value: Any, limit: int = MAX_REPR) -> str:
+    """``repr(value)`` with long strings and containers abbreviated, at most ``limit`` characters:
+    a huge value (e.g. a YAML alias bomb) never floods a message or takes long to format."""
+    text = _REPR.repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 class PPNetsError(Exception):
@@ -50,6 +68,6 @@ def closest(name: str, choices: Iterable[str], n: int = 5) -> List[str]:
 
 
 class TrainingInterrupted(PPNetsError):
-    """Training was stopped by SIGINT/SIGTERM after saving ``latest`` (exit code 130)."""
+    """Training was stopped by SIGINT/SIGTERM/SIGHUP after saving ``latest`` (exit code 130)."""
 
     exit_code = 130

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable, Dict, List, Optional
 
-from .errors import ConfigError, closest, did_you_mean
+from .errors import ConfigError, closest, did_you_mean, short_repr
 
 #: how users list the entries of the larger registries
 _LISTING = {"model": "ppnets.list_models() or python tools/model_table.py"}
@@ -44,7 +44,7 @@ class Registry:
     def _unknown(self, name: Any) -> str:
         names = self.names()
         what = (f"unknown {self.kind} '{name}'{did_you_mean(name, names)}" if isinstance(name, str)
-                else f"expected the name of a {self.kind}, got {name!r}")
+                else f"expected the name of a {self.kind}, got {short_repr(name)}")
         if len(names) <= 12:
             return f"{what}; valid: {', '.join(names)}"
         near = closest(str(name), names)

@@ -41,6 +41,10 @@ def _type_text(spec: Key) -> str:
         text += f" ≥ {spec.minimum}"
     if spec.maximum is not None:
         text += f" ≤ {spec.maximum}"
+    if spec.greater_than is not None:
+        text += f" > {spec.greater_than}"
+    if spec.less_than is not None:
+        text += f" < {spec.less_than}"
     return text
 
 

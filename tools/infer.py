@@ -5,6 +5,7 @@ Infer.threshold).
 -o Infer.infer_imgs=dataset/digits/val/3``
 """
 
+from ppnets.arch import backend
 from ppnets.engine.export import label_names_for, load_model_for_inference, preprocess_transform
 from ppnets.engine.infer import classify_files, dynamic_runner, format_result, list_inputs
 from ppnets.errors import ConfigError
@@ -14,7 +15,7 @@ from ppnets.utils.logger import setup_logger
 
 def main(argv=None):
     args = config_parser(__doc__).parse_args(argv)
-    setup_logger()
+    log = setup_logger()
     cfg = load_config_args(args)
     if not cfg["Infer"]["infer_imgs"]:
         raise ConfigError("Infer.infer_imgs: give an image or a folder, e.g. -o Infer.infer_imgs=demo.png")
@@ -22,7 +23,9 @@ def main(argv=None):
     transform = preprocess_transform(cfg)
     multilabel = cfg["Global"]["use_multilabel"]  # then the classes above Infer.threshold
     for r in classify_files(list_inputs(cfg["Infer"]["infer_imgs"]), transform, cfg["Infer"]["batch_size"],
-                            dynamic_runner(model, multilabel), cfg["Infer"]["topk"], label_names_for(cfg),
+                            dynamic_runner(model, backend.resolve(cfg["Global"]["conv_backend"], cfg["Global"]["device"],
+                                                                  log), multilabel),
+                            cfg["Infer"]["topk"], label_names_for(cfg),
                             threshold=cfg["Infer"]["threshold"] if multilabel else None):
         print(format_result(r))
 

@@ -117,11 +117,13 @@ class DistillationModel(nn.Layer):
         infer_model_name: the model evaluated, saved as ``best_model`` and exported (default:
             the only one that trains).
         class_num: the models' class count (they must agree).
+        trust_pickles: read the weights files with Paddle's unrestricted unpickler
+            (``Global.trust_pickles``, which the engine passes).
     """
 
     def __init__(self, models: List[Dict[str, Dict[str, Any]]], freeze_params_list: Optional[List[bool]] = None,
                  pretrained_list: Optional[List[Optional[str]]] = None, infer_model_name: Optional[str] = None,
-                 class_num: Optional[int] = None) -> None:
+                 class_num: Optional[int] = None, trust_pickles: bool = False) -> None:
         super().__init__()
         arch = {"models": models, "freeze_params_list": freeze_params_list, "pretrained_list": pretrained_list,
                 "infer_model_name": infer_model_name, "class_num": class_num}
@@ -138,7 +140,8 @@ class DistillationModel(nn.Layer):
             name = spec.pop("name")
             model = build_model(name, **spec)
             if weights:
-                load_pretrained(model, weights, name, strict=flags[i])  # a teacher must get all of its weights
+                # a teacher must get all of its weights
+                load_pretrained(model, weights, name, strict=flags[i], trust=trust_pickles)
             if flags[i]:
                 for p in model.parameters():
                     p.stop_gradient = True
@@ -176,11 +179,12 @@ def single_output(outputs: Any, where: str, instead: str) -> Any:
     return outputs
 
 
-def build_arch(arch: Dict[str, Any]) -> nn.Layer:
-    """The model of an ``Arch`` section: a zoo model, or a :class:`DistillationModel`."""
+def build_arch(arch: Dict[str, Any], trust_pickles: bool = False) -> nn.Layer:
+    """The model of an ``Arch`` section: a zoo model, or a :class:`DistillationModel` (whose
+    sub-models' weights are read with ``trust_pickles``)."""
     arch = dict(arch)
     name = arch.pop("name")
-    return DistillationModel(**arch) if name == DISTILLATION else build_model(name, **arch)
+    return DistillationModel(**arch, trust_pickles=trust_pickles) if name == DISTILLATION else build_model(name, **arch)
 
 
 def inference_arch(arch: Dict[str, Any]) -> Tuple[Dict[str, Any], Optional[str]]:

@@ -7,20 +7,20 @@ that each family's ``state_dict`` matches PaddleClas key for key.
 """
 from __future__ import annotations
 
-import contextlib
-from typing import Iterator, Optional, Sequence, Tuple, Union
+import functools
+from typing import Optional, Sequence, Tuple, Union
 
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
 from ..errors import ConfigError, did_you_mean
-from . import onednn
+from . import backend, onednn
 
 __all__ = [
     "ACTIVATIONS", "make_act", "make_divisible", "ConvBNLayer", "LEGACY_NAMES", "conv_bn_legacy",
     "FastConv2D", "DepthwiseConv2D", "depthwise_conv_unfold",
-    "native_convolutions", "SqueezeExcite", "DropPath",
+    "SqueezeExcite", "DropPath",
     "channel_shuffle",
 ]
 
@@ -43,6 +43,8 @@ ACTIVATIONS = {
     "silu": nn.Silu,
     "sigmoid": nn.Sigmoid,
     "leaky_relu": nn.LeakyReLU,
+    "hardclip": functools.partial(nn.Hardtanh, 0.0, 1.0),  # clip(x, 0, 1) (PaddleClas GhostNet SE)
+    "gelu": nn.GELU,                                       # exact (erf) GELU (MobileNetV4 hybrid_large)
 }
 
 
@@ -117,21 +119,17 @@ def depthwise_conv_unfold(x: paddle.Tensor, weight: paddle.Tensor, stride: Seque
 
 
 class FastConv2D(nn.Conv2D):
-    """``nn.Conv2D`` that trains through oneDNN on the CPU (:mod:`ppnets.arch.onednn`).
+    """``nn.Conv2D`` whose dynamic-mode passes can run on oneDNN (:mod:`ppnets.arch.backend`).
 
-    Parameters, ``state_dict`` and exported programs are those of ``nn.Conv2D``. In dynamic
-    mode (training and evaluation), for float32 NCHW input on the CPU outside AMP autocast,
-    with symmetric padding and no dilation, the convolution and its gradients run on
-    oneDNN's JIT kernels instead of Paddle's dynamic-graph CPU kernels (im2col + GEMM per
-    sample and group); results agree within float32 rounding. Everything else —
-    ``to_static`` programs, exported models, GPU, AMP — uses ``nn.Conv2D`` unchanged.
-    Set :attr:`ONEDNN` to False (or ``PPNETS_ONEDNN=0``) to use Paddle's kernels.
+    Parameters, ``state_dict`` and exported programs are those of ``nn.Conv2D``, and so is
+    its behaviour outside ``backend.use("onednn")``. Within it, for float32 NCHW input on
+    the CPU outside AMP autocast, with symmetric padding and no dilation, the convolution
+    and its gradients run on oneDNN's JIT kernels instead of Paddle's dynamic-graph CPU
+    kernels (im2col + GEMM per sample and group); results agree within float32 rounding.
     """
 
-    ONEDNN = True
-
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        pad = self._pad_pair()
+        pad = self._pad_pair() if backend.onednn_active() else None
         out = None
         if pad is not None:
             out = onednn.conv2d(x, self.weight, self._stride, pad, self._groups) if self._use_onednn(x) \
@@ -146,7 +144,7 @@ class FastConv2D(nn.Conv2D):
 
     def _use_onednn(self, x: paddle.Tensor) -> bool:
         # (a wrong channel count goes to Paddle's kernel, whose error names the shapes)
-        return (self.ONEDNN and paddle.in_dynamic_mode() and x.ndim == 4 and x.place.is_cpu_place()
+        return (paddle.in_dynamic_mode() and x.ndim == 4 and x.place.is_cpu_place()
                 and x.shape[1] == self._in_channels
                 and x.dtype == paddle.float32 and self.weight.dtype == paddle.float32
                 and not paddle.is_autocast_enabled() and min(x.shape) > 0 and onednn.available())
@@ -167,8 +165,8 @@ class DepthwiseConv2D(FastConv2D):
     """``nn.Conv2D`` with ``groups == in_channels == out_channels``: the convolution where
     Paddle's CPU kernel is slowest (``N × C`` matrix products of one row each).
 
-    Uses oneDNN's depthwise kernels like :class:`FastConv2D`. Where oneDNN is not used but
-    the graph is still on the CPU in training (``to_static``) or dynamic evaluation, outputs
+    Uses oneDNN's depthwise kernels like :class:`FastConv2D`. Within ``backend.use("onednn")``
+    where oneDNN itself does not run (a traced ``to_static`` training program, AMP), outputs
     of at most :attr:`UNFOLD_MAX_PIXELS` pixels (the 8×8 … 1×1 maps at the end of a network
     on a small input) go through :func:`depthwise_conv_unfold`, 1–8× faster than Paddle's
     kernel there. Exported inference programs keep the native op.
@@ -189,19 +187,6 @@ class DepthwiseConv2D(FastConv2D):
         oh = (h + 2 * pad[0] - kh) // self._stride[0] + 1
         ow = (w + 2 * pad[1] - kw) // self._stride[1] + 1
         return oh * ow
-
-
-@contextlib.contextmanager
-def native_convolutions() -> Iterator[None]:
-    """Within the block, every :class:`FastConv2D`/:class:`DepthwiseConv2D` uses Paddle's own
-    convolution kernels (no oneDNN, no unfold path): the behaviour before these fast paths,
-    for benchmarks and equality tests."""
-    saved = FastConv2D.ONEDNN, DepthwiseConv2D.UNFOLD_MAX_PIXELS
-    FastConv2D.ONEDNN, DepthwiseConv2D.UNFOLD_MAX_PIXELS = False, -1
-    try:
-        yield
-    finally:
-        FastConv2D.ONEDNN, DepthwiseConv2D.UNFOLD_MAX_PIXELS = saved
 
 
 class ConvBNLayer(nn.Layer):
@@ -279,22 +264,29 @@ class SqueezeExcite(nn.Layer):
         act: activation after the reduction ("relu" for MobileNetV3, "swish" for EfficientNet).
         gate: gating activation ("hardsigmoid_pc" for PaddleClas MobileNetV3, "sigmoid" for EfficientNet).
         names: attribute names of the two convolutions.
+        linear: reduce and expand with ``nn.Linear`` on the pooled vector instead of 1×1
+            convolutions (the same computation; PaddleClas's GhostNet stores them so).
     """
 
     def __init__(self, channels: int, reduced_channels: int, act: str = "relu",
-                 gate: str = "sigmoid", names: Tuple[str, str] = ("conv1", "conv2")) -> None:
+                 gate: str = "sigmoid", names: Tuple[str, str] = ("conv1", "conv2"), linear: bool = False) -> None:
         super().__init__()
         self.avg_pool = nn.AdaptiveAvgPool2D(1)
-        self.names = names
-        setattr(self, names[0], nn.Conv2D(channels, reduced_channels, 1))
-        setattr(self, names[1], nn.Conv2D(reduced_channels, channels, 1))
+        self.names, self.linear = names, linear
+        make = nn.Linear if linear else (lambda i, o: nn.Conv2D(i, o, 1))
+        setattr(self, names[0], make(channels, reduced_channels))
+        setattr(self, names[1], make(reduced_channels, channels))
         self.act = make_act(act)
         self.gate = make_act(gate)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         s = self.avg_pool(x)
+        if self.linear:
+            s = paddle.flatten(s, 1)
         s = self.act(getattr(self, self.names[0])(s))
         s = self.gate(getattr(self, self.names[1])(s))
+        if self.linear:
+            s = s.unsqueeze([2, 3])
         return x * s
 
 

@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, List, Optional, Type
 
 import paddle.nn as nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, short_repr
 from ..registry import Registry, check_kwargs
 
 
@@ -69,7 +69,7 @@ def build_model(name: str, **kwargs: Any) -> nn.Layer:
     >>> maps = backbone(paddle.zeros([1, 3, 224, 224]))   # 3 maps, strides 4, 16, 32
     """
     if not isinstance(name, str):
-        raise ConfigError(f"Arch.name: expected a model name (str), got {name!r}")
+        raise ConfigError(f"Arch.name: expected a model name (str), got {short_repr(name)}")
     return model_info(name).build(**kwargs)
 
 

@@ -15,12 +15,13 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 from ..arch.distillation import DISTILLATION, arch_problems, submodels
 from ..arch.registry import MODELS
 from ..data import BATCH_TRANSFORMS, DATASETS, TRANSFORMS
+from ..data.datasets import MAX_CLASSES
 from ..loss import LOSSES
 from ..metric import METRICS
 from ..optimizer import LR_SCHEDULES, OPTIMIZERS
 from ..registry import Registry
 
-__all__ = ["REQUIRED", "Key", "Named", "NamedList", "LabeledList", "Section", "SCHEMA"]
+__all__ = ["REQUIRED", "Key", "Named", "NamedList", "LabeledList", "Section", "SCHEMA", "ARCH_OPTION_RANGES"]
 
 REQUIRED = object()
 
@@ -59,12 +60,15 @@ class Key:
     minimum: Optional[float] = None  #: smallest allowed value of a number (null always passes)
     maximum: Optional[float] = None  #: largest allowed value of a number
     length: Optional[int] = None  #: required number of items of a list
+    greater_than: Optional[float] = None  #: numbers must be above this (exclusive minimum)
+    less_than: Optional[float] = None  #: numbers must be below this (exclusive maximum)
 
 
 @dataclass
 class Section:
     """A mapping of fixed keys; with ``options_of``, its other keys are the keyword arguments of the
-    component that ``keys["name"]`` names in that registry (checked against its signature).
+    component that ``keys["name"]`` names in that registry (checked against its signature), and
+    those named in ``option_ranges`` must also be in its range (when the component takes them).
 
     ``variants`` maps a value of ``name`` to the section used instead (another layout);
     ``check(node, where)`` returns the problems of the section as a whole (and may fill derived
@@ -72,6 +76,7 @@ class Section:
 
     keys: Dict[str, Union[Key, "Section"]]
     options_of: Optional[Registry] = None
+    option_ranges: Dict[str, Key] = field(default_factory=dict)
     variants: Dict[str, "Section"] = field(default_factory=dict)
     check: Optional[Callable[[Dict[str, Any], str], List[str]]] = None
 
@@ -104,10 +109,32 @@ def _loader_split() -> Section:
                                "dataset size)", minimum=1),
         }),
         "loader": Section({
-            "num_workers": Key(int, 0, "worker processes decoding images (0 = in the main process)", minimum=0),
+            "num_workers": Key(int, 0, "worker processes decoding images (0 = in the main process)", minimum=0,
+                               maximum=256),
             "use_shared_memory": Key(bool, True, "pass batches from workers through shared memory"),
         }),
     })
+
+
+def _fraction(doc: str) -> Key:
+    return Key(float, doc=doc, minimum=0, less_than=1)
+
+
+def _multiplier(doc: str) -> Key:
+    return Key(float, doc=doc, greater_than=0, maximum=8)
+
+
+#: ranges of the model options several families share (by argument name)
+ARCH_OPTION_RANGES: Dict[str, Key] = {
+    "scale": _multiplier("width multiplier"),
+    "width_mult": _multiplier("width multiplier"),
+    "depth_mult": _multiplier("depth multiplier"),
+    "dropout": _fraction("dropout probability before the classifier"),
+    "dropout_prob": _fraction("dropout probability before the classifier"),
+    "drop_connect_rate": _fraction("stochastic depth rate"),
+    "drop_path_rate": _fraction("stochastic depth rate"),
+    "drop_path": _fraction("stochastic depth rate"),
+}
 
 
 def _check_distillation(arch: Dict[str, Any], where: str) -> List[str]:
@@ -126,10 +153,11 @@ def _check_distillation(arch: Dict[str, Any], where: str) -> List[str]:
 #: one model of a DistillationModel: an Arch of its own, plus the weights it starts from
 _SUBMODEL = Section({
     "name": Key(str, REQUIRED, "registered model name (ppnets.list_models())"),
-    "class_num": Key(Optional[int], None, "number of classes (default: Arch.class_num, else 1000)", minimum=1),
+    "class_num": Key(Optional[int], None, "number of classes (default: Arch.class_num, else 1000)", minimum=1,
+                     maximum=MAX_CLASSES),
     "pretrained": Key(Optional[str], None, "weights prefix or .pdparams this model starts from (a frozen "
                       "teacher's are required)"),
-}, options_of=MODELS)
+}, options_of=MODELS, option_ranges=ARCH_OPTION_RANGES)
 
 _DISTILLATION_ARCH = Section({
     "name": Key(str, REQUIRED, "DistillationModel"),
@@ -148,18 +176,19 @@ _DISTILLATION_ARCH = Section({
 
 SCHEMA: Dict[str, Section] = {
     "Global": Section({
-        "epochs": Key(int, 10, "number of training epochs", minimum=1),
+        "epochs": Key(int, 10, "number of training epochs", minimum=1, maximum=1_000_000),
         "output_dir": Key(str, "./output", "checkpoints, logs, VisualDL and the resolved config go to "
                           "<output_dir>/<Arch.name>"),
         "device": Key(str, "cpu", "cpu or gpu", ("cpu", "gpu")),
-        "seed": Key(Optional[int], 42, "random seed of weights, data order and augmentation (null = unseeded)"),
+        "seed": Key(Optional[int], 42, "random seed of weights, data order and augmentation (null = unseeded)",
+                    minimum=0, maximum=2 ** 32 - 1),
         "save_interval": Key(int, 1, "write epoch_N checkpoints every this many epochs (0 = never)", minimum=0),
         "eval_during_train": Key(bool, True, "evaluate on DataLoader.Eval during training"),
         "eval_interval": Key(int, 1, "evaluate every this many epochs", minimum=1),
         "print_batch_step": Key(int, 10, "log a training line every this many iterations", minimum=1),
         "use_visualdl": Key(bool, True, "write VisualDL scalars under <output_dir>/<Arch.name>/vdl"),
         "image_shape": Key(List[int], [3, 224, 224], "C, H, W of the network input (export and analysis)",
-                           minimum=1, length=3),
+                           minimum=1, maximum=16384, length=3),
         "pretrained_model": Key(Optional[str], None, "weights prefix or .pdparams to initialise from (PaddleClas "
                                 "files accepted); shape-mismatched keys are skipped and reported"),
         "checkpoints": Key(Optional[str], None, "checkpoint prefix to resume from (epoch, optimizer, LR, best metric)"),
@@ -172,11 +201,20 @@ SCHEMA: Dict[str, Section] = {
         "use_multilabel": Key(bool, False, "multi-label classification (PaddleClas's key): MultiLabelDataset, "
                               "multi-label losses and metrics, the export ends in a sigmoid and inference prints "
                               "the classes above Infer.threshold"),
+        "conv_backend": Key(str, "auto", "convolution kernels of dynamic-mode training and evaluation: onednn "
+                            "(ppnets's oneDNN kernels, CPU), paddle (Paddle's) or auto (onednn on the CPU)",
+                            ("auto", "onednn", "paddle")),
+        "trust_pickles": Key(bool, False, "read .pdparams/.pdopt/.pdstates/.pdema with Paddle's unrestricted "
+                             "unpickler, which can run code from the file (default: only arrays, dicts, lists, "
+                             "numbers and strings are read); only for files you trust"),
+        "weights_format": Key(str, "pdparams", "file format of the model and EMA weights in checkpoints: pdparams "
+                              "(Paddle's pickle, what PaddleClas reads) or safetensors (tensors only, "
+                              "<prefix>.safetensors)", ("pdparams", "safetensors")),
     }),
     "Arch": Section({
         "name": Key(str, REQUIRED, "registered model name (ppnets.list_models()), or DistillationModel"),
-        "class_num": Key(int, 1000, "number of classes", minimum=1),
-    }, options_of=MODELS, variants={DISTILLATION: _DISTILLATION_ARCH}),
+        "class_num": Key(int, 1000, "number of classes", minimum=1, maximum=MAX_CLASSES),
+    }, options_of=MODELS, option_ranges=ARCH_OPTION_RANGES, variants={DISTILLATION: _DISTILLATION_ARCH}),
     "Loss": Section({
         "Train": Key(NamedList(LOSSES), [{"CELoss": {}}], "losses summed during training, e.g. "
                      "[{CELoss: {epsilon: 0.1}}]"),
@@ -188,7 +226,8 @@ SCHEMA: Dict[str, Section] = {
                   "learning_rate, warmup_epoch, warmup_start_lr, by_epoch, …}: Constant, Cosine, Piecewise, Step, "
                   "MultiStep, Exponential, Polynomial or OneCycle"),
         "regularizer": Key(Optional[dict], None, "coupled weight decay {name: L2 or L1, coeff}"),
-        "clip_norm": Key(Optional[float], None, "clip the gradients to this global L2 norm (null = no clipping)"),
+        "clip_norm": Key(Optional[float], None, "clip the gradients to this global L2 norm (null = no clipping)",
+                         greater_than=0),
         "one_dim_param_no_weight_decay": Key(bool, False, "no weight decay on 1-D parameters: norm-layer "
                                              "scales/shifts and all biases"),
         "no_weight_decay_name": Key(Union[str, List[str], None], None, "no weight decay on parameters whose "
@@ -206,14 +245,15 @@ SCHEMA: Dict[str, Section] = {
     }),
     "EMA": Section({
         "decay": Key(Optional[float], None, "keep an exponential moving average of the weights with this decay "
-                                            "(e.g. 0.9999); evaluated beside the raw model, saved as .pdema"),
+                                            "(e.g. 0.9999); evaluated beside the raw model, saved as .pdema",
+                     greater_than=0, less_than=1),
     }),
     "AMP": Section({
         "enabled": Key(bool, False, "automatic mixed precision (paddle.amp)"),
         "level": Key(str, "O1", "O1: per-op casting; O2: fp16/bf16 weights with fp32 master copies", ("O1", "O2")),
         "dtype": Key(str, "auto", "float16 (GPU), bfloat16 (CPUs with bf16 support) or auto",
                      ("auto", "float16", "bfloat16")),
-        "scale_loss": Key(float, 65536.0, "initial loss scale (float16 only)"),
+        "scale_loss": Key(float, 65536.0, "initial loss scale (float16 only)", greater_than=0),
         "use_dynamic_loss_scaling": Key(bool, True, "adapt the loss scale on overflow (float16 only)"),
         "eval": Key(bool, True, "also evaluate under autocast (PaddleClas: use_fp16_test); false = float32 "
                     "evaluation"),

@@ -1,28 +1,12 @@
 """Checking a config value against a typing annotation, and naming types in messages."""
 from __future__ import annotations
 
-import reprlib
 import typing
 from typing import Any, Sequence, Tuple
 
+from ..errors import MAX_REPR, short_repr  # noqa: F401 (re-exported)
+
 __all__ = ["check_type", "type_name", "short_repr"]
-
-#: the longest text of a value quoted in an error message
-MAX_REPR = 80
-
-
-_REPR = reprlib.Repr()
-_REPR.maxstring = _REPR.maxother = MAX_REPR
-_REPR.maxlist = _REPR.maxdict = _REPR.maxtuple = 8
-_REPR.maxlevel = 3
-
-
-def short_repr(value: Any, limit: int = MAX_REPR) -> str:
-    """``repr(value)`` with long strings and containers abbreviated, at most ``limit`` characters:
-    a huge value (e.g. a YAML alias bomb) never floods a message or takes long to format."""
-    text = _REPR.repr(value)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
 
 def type_name(tp: Any) -> str:
     """A readable name of the annotation ``tp`` (``int``, ``list of float``, ``str or null`` …)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
 import typing
 from typing import Any, Dict, List, Optional
 
@@ -20,8 +21,12 @@ from .types import check_type, short_repr, type_name
 __all__ = ["validate", "Problems"]
 
 #: registries whose components are built once during validation, so that their own option checks
-#: (a probability outside [0, 1], a crop size of 0 …) are reported with the other problems
-_DRY_BUILD = ("transform", "loss", "metric")
+#: (a probability outside [0, 1], a crop size of 0, a negative learning rate …) are reported with
+#: the other problems; building them is cheap (no tensors, no files)
+_DRY_BUILD = ("transform op", "batch transform op", "loss", "metric", "LR schedule", "optimizer")
+
+#: the largest magnitude of an integer in a config: Paddle and numpy take at most 64 bits
+_INT_LIMIT = 2 ** 63 - 1
 
 
 class Problems:
@@ -60,6 +65,30 @@ def _check_options(entry: Any, kwargs: Dict[str, Any], where: str, problems: Pro
                 kwargs[key] = new
             else:
                 problems.add(_type_error(f"{where}.{key}", value, hints[key]))
+                continue
+        _number_problems(f"{where}.{key}", value, problems)
+
+
+def _bound(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _numbers(value: Any) -> List[Any]:
+    """The numbers of ``value``: itself, or the items of a list (bools are not numbers)."""
+    items = value if isinstance(value, list) else [value]
+    return [v for v in items if isinstance(v, (int, float)) and not isinstance(v, bool)]
+
+
+def _number_problems(path: str, value: Any, problems: Problems) -> bool:
+    """Report NaN/infinite floats and integers beyond 64 bits in ``value``; True if there were any."""
+    for v in _numbers(value):
+        if isinstance(v, float) and not math.isfinite(v):
+            problems.add(f"{path}: expected a finite number, got {short_repr(value)}")
+            return True
+        if isinstance(v, int) and abs(v) > _INT_LIMIT:
+            problems.add(f"{path}: expected a number that fits in 64 bits, got {short_repr(value)}")
+            return True
+    return False
 
 
 def _type_error(where: str, value: Any, tp: Any) -> str:
@@ -97,10 +126,7 @@ def _named_list(value: Any, where: str, registry: Registry, problems: Problems) 
         before = len(problems.lines)
         _check_options(entry, kwargs, f"{path}.{name}", problems)
         if len(problems.lines) == before and registry.kind in _DRY_BUILD:
-            try:
-                registry.build(name, copy.deepcopy(kwargs), where=path)
-            except PPNetsError as e:
-                problems.add(str(e))
+            _dry_build(registry, name, kwargs, path, problems)
 
 
 def _named(value: Any, where: str, registry: Registry, problems: Problems) -> Any:
@@ -110,8 +136,18 @@ def _named(value: Any, where: str, registry: Registry, problems: Problems) -> An
     entry = _lookup(registry, value["name"], f"{where}.name", problems)
     kwargs = {k: v for k, v in value.items() if k != "name"}
     if entry is not None:
+        before = len(problems.lines)
         _check_options(entry, kwargs, where, problems)
+        if len(problems.lines) == before and registry.kind in _DRY_BUILD:
+            _dry_build(registry, value["name"], kwargs, where, problems)
     return {"name": value["name"], **kwargs}
+
+
+def _dry_build(registry: Registry, name: str, kwargs: Dict[str, Any], where: str, problems: Problems) -> None:
+    try:
+        registry.build(name, copy.deepcopy(kwargs), where=where)
+    except PPNetsError as e:
+        problems.add(str(e))
 
 
 def _labeled_list(value: Any, where: str, section: Section, problems: Problems) -> Any:
@@ -144,13 +180,15 @@ def _key(value: Any, spec: Key, path: str, problems: Problems) -> Any:
                      f"{did_you_mean(str(new), map(str, spec.choices))}")
     if spec.length is not None and new is not None and len(new) != spec.length:
         problems.add(f"{path}: expected {spec.length} items, got {short_repr(new)}")
-    items = new if isinstance(new, list) else [new]
-    numbers = [v for v in items if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if _number_problems(path, new, problems):
+        return new
+    numbers = _numbers(new)
     noun = "numbers" if isinstance(new, list) else "a number"
-    if spec.minimum is not None and any(v < spec.minimum for v in numbers):
-        problems.add(f"{path}: expected {noun} >= {spec.minimum}, got {short_repr(new)}")
-    if spec.maximum is not None and any(v > spec.maximum for v in numbers):
-        problems.add(f"{path}: expected {noun} <= {spec.maximum}, got {short_repr(new)}")
+    for bound, fails, sign in ((spec.minimum, lambda v, b: v < b, ">="), (spec.maximum, lambda v, b: v > b, "<="),
+                               (spec.greater_than, lambda v, b: v <= b, ">"),
+                               (spec.less_than, lambda v, b: v >= b, "<")):
+        if bound is not None and any(fails(v, bound) for v in numbers):
+            problems.add(f"{path}: expected {noun} {sign} {_bound(bound)}, got {short_repr(new)}")
     return new
 
 
@@ -183,9 +221,16 @@ def validate_section(node: Any, section: Section, where: str, problems: Problems
     if section.options_of is not None:
         options = {k: v for k, v in node.items() if k not in fixed}
         name = node.get("name")
-        entry = _lookup(section.options_of, name, f"{where}.name", problems) if name is not None else None
+        # a name of the wrong type was reported above
+        entry = _lookup(section.options_of, name, f"{where}.name", problems) if isinstance(name, str) else None
         if entry is not None:
+            before = len(problems.lines)
             _check_options(entry, options, where, problems)
+            for key, spec in section.option_ranges.items():
+                if key in options and len(problems.lines) == before:
+                    options[key] = _key(options[key], spec, f"{where}.{key}", problems)
+            if len(problems.lines) == before and section.options_of.kind in _DRY_BUILD:
+                _dry_build(section.options_of, name, options, where, problems)
         node.update(options)
     if section.check is not None:
         for line in section.check(node, where):

@@ -39,7 +39,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, short_repr
 from .rng import as_generator
 from ..registry import Registry
 
@@ -158,7 +158,7 @@ class OpSampler:
             options = dict(options)
             prob = options.pop("prob")
             if isinstance(prob, bool) or not isinstance(prob, (int, float)):
-                raise ConfigError(f"{where}.prob: expected a number, got {prob!r}")
+                raise ConfigError(f"{where}.prob: expected a number, got {short_repr(prob)}")
             _check_prob(prob, f"{where}.prob")
             self.ops.append(BATCH_TRANSFORMS.build(name, options, where="OpSampler"))
             self.weights.append(float(prob))
@@ -242,7 +242,7 @@ def build_batch_transforms(op_list: Optional[List[Dict[str, Any]]], class_num: i
     ops = []
     for i, item in enumerate(op_list):
         if not isinstance(item, dict) or len(item) != 1:
-            raise ConfigError(f"{where}.{i}: expected one {{Name: {{options}}}} mapping, got {item!r}")
+            raise ConfigError(f"{where}.{i}: expected one {{Name: {{options}}}} mapping, got {short_repr(item)}")
         (name, kwargs), = item.items()
         ops.append(BATCH_TRANSFORMS.build(name, kwargs or {}, where=f"{where}.{i}"))
     return BatchCollate(ops, class_num)

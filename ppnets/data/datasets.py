@@ -19,8 +19,9 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import numpy as np
 import paddle
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, short_repr
 from ..registry import Registry
+from ..utils.files import shown_path
 from ..utils.logger import get_logger
 from .labels import read_label_file
 from .rng import batch_seed, sample_rng
@@ -30,6 +31,9 @@ DATASETS = Registry("dataset")
 
 #: what to do with an unreadable image: stop naming it, skip it (counted), or skip it and warn
 BAD_IMAGE_POLICIES = ("stop", "skip", "warn")
+
+#: the most classes a file list may imply from its largest label (Arch.class_num's maximum)
+MAX_CLASSES = 100_000
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 
@@ -45,7 +49,7 @@ class ClassificationDataset(paddle.io.Dataset):
         super().__init__()
         if bad_image not in BAD_IMAGE_POLICIES:
             raise ConfigError(f"{type(self).__name__}.bad_image: expected one of "
-                              f"{', '.join(BAD_IMAGE_POLICIES)}, got {bad_image!r}")
+                              f"{', '.join(BAD_IMAGE_POLICIES)}, got {short_repr(bad_image)}")
         where = f"{type(self).__name__}.transform_ops"
         # as PaddleClas's datasets do, hand the model CHW even if the list ends on an HWC image
         self.transform = build_transforms(ensure_chw(transform_ops, where), where=where)
@@ -67,11 +71,11 @@ class ClassificationDataset(paddle.io.Dataset):
             with open(path, "rb") as f:
                 data = f.read()
         except OSError as e:
-            raise DataError(f"cannot read image {path}: {e.strerror or e}") from None
+            raise DataError(f"cannot read image {shown_path(path)}: {e.strerror or e}") from None
         try:
             return self.transform(data, sample_rng(self.seed, self.epoch, index))
         except DataError as e:
-            raise DataError(f"{path}: {e}") from None
+            raise DataError(f"{shown_path(path)}: {e}") from None
 
     def target(self, index: int) -> np.ndarray:
         """The label of sample ``index`` as the loss takes it: a class id (multi-label datasets: multi-hot)."""
@@ -150,6 +154,10 @@ class ImageFolder(ClassificationDataset):
         found = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
         if not found:
             raise DataError(f"{root}: no class sub-folders (expected {root}/<class name>/<images>)")
+        for name in found:  # class names go to label_list.txt, logs and exports: they must be text
+            if shown_path(name) != name:
+                raise DataError(f"{shown_path(os.path.join(root, name))}: the class folder's name is not UTF-8 "
+                                "(a Latin-1 name?); rename it, class names are written to label_list.txt and logs")
         if class_names is not None and list(class_names) != found:
             missing = sorted(set(class_names) - set(found))
             extra = sorted(set(found) - set(class_names))
@@ -184,7 +192,7 @@ class FileListDataset(ClassificationDataset):
                  bad_image: str = "stop", seed: Optional[int] = None) -> None:
         super().__init__(transform_ops, seed, bad_image)
         if delimiter is not None and (not isinstance(delimiter, str) or not delimiter):
-            raise ConfigError(f"{type(self).__name__}.delimiter: expected a non-empty string, got {delimiter!r}")
+            raise ConfigError(f"{type(self).__name__}.delimiter: expected a non-empty string, got {short_repr(delimiter)}")
         if not os.path.isdir(image_root):
             raise DataError(f"dataset root not found: {image_root}")
         if not os.path.isfile(cls_label_path):
@@ -209,6 +217,9 @@ class FileListDataset(ClassificationDataset):
             self.class_names = [str(label) for label in found]
         else:
             n = class_num if class_num is not None else found[-1] + 1
+            if n > MAX_CLASSES:  # the class count is the largest label + 1
+                raise DataError(f"{cls_label_path}: label {found[-1]} would make {n:,} classes (more than "
+                                f"{MAX_CLASSES:,}); set class_num, relabel: true or fix the label")
             self.class_names = [str(i) for i in range(n)]
 
 
@@ -230,18 +241,23 @@ def list_entry_path(image_root: str, rel: str, where: str, allow_outside_root: b
     # layout (e.g. dataset/ILSVRC2012/train -> /data/...) and are followed
     normal = os.path.normpath(rel)
     if not allow_outside_root and (os.path.isabs(rel) or normal == ".." or normal.startswith(".." + os.sep)):
-        raise DataError(f"{where}: path {rel!r} escapes the dataset root {image_root} "
+        raise DataError(f"{where}: path {short_repr(rel)} escapes the dataset root {image_root} "
                         "(set allow_outside_root: true to permit it)")
     if not os.path.isfile(path):
-        raise DataError(f"{where}: image not found: {path}")
+        raise DataError(f"{where}: image not found: {shown_path(path)}")
     return path
 
 
 def _read_file_list(image_root: str, cls_label_path: str, delimiter: Optional[str],
                     allow_outside_root: bool) -> List[Tuple[str, int, int]]:
-    """``(path, label, line number)`` of every line of a file list; errors name the line."""
+    """``(path, label, line number)`` of every line of a file list; errors name the line.
+
+    A UTF-8 byte-order mark is dropped. Bytes that are not UTF-8 (a list written in Latin-1) stay
+    the bytes they are — Python's surrogate escapes, as ``os.listdir`` returns such names — so a
+    path matches the file on disk whatever encoding both were written in.
+    """
     entries = []
-    with open(cls_label_path, encoding="utf-8") as f:
+    with open(cls_label_path, encoding="utf-8-sig", errors="surrogateescape") as f:
         for lineno, line in enumerate(f, 1):
             line = line.strip()
             if not line:
@@ -249,12 +265,12 @@ def _read_file_list(image_root: str, cls_label_path: str, delimiter: Optional[st
             parts = line.rsplit(delimiter, 1) if delimiter else line.rsplit(None, 1)
             where = f"{cls_label_path}:{lineno}"
             if len(parts) != 2:
-                raise DataError(f"{where}: expected 'relative/path label', got {line!r}")
+                raise DataError(f"{where}: expected 'relative/path label', got {short_repr(line)}")
             rel, label_text = parts[0].strip(), parts[1].strip()
             try:
                 label = int(label_text)
             except ValueError:
-                raise DataError(f"{where}: label must be an integer, got {label_text!r}") from None
+                raise DataError(f"{where}: label must be an integer, got {short_repr(label_text)}") from None
             if label < 0:
                 raise DataError(f"{where}: negative label {label}")
             entries.append((list_entry_path(image_root, rel, where, allow_outside_root), label, lineno))

@@ -25,7 +25,7 @@ def read_label_file(path: str) -> List[str]:
     if not os.path.isfile(path):
         raise DataError(f"label file not found: {path}")
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:  # a byte-order mark is not part of the first name
             lines = [(n, line.strip()) for n, line in enumerate(f, 1) if line.strip()]
     except UnicodeDecodeError:
         raise DataError(f"{path}: not a UTF-8 text file (expected one class name per line, or 'id name' lines)") \

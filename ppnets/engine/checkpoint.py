@@ -3,16 +3,18 @@
 A checkpoint is a prefix with three files, as in PaddleClas: ``<prefix>.pdparams``
 (model weights), ``<prefix>.pdopt`` (optimizer and LR state) and ``<prefix>.pdstates``
 (epoch, step, best metric, architecture, digests of the other files), plus ``.pdema``
-with EMA. :func:`save_checkpoint` replaces a set as a unit: a process killed at any moment
-leaves the new or the previous complete set, never a mix of two (the digests tell which).
+with EMA. With ``Global.weights_format: safetensors`` the model and EMA weights are
+``<prefix>.safetensors`` and ``<prefix>.ema.safetensors`` instead. :func:`save_checkpoint`
+replaces a set as a unit: a process killed at any moment leaves the new or the previous
+complete set, never a mix of two (the digests tell which).
 
-``.pdparams``/``.pdopt`` are pickles: load only files you trust.
+Every file is read through :mod:`~ppnets.engine.serialization` (no code runs from a pickle)
+and its contents are checked before use: the right type, keys and shapes of this model.
 """
 from __future__ import annotations
 
 import glob
 import hashlib
-import io
 import os
 import shutil
 from typing import Any, Dict, List, Optional, Tuple
@@ -23,16 +25,16 @@ import paddle
 from ..errors import CheckpointError
 from ..utils.logger import get_logger
 from ..data.labels import read_label_file
+from .checkpoint_checks import check_optimizer_state, check_state_dict, check_states
 from .report import quiet_paddle_warnings
+from .paddleclas_checkpoint import is_paddleclas_states, optimizer_state as paddleclas_optimizer_state
+from .serialization import decode, encode, load
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_pretrained", "read_weights", "weights_path",
-           "portable_optimizer_state", "restore_optimizer_state"]
+           "portable_optimizer_state", "restore_optimizer_state", "WEIGHTS_FORMATS"]
 
-
-def _serialize(obj: Any) -> bytes:
-    buf = io.BytesIO()
-    paddle.save(obj, buf)
-    return buf.getvalue()
+#: file suffix of the model weights in each ``Global.weights_format``; EMA weights add ``ema.``
+WEIGHTS_FORMATS = {"pdparams": "pdparams", "safetensors": "safetensors"}
 
 
 def _digest(data: bytes) -> str:
@@ -68,14 +70,21 @@ def portable_optimizer_state(optimizer: paddle.optimizer.Optimizer, model: paddl
 
 
 def restore_optimizer_state(optimizer: paddle.optimizer.Optimizer, model: paddle.nn.Layer,
-                            state: Dict[str, Any]) -> None:
-    """Inverse of :func:`portable_optimizer_state`."""
+                            state: Dict[str, Any], where: str = "optimizer state") -> None:
+    """Inverse of :func:`portable_optimizer_state`; a state that does not fit ``model`` and
+    ``optimizer`` is a CheckpointError naming ``where``, and nothing is set."""
+    check_optimizer_state(state, model, where)
     mapping = {f"{k}@": p.name for k, p in model.named_parameters()}
-    with quiet_paddle_warnings():  # "unused values in state_dict": the LR scheduler's own bookkeeping
-        optimizer.set_state_dict(_rename_opt_keys(state, mapping))
+    try:
+        with quiet_paddle_warnings():  # "unused values in state_dict": the LR scheduler's own bookkeeping
+            optimizer.set_state_dict(_rename_opt_keys(state, mapping))
+    except (AssertionError, RuntimeError, KeyError, TypeError, ValueError) as e:
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{where} does not fit the configured optimizer and LR schedule ({first})") from None
 
 
-_SUFFIXES = ("pdparams", "pdopt", "pdema", "pdstates")
+_SUFFIXES = ("pdparams", "safetensors", "pdopt", "pdema", "ema.safetensors", "pdstates")
+_WEIGHT_SUFFIXES = ("pdparams", "safetensors")
 
 
 def _link_or_copy(src: str, dst: str) -> None:
@@ -86,9 +95,12 @@ def _link_or_copy(src: str, dst: str) -> None:
 
 
 def save_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer: Optional[paddle.optimizer.Optimizer],
-                    states: Dict[str, Any], extra_files: Optional[Dict[str, Any]] = None) -> None:
+                    states: Dict[str, Any], extra_files: Optional[Dict[str, Any]] = None,
+                    weights_format: str = "pdparams") -> None:
     """Save ``<prefix>.pdparams/.pdopt/.pdstates`` (+ ``extra_files``, e.g. ``{"pdema": …}``) as one unit.
 
+    ``weights_format``: ``pdparams`` (Paddle's pickle) or ``safetensors`` (``<prefix>.safetensors``);
+    an extra file whose suffix ends in ``safetensors`` is written as safetensors too.
     Every file is written to a temporary name and flushed first. The previous set is
     then hard-linked to ``<prefix>.bak.*`` before the new files are renamed into place
     (``.pdstates`` last) and the backup removed, so a process killed at any moment
@@ -96,12 +108,13 @@ def save_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer: Optional[pad
     :func:`load_checkpoint` finds by the digests recorded in ``.pdstates``.
     """
     os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
-    blobs = {"pdparams": _serialize(model.state_dict())}
+    suffix = WEIGHTS_FORMATS[weights_format]
+    blobs = {suffix: encode(model.state_dict(), suffix)}
     if optimizer is not None:
-        blobs["pdopt"] = _serialize(portable_optimizer_state(optimizer, model))
-    for suffix, obj in (extra_files or {}).items():
-        blobs[suffix] = _serialize(obj)
-    blobs["pdstates"] = _serialize(dict(states, digests={k: _digest(v) for k, v in blobs.items()}))
+        blobs["pdopt"] = encode(portable_optimizer_state(optimizer, model), "pdopt")
+    for extra, obj in (extra_files or {}).items():
+        blobs[extra] = encode(obj, extra)
+    blobs["pdstates"] = encode(dict(states, digests={k: _digest(v) for k, v in blobs.items()}), "pdstates")
     for stale in glob.glob(f"{glob.escape(prefix)}.*.tmp.*"):  # left by a process killed while saving
         os.remove(stale)
     tmp = {suffix: f"{prefix}.{suffix}.tmp.{os.getpid()}" for suffix in blobs}
@@ -135,7 +148,7 @@ def save_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer: Optional[pad
 def _is_complete(prefix: str) -> bool:
     """Whether ``prefix`` is a whole checkpoint (its files match the digests in its ``.pdstates``)."""
     try:
-        _read_checkpoint(prefix)
+        _read_checkpoint(prefix, trust=False)
         return True
     except CheckpointError:
         return False
@@ -149,36 +162,28 @@ def _write_synced(path: str, data: bytes) -> None:
 
 
 def checkpoint_prefix(path: str) -> str:
-    """``prefix.pdparams`` or ``prefix`` → ``prefix`` (the inverse of :func:`weights_path`)."""
-    return path[:-len(".pdparams")] if path.endswith(".pdparams") else path
+    """``prefix.pdparams``, ``prefix.safetensors`` or ``prefix`` → ``prefix`` (the inverse of :func:`weights_path`)."""
+    for suffix in _WEIGHT_SUFFIXES:
+        if path.endswith(f".{suffix}"):
+            return path[:-len(suffix) - 1]
+    return path
 
 
 def weights_path(path: str) -> str:
-    """``prefix`` or ``prefix.pdparams`` → the ``.pdparams`` file."""
-    return path if path.endswith(".pdparams") else f"{path}.pdparams"
+    """``prefix``, ``prefix.pdparams`` or ``prefix.safetensors`` → the weights file (a prefix means
+    ``prefix.pdparams``, or ``prefix.safetensors`` when only that exists)."""
+    if any(path.endswith(f".{s}") for s in _WEIGHT_SUFFIXES):
+        return path
+    if not os.path.isfile(f"{path}.pdparams") and os.path.isfile(f"{path}.safetensors"):
+        return f"{path}.safetensors"
+    return f"{path}.pdparams"
 
 
-def _load_file(path: str, what: str, numpy: bool = True) -> Tuple[Any, bytes]:
-    if not os.path.isfile(path):
-        raise CheckpointError(f"{what} not found: {path}")
-    with open(path, "rb") as f:
-        data = f.read()
-    if not data:
-        raise CheckpointError(f"{what} {path} is empty (0 bytes)")
-    try:
-        obj = paddle.load(io.BytesIO(data), return_numpy=numpy)
-    except Exception as e:  # paddle raises assorted pickle/unpack errors for damaged files
-        raise CheckpointError(f"cannot read {what} {path}: truncated or not a Paddle file "
-                              f"({type(e).__name__})") from None
-    return obj, data
-
-
-def read_weights(path: str) -> Dict[str, np.ndarray]:
-    """Read a ``.pdparams`` file (or prefix) as ``{key: numpy array}``."""
-    obj, _ = _load_file(weights_path(path), "weights file")
-    if not isinstance(obj, dict):
-        raise CheckpointError(f"weights file {weights_path(path)} does not hold a state_dict")
-    return {k: np.asarray(v) for k, v in obj.items()}
+def read_weights(path: str, trust: bool = False) -> Dict[str, np.ndarray]:
+    """Read a weights file (or prefix, see :func:`weights_path`) as ``{key: numpy array}``."""
+    file = weights_path(path)
+    obj, _ = load(file, "weights file", trust)
+    return check_state_dict(obj, f"weights file {file}")
 
 
 def _convert_if_paddleclas(weights: Dict[str, np.ndarray], arch: Optional[str]) -> Dict[str, np.ndarray]:
@@ -203,17 +208,19 @@ def _under(weights: Dict[str, np.ndarray], prefix: Optional[str]) -> Dict[str, n
 
 
 def load_pretrained(model: paddle.nn.Layer, path: str, arch: Optional[str] = None,
-                    strict: bool = False, prefix: Optional[str] = None) -> Dict[str, List[str]]:
+                    strict: bool = False, trust: bool = False, prefix: Optional[str] = None) -> Dict[str, List[str]]:
     """Initialise ``model`` from ``path``, skipping keys whose shape differs (e.g. another class count).
 
     PaddleClas-layout files of models ppnets lays out differently are converted first.
     Returns and logs ``{"loaded", "skipped", "missing", "unexpected"}`` key lists.
     ``strict`` (evaluation, export, inference): every parameter of the model must come from the
     file, else nothing is loaded and a :class:`CheckpointError` says what does not fit.
+    ``trust``: the file may hold any pickled object (see :mod:`~ppnets.engine.serialization`).
     ``prefix``: a file holding a whole DistillationModel gives the sub-model ``prefix`` its keys
     under ``<prefix>.``; a file without such keys is the model's own.
     """
-    weights = _convert_if_paddleclas(_under(read_weights(path), prefix), arch)
+    weights = _convert_if_paddleclas(_under(read_weights(path, trust), prefix), arch)
+    file = weights_path(path)
     own = model.state_dict()
     report: Dict[str, List[str]] = {"loaded": [], "skipped": [], "missing": [], "unexpected": []}
     to_load = {}
@@ -227,18 +234,18 @@ def load_pretrained(model: paddle.nn.Layer, path: str, arch: Optional[str] = Non
             report["loaded"].append(key)
     report["missing"] = [k for k in own if k not in weights]
     if strict and (report["skipped"] or report["missing"]):
-        raise CheckpointError(f"{weights_path(path)}: does not fit Arch {arch or type(model).__name__} with "
+        raise CheckpointError(f"{file}: does not fit Arch {arch or type(model).__name__} with "
                               f"class_num={getattr(model, 'class_num', '?')} ({len(report['skipped'])} mismatched, "
                               f"{len(report['missing'])} missing keys, e.g. "
                               f"{(report['skipped'] + report['missing'])[0]})")
     if not to_load:
-        raise CheckpointError(f"pretrained weights {weights_path(path)} share no key and shape with the model "
+        raise CheckpointError(f"pretrained weights {file} share no key and shape with the model "
                               f"({len(report['unexpected'])} unexpected, {len(report['skipped'])} mismatched): "
                               "is it from another architecture?")
     with quiet_paddle_warnings():  # ppnets reports skipped/missing keys below
         model.set_state_dict(to_load)
     log = get_logger()
-    log.info(f"loaded pretrained weights {weights_path(path)}: {len(report['loaded'])}/{len(own)} tensors")
+    log.info(f"loaded pretrained weights {file}: {len(report['loaded'])}/{len(own)} tensors")
     for title in ("skipped", "missing", "unexpected"):
         items = report[title]
         if items:
@@ -247,15 +254,15 @@ def load_pretrained(model: paddle.nn.Layer, path: str, arch: Optional[str] = Non
     return report
 
 
-def trained_class_names(weights: Optional[str]) -> Optional[List[str]]:
-    """The class names ``weights`` (a prefix or ``.pdparams``) were trained with: the checkpoint's
+def trained_class_names(weights: Optional[str], trust: bool = False) -> Optional[List[str]]:
+    """The class names ``weights`` (a prefix or weights file) were trained with: the checkpoint's
     ``class_names``, else the run's ``label_list.txt`` beside it; None when neither exists."""
     if not weights:
         return None
     prefix = checkpoint_prefix(weights)
     if os.path.isfile(f"{prefix}.pdstates"):
-        states, _ = _load_file(f"{prefix}.pdstates", "checkpoint states file")
-        names = states.get("class_names") if isinstance(states, dict) else None
+        states, _ = load(f"{prefix}.pdstates", "checkpoint states file", trust)
+        names = check_states(states, f"{prefix}.pdstates").get("class_names")
         if names:
             return list(names)
     label_list = os.path.join(os.path.dirname(prefix), "label_list.txt")
@@ -264,13 +271,16 @@ def trained_class_names(weights: Optional[str]) -> Optional[List[str]]:
     return None
 
 
-def _read_checkpoint(prefix: str) -> Tuple[Dict[str, Any], Dict[str, bytes]]:
+def _read_checkpoint(prefix: str, trust: bool) -> Tuple[Dict[str, Any], Dict[str, bytes]]:
     """Read ``<prefix>.pdstates`` and the files it lists, checking each against its digest."""
-    states, _ = _load_file(f"{prefix}.pdstates", "checkpoint states file")
-    if not isinstance(states, dict) or "epoch" not in states:
-        raise CheckpointError(f"{prefix}.pdstates is not a ppnets checkpoint states file")
+    states, _ = load(f"{prefix}.pdstates", "checkpoint states file", trust)
+    states = check_states(states, f"{prefix}.pdstates")
     blobs: Dict[str, bytes] = {}
-    for suffix, digest in states.get("digests", {"pdparams": None}).items():
+    listed = states.get("digests")
+    if listed is None:  # a PaddleClas checkpoint: its files as they are, without digests
+        listed = {suffix: None for suffix in ("pdparams", "pdopt", "pdema")
+                  if suffix == "pdparams" or os.path.isfile(f"{prefix}.{suffix}")}
+    for suffix, digest in listed.items():
         path = f"{prefix}.{suffix}"
         if not os.path.isfile(path):
             raise CheckpointError(f"checkpoint file not found: {path}")
@@ -279,31 +289,29 @@ def _read_checkpoint(prefix: str) -> Tuple[Dict[str, Any], Dict[str, bytes]]:
         if digest is not None and _digest(blobs[suffix]) != digest:
             raise CheckpointError(f"checkpoint {prefix} is inconsistent: {path} does not belong to "
                                   f"{prefix}.pdstates (interrupted while saving?)")
+    if not any(s in blobs for s in _WEIGHT_SUFFIXES):
+        raise CheckpointError(f"{prefix}.pdstates lists no model weights ({prefix}.pdparams)")
     return states, blobs
 
 
-def _decode(blob: bytes, path: str, numpy: bool) -> Any:
-    try:
-        return paddle.load(io.BytesIO(blob), return_numpy=numpy)
-    except Exception as e:
-        raise CheckpointError(f"cannot read {path}: truncated or not a Paddle file ({type(e).__name__})") from None
-
-
 def load_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer: Optional[paddle.optimizer.Optimizer],
-                    arch: Optional[str] = None) -> Dict[str, Any]:
+                    arch: Optional[str] = None, trust: bool = False,
+                    optimizer_name: Optional[str] = None) -> Dict[str, Any]:
     """Restore model, optimizer and LR from ``prefix``; returns the saved states (epoch, best metric …).
 
     If the run was killed while ``prefix`` was being rewritten, the previous checkpoint
     (``<prefix>.bak.*``, see :func:`save_checkpoint`) is used instead, with a warning.
+    ``optimizer_name`` (``Optimizer.name``) must be the one the checkpoint was saved with, if it
+    recorded one. Every file's contents are checked against the model before anything is set.
     """
     prefix = checkpoint_prefix(prefix)
     try:
-        states, blobs = _read_checkpoint(prefix)
+        states, blobs = _read_checkpoint(prefix, trust)
     except CheckpointError as error:
         if not os.path.isfile(f"{prefix}.bak.pdstates"):
             raise
         try:
-            states, blobs = _read_checkpoint(f"{prefix}.bak")
+            states, blobs = _read_checkpoint(f"{prefix}.bak", trust)
         except CheckpointError:
             raise error from None
         get_logger().warning(f"{error}; using the previous checkpoint {prefix}.bak (written before the interruption)")
@@ -311,20 +319,45 @@ def load_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer: Optional[pad
     if arch is not None and states.get("arch") not in (None, arch):
         raise CheckpointError(f"checkpoint {prefix} was saved from Arch.name={states.get('arch')}, "
                               f"but the config builds {arch}")
-    params = _decode(blobs["pdparams"], f"{prefix}.pdparams", numpy=True)
+    if optimizer is not None and optimizer_name and states.get("optimizer") not in (None, optimizer_name):
+        raise CheckpointError(f"checkpoint {prefix} was saved with Optimizer.name={states['optimizer']}, "
+                              f"but the config uses {optimizer_name}")
+    paddleclas = is_paddleclas_states(states)
+    if paddleclas and "pdema" in blobs:  # PaddleClas saves the EMA weights as .pdparams, the raw ones as .pdema
+        blobs["pdparams"], blobs["pdema"] = blobs["pdema"], blobs["pdparams"]
+    suffix = next(s for s in _WEIGHT_SUFFIXES if s in blobs)
+    where = f"{prefix}.{suffix}"
+    params = check_state_dict(decode(blobs[suffix], where, "checkpoint weights file", trust), where)
+    if paddleclas and arch is not None:
+        params = _convert_if_paddleclas(params, arch)
     own = model.state_dict()
     bad = [k for k in own if k not in params or list(np.shape(params[k])) != list(own[k].shape)]
     extra = [k for k in params if k not in own]
     if bad or extra:
         raise CheckpointError(f"checkpoint {prefix} does not fit the model: {len(bad)} missing or mismatched keys "
                               f"(e.g. {(bad or extra)[0]}), {len(extra)} unexpected")
-    with quiet_paddle_warnings():
-        model.set_state_dict(params)
+    opt_state = None
     if optimizer is not None:
         if "pdopt" not in blobs:
             raise CheckpointError(f"checkpoint {prefix} has no optimizer state ({prefix}.pdopt)")
-        restore_optimizer_state(optimizer, model, _decode(blobs["pdopt"], f"{prefix}.pdopt", numpy=False))
-    for suffix, blob in blobs.items():
-        if suffix not in ("pdparams", "pdopt"):
-            states.setdefault("extra", {})[suffix] = _decode(blob, f"{prefix}.{suffix}", numpy=False)
+        opt_state = decode(blobs["pdopt"], f"{prefix}.pdopt", "optimizer state file", trust, numpy=False)
+        if paddleclas:
+            opt_state = paddleclas_optimizer_state(opt_state, blobs["pdparams"], f"{prefix}.pdopt", arch)
+            lr = getattr(optimizer, "_learning_rate", None)
+            if hasattr(lr, "state_dict"):  # the schedule's position is set from the epoch (the engine)
+                opt_state["LR_Scheduler"] = lr.state_dict()
+        check_optimizer_state(opt_state, model, f"{prefix}.pdopt")
+    for name, blob in blobs.items():
+        if name not in (suffix, "pdopt"):
+            states.setdefault("extra", {})[name] = decode(blob, f"{prefix}.{name}", "checkpoint file", trust,
+                                                          numpy=False)
+    if paddleclas:
+        states = dict(states, paddleclas=True)
+        if "pdema" in states.get("extra", {}):  # PaddleClas's EMA file is a plain state_dict
+            weights = states["extra"]["pdema"]
+            states["extra"]["pdema"] = {"weights": _convert_if_paddleclas(weights, arch) if arch else weights}
+    with quiet_paddle_warnings():
+        model.set_state_dict(params)
+    if optimizer is not None:
+        restore_optimizer_state(optimizer, model, opt_state, f"{prefix}.pdopt")
     return states

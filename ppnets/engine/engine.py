@@ -7,12 +7,13 @@ import os
 import signal
 import threading
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import paddle
 import paddle.distributed as dist
 
+from ..arch import backend
 from ..arch.distillation import inference_arch, inference_model, is_distillation
 from ..config import dump_config
 from ..data import build_dataloader, class_counts, iterate_loader
@@ -22,6 +23,7 @@ from ..metric import build_metrics
 from ..optimizer import build_optimizer
 from ..utils.logger import setup_logger
 from ..utils.files import atomic_write
+from ..utils.lock import RunLock
 from ..utils.runtime import retain_freed_memory
 from .amp import AmpSettings
 from .checkpoint import load_checkpoint, save_checkpoint, trained_class_names
@@ -31,6 +33,10 @@ from .models import build_run_model, float32_outputs, load_run_weights, numpy_ou
 from .report import closing_summary, nothing_to_do, quiet_paddle_warnings, start_banner
 
 __all__ = ["Engine"]
+
+
+#: signals that stop training after saving ``latest``: Ctrl-C, kill, a closed terminal
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 def _fmt_eta(seconds: float) -> str:
@@ -67,10 +73,24 @@ class Engine(EvaluationMixin):
                 os.remove(probe)
             except OSError as e:
                 raise ConfigError(f"Global.output_dir: cannot write to {self.output_dir}: {e.strerror or e}") from None
+        # one training run per folder; released when train() ends (or here, if setting up fails)
+        self._lock = RunLock(self.output_dir)
+        if self.is_main and mode == "train":
+            self._lock.acquire()
+        try:
+            self._setup(config, mode)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _setup(self, config: Dict[str, Any], mode: str) -> None:
+        g = config["Global"]
         self.log = setup_logger(os.path.join(self.output_dir, f"{mode}.log"), self.rank)
         for notice in getattr(config, "notices", []):
             self.log.info(f"config: {notice}")
         self._set_device(g["device"])
+        #: the convolution kernels of this engine's dynamic-mode passes (``Global.conv_backend``)
+        self.conv_backend = backend.resolve(g["conv_backend"], g["device"], self.log)
         if g["device"] == "cpu":
             retain_freed_memory()  # no page faults on every step's fresh activations (see utils/runtime.py)
         self.seed = g["seed"]
@@ -88,7 +108,8 @@ class Engine(EvaluationMixin):
             self.class_names = self.train_loader.dataset.class_names
         if mode == "eval" or (mode == "train" and g["eval_during_train"] and "Eval" in config["DataLoader"]):
             # evaluation data must use the classes the model is (being) trained on, in the same order
-            names = self.class_names if mode == "train" else trained_class_names(g["pretrained_model"])
+            names = self.class_names if mode == "train" else trained_class_names(g["pretrained_model"],
+                                                                                  g["trust_pickles"])
             self.eval_loader = build_dataloader(config, "Eval", class_names=names)
             self.class_names = self.class_names or self.eval_loader.dataset.class_names
             if mode == "train" and not config["Metric"]["Eval"]:
@@ -105,7 +126,8 @@ class Engine(EvaluationMixin):
         # model
         self.model = self._build_model()
         if g["pretrained_model"]:
-            load_run_weights(self.model, config["Arch"], g["pretrained_model"], mode, strict=mode != "train")
+            load_run_weights(self.model, config["Arch"], g["pretrained_model"], mode, strict=mode != "train",
+                             trust=g["trust_pickles"])
         self.ema: Optional[ModelEMA] = None
         if mode == "train" and config["EMA"]["decay"]:
             self.ema = ModelEMA(self.model, self._build_model(), config["EMA"]["decay"])
@@ -122,6 +144,9 @@ class Engine(EvaluationMixin):
         self.best_key = "metric"  # the name of the metric that picks best_model (e.g. top1)
         self.best_ema_metric = -np.inf
         self.partial: Optional[Dict[str, Any]] = None  # progress of an interrupted epoch
+        self._stop_signal: Optional[str] = None
+        self._writer: Any = None
+        self._clock = (time.time(), 0)
         self.train_model = self.model
         if mode == "train":
             self.train_loss = build_loss(config["Loss"]["Train"], "Loss.Train")
@@ -160,7 +185,7 @@ class Engine(EvaluationMixin):
         if self.config["Arch"].get("features_only"):
             raise ConfigError("Arch.features_only: a feature extractor has no classifier to train, evaluate or "
                               "infer with; it is for tools/export_model.py (or ppnets.build_model)")
-        return build_run_model(self.config["Arch"], self.mode)
+        return build_run_model(self.config["Arch"], self.mode, self.config["Global"]["trust_pickles"])
 
     def _bind_class_counts(self) -> None:
         """``class_weight: auto`` weights from the training set's class counts (evaluation alone:
@@ -192,19 +217,37 @@ class Engine(EvaluationMixin):
         atomic_write(path, "\n".join(self.class_names) + "\n")
 
     def _resume(self, prefix: str) -> None:
-        states = load_checkpoint(prefix, self.model, self.optimizer, self.arch_name)
+        states = load_checkpoint(prefix, self.model, self.optimizer, self.arch_name,
+                                 trust=self.config["Global"]["trust_pickles"],
+                                 optimizer_name=self.config["Optimizer"]["name"])
         self.global_step = int(states.get("global_step", 0))
         self.best_metric = float(states.get("best_metric", -np.inf))
         self.best_epoch = int(states.get("best_epoch", 0))
         self.best_ema_metric = float(states.get("best_ema_metric", -np.inf))
         self.partial = states.get("partial")
         self.start_epoch = int(states["epoch"]) + 1
+        if states.get("paddleclas"):  # PaddleClas's checkpoint: the LR position follows from the epoch
+            self.global_step = int(states["epoch"]) * self.steps_per_epoch
+            updates = int(states["epoch"]) * (-(-self.steps_per_epoch // self.update_freq))
+            self.lr_scheduler.step(int(states["epoch"]) if getattr(self.lr_scheduler, "by_epoch", False) else updates)
+            self.log.info(f"resuming PaddleClas's checkpoint {prefix}: epoch {states['epoch']} done (its metric "
+                          f"{states.get('metric', float('nan')):.5f}); the best metric restarts, as in PaddleClas")
+        if int(states["epoch"]) > self.epochs:
+            raise ConfigError(f"Global.epochs={self.epochs}, but checkpoint {prefix} has already finished "
+                              f"{states['epoch']} epochs: nothing left to do (its LR schedule spanned more epochs; "
+                              f"set Global.epochs above {states['epoch']} to train further)")
         extra = states.get("extra", {})
         if self.ema is not None:
-            if "pdema" not in extra:
+            if "pdema" in extra:
+                ema_state = extra["pdema"]
+            elif "ema.safetensors" in extra:
+                ema_state = {"weights": extra["ema.safetensors"], "updates": states.get("ema_updates") or 0}
+            else:
                 raise CheckpointError(f"checkpoint {prefix} has no EMA weights (.pdema) but EMA.decay is set; "
                                       "resume without EMA or from a checkpoint written with EMA")
-            self.ema.set_state_dict(extra["pdema"])
+            if not isinstance(ema_state, dict) or not isinstance(ema_state.get("weights"), dict):
+                raise CheckpointError(f"checkpoint {prefix}: its EMA file does not hold EMA weights")
+            self.ema.set_state_dict(ema_state)
         if self.scaler is not None and states.get("scaler"):
             self.scaler.load_state_dict(states["scaler"])
         where = (f"epoch {self.partial['epoch']} iteration {self.partial['iters']}" if self.partial
@@ -217,13 +260,14 @@ class Engine(EvaluationMixin):
     def train(self) -> Dict[str, Any]:
         """Run the configured epochs; returns the last eval metrics and the best metric.
 
-        SIGINT/SIGTERM stop after the current iteration, save ``latest`` (with the epoch's
-        progress, so a resume continues mid-epoch) and raise :class:`TrainingInterrupted`.
+        SIGINT/SIGTERM/SIGHUP (Ctrl-C, kill, a closed terminal) stop after the current iteration,
+        save ``latest`` (with the epoch's progress, so a resume continues mid-epoch) and raise
+        :class:`TrainingInterrupted`. A checkpoint that finished every epoch trains nothing and says so.
         """
         g = self.config["Global"]
-        writer = self._visualdl() if g["use_visualdl"] and self.is_main else None
+        writer = self._writer = self._visualdl() if g["use_visualdl"] and self.is_main else None
         self._stop_signal: Optional[str] = None
-        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)} \
+        previous = {s: signal.signal(s, self._on_signal) for s in _STOP_SIGNALS} \
             if threading.current_thread() is threading.main_thread() else {}
         last_eval: Dict[str, float] = {}
         self._clock = (time.time(), self.global_step)
@@ -235,8 +279,7 @@ class Engine(EvaluationMixin):
             self.log.info(nothing_to_do(self))
         try:
             for epoch in range(self.start_epoch, self.epochs + 1):
-                with quiet_paddle_warnings():
-                    self._train_epoch(epoch, writer)
+                self.train_epoch(epoch)
                 improved = False
                 if self.eval_loader is not None and epoch % g["eval_interval"] == 0:
                     last_eval = self.evaluate(epoch)
@@ -267,10 +310,23 @@ class Engine(EvaluationMixin):
                 signal.signal(sig, handler)
             if writer is not None:
                 writer.close()
+            self._writer = None
+            self._lock.release()
         if self.is_main and last_epoch is not None:
             for line in closing_summary(self, time.time() - started, last_epoch):
                 self.log.info(line)
         return {"eval": last_eval, "best_metric": self.best_metric, "best_epoch": self.best_epoch}
+
+    def _last_good_checkpoint(self) -> str:
+        """Where a failed run can resume from: this run's ``latest`` if it has been saved (a
+        resumed run saves its own, so the resumed checkpoint is named only before that)."""
+        latest = os.path.join(self.output_dir, "latest")
+        if os.path.isfile(f"{latest}.pdstates"):
+            return f"The last good checkpoint is {latest}"
+        resumed = self.config["Global"]["checkpoints"]
+        if resumed:
+            return f"No checkpoint of this run was saved yet; it resumed from {resumed}"
+        return "No checkpoint was saved yet"
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         if self._stop_signal is not None:  # a second Ctrl-C: stop now
@@ -279,24 +335,50 @@ class Engine(EvaluationMixin):
         self.log.warning(f"{self._stop_signal} received: stopping after this iteration and saving 'latest' "
                          "(press Ctrl-C again to abort without saving)")
 
-    def _train_epoch(self, epoch: int, writer: Any) -> None:
+    def train_epoch(self, epoch: Optional[int] = None, loader: Optional[Iterable[Sequence[paddle.Tensor]]] = None
+                    ) -> Dict[str, float]:
+        """One training epoch on the configured conv backend; returns its mean ``loss``, ``steps`` and ``samples``.
+
+        ``epoch`` (default: the next one, ``start_epoch``) sets the data order, the LR schedule
+        position of epoch-wise schedules and the log lines. ``loader`` (default
+        ``DataLoader.Train``, with the resume position of an interrupted epoch) may be any
+        sized iterable of ``(images, labels)`` batches, e.g. in-memory tensors.
+        """
+        if self.optimizer is None:
+            raise ConfigError("Engine.train_epoch: the engine was built in mode "
+                              f"'{self.mode}'; training needs mode 'train'")
+        epoch = self.start_epoch if epoch is None else int(epoch)
+        with backend.use(self.conv_backend), quiet_paddle_warnings():
+            if loader is None:
+                return self._train_epoch(epoch, self._loader_batches(epoch), self.steps_per_epoch, resume=True)
+            return self._train_epoch(epoch, enumerate(((b[0], b[1], 0) for b in loader)), len(loader), resume=False)
+
+    def _loader_batches(self, epoch: int) -> Iterator[Tuple[int, Tuple[paddle.Tensor, paddle.Tensor, int]]]:
+        """``(iteration, batch)`` of ``DataLoader.Train`` for ``epoch``, from where an interrupted run stopped."""
+        self._set_epoch(self.train_loader, epoch)
+        start_iter = 0
+        if self.partial and int(self.partial["epoch"]) == epoch:
+            start_iter = int(self.partial["iters"])
+            self.train_loader.batch_sampler.skip(start_iter)
+        return enumerate(iterate_loader(self.train_loader), start=start_iter)
+
+    def _train_epoch(self, epoch: int, batches: Iterator[Tuple[int, Tuple[paddle.Tensor, paddle.Tensor, int]]],
+                     steps_per_epoch: int, resume: bool) -> Dict[str, float]:
         g = self.config["Global"]
         by_epoch = getattr(self.lr_scheduler, "by_epoch", False)
-        self._set_epoch(self.train_loader, epoch)
-        start_iter, loss_sum, seen = 0, 0.0, 0
-        if self.partial and int(self.partial["epoch"]) == epoch:
-            start_iter, loss_sum, seen = int(self.partial["iters"]), float(self.partial["loss_sum"]), \
-                int(self.partial["seen"])
-            self.train_loader.batch_sampler.skip(start_iter)
+        loss_sum, seen = 0.0, 0
+        if resume and self.partial and int(self.partial["epoch"]) == epoch:
+            loss_sum, seen = float(self.partial["loss_sum"]), int(self.partial["seen"])
         self.partial = None
         self.train_model.train()
-        total_steps = self.epochs * self.steps_per_epoch
+        total_steps = self.epochs * steps_per_epoch
+        writer = self._writer
         tic = time.time()
-        skipped, pending = 0, False  # pending: gradients accumulated but not applied yet
-        for it, (images, labels, n_bad) in enumerate(iterate_loader(self.train_loader), start=start_iter):
+        skipped, pending, steps = 0, False, 0  # pending: gradients accumulated but not applied yet
+        for it, (images, labels, n_bad) in batches:
             reader_cost = time.time() - tic
             skipped += n_bad  # bad_image: skip/warn drops unreadable files from the batch
-            last_micro = (it + 1) % self.update_freq == 0 or it + 1 == self.steps_per_epoch
+            last_micro = (it + 1) % self.update_freq == 0 or it + 1 == steps_per_epoch
             empty = images.shape[0] == 0  # every file of the batch was unreadable (bad_image: skip/warn)
             if not empty:
                 self._step_seed()
@@ -314,17 +396,17 @@ class Engine(EvaluationMixin):
                 continue
             value = float(loss)  # CPU ops are synchronous: this costs nothing extra
             if not np.isfinite(value):
-                raise TrainingError(f"loss is {value} at epoch {epoch}, iteration {it + 1}; stopped. The last "
-                                    f"good checkpoint is {os.path.join(self.output_dir, 'latest')} "
-                                    "(lower the learning rate or check the data)")
+                raise TrainingError(f"loss is {value} at epoch {epoch}, iteration {it + 1}; stopped. "
+                                    f"{self._last_good_checkpoint()} (lower the learning rate or check the data)")
             self.global_step += 1
+            steps += 1
             n = images.shape[0]
             loss_sum, seen = loss_sum + value * n, seen + n
-            if (it + 1) % g["print_batch_step"] == 0 or it + 1 == self.steps_per_epoch:
+            if (it + 1) % g["print_batch_step"] == 0 or it + 1 == steps_per_epoch:
                 self._log_step(epoch, it, lr, loss_sum, seen, logits, labels, reader_cost, time.time() - tic,
-                               total_steps, writer)
+                               total_steps, steps_per_epoch, writer)
             if last_micro and (self._stop_signal or (g["save_steps"] and self.global_step % g["save_steps"] == 0
-                                                    and it + 1 < self.steps_per_epoch)):
+                                                    and it + 1 < steps_per_epoch)):
                 progress = {"epoch": epoch, "iters": it + 1, "loss_sum": loss_sum, "seen": seen}
                 if self.is_main:
                     self.save("latest", epoch - 1, partial=progress)
@@ -341,6 +423,7 @@ class Engine(EvaluationMixin):
         if total[2]:
             self.log.warning(f"[Train][Epoch {epoch}] skipped {int(total[2])} unreadable image(s) "
                              f"(DataLoader.Train.dataset.bad_image: {self.train_loader.dataset.bad_image})")
+        return {"loss": total[0] / max(total[1], 1), "steps": float(steps), "samples": total[1]}
 
     def _forward_backward(self, images: paddle.Tensor, labels: paddle.Tensor, sync: bool):
         """One micro-batch: forward (under AMP if enabled) and backward of ``loss / update_freq``."""
@@ -374,7 +457,7 @@ class Engine(EvaluationMixin):
         return t.numpy().tolist()
 
     def _log_step(self, epoch, it, lr, loss_sum, seen, logits, labels, reader_cost, batch_cost, total_steps,
-                  writer) -> None:
+                  steps_per_epoch, writer) -> None:
         loss_sum, seen = self._all_reduce_sum([loss_sum, float(seen)])  # the loss over all ranks
         acc = self._batch_metrics(logits, labels)
         start_time, start_step = self._clock
@@ -385,7 +468,7 @@ class Engine(EvaluationMixin):
         parts += [f"{k}: {v:.5f}" for k, v in acc.items()]
         parts += [f"batch_cost: {batch_cost:.5f} s", f"reader_cost: {reader_cost:.5f} s",
                   f"ips: {n / max(batch_cost, 1e-9):.2f} samples/s", f"eta: {_fmt_eta(eta)}"]
-        self.log.info(f"[Train][Epoch {epoch}/{self.epochs}][Iter {it + 1}/{self.steps_per_epoch}] "
+        self.log.info(f"[Train][Epoch {epoch}/{self.epochs}][Iter {it + 1}/{steps_per_epoch}] "
                       + ", ".join(parts))
         if writer is not None:
             writer.add_scalar("train/loss", loss_sum / seen, self.global_step)
@@ -418,7 +501,9 @@ class Engine(EvaluationMixin):
         return {"epoch": epoch, "global_step": self.global_step, "best_metric": self.best_metric,
                 "best_epoch": self.best_epoch, "best_ema_metric": self.best_ema_metric, "arch": self.arch_name,
                 "class_num": self.config["Arch"]["class_num"], "class_names": self.class_names,
-                "partial": partial, "scaler": self.scaler.state_dict() if self.scaler is not None else None}
+                "partial": partial, "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+                "optimizer": self.config["Optimizer"]["name"],
+                "ema_updates": self.ema.updates if self.ema is not None else None}
 
     def save(self, name: str, epoch: int, partial: Optional[Dict[str, Any]] = None) -> None:
         """Write the checkpoint ``<output_dir>/<name>``: ``epoch`` epochs done, plus ``partial`` progress.
@@ -426,9 +511,13 @@ class Engine(EvaluationMixin):
         if name == "best_model" and is_distillation(self.config["Arch"]):
             self.save_evaluated(name, self.model, epoch)
             return
-        extra = {"pdema": self.ema.state_dict()} if self.ema is not None else None
+        fmt = self.config["Global"]["weights_format"]
+        extra = None
+        if self.ema is not None:  # safetensors holds tensors only: the update count is in .pdstates
+            extra = {"pdema": self.ema.state_dict()} if fmt == "pdparams" else \
+                {"ema.safetensors": self.ema.model.state_dict()}
         save_checkpoint(os.path.join(self.output_dir, name), self.model, self.optimizer,
-                        self._states(epoch, partial), extra_files=extra)
+                        self._states(epoch, partial), extra_files=extra, weights_format=fmt)
 
     def save_evaluated(self, name: str, model: paddle.nn.Layer, epoch: int) -> None:
         """Write the weights of the evaluated model (a DistillationModel's ``infer_model_name``) as
@@ -436,4 +525,5 @@ class Engine(EvaluationMixin):
         states = self._states(epoch)
         if is_distillation(self.config["Arch"]):
             states["arch"] = inference_arch(self.config["Arch"])[0]["name"]
-        save_checkpoint(os.path.join(self.output_dir, name), inference_model(model), None, states)
+        save_checkpoint(os.path.join(self.output_dir, name), inference_model(model), None, states,
+                        weights_format=self.config["Global"]["weights_format"])

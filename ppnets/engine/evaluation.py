@@ -10,6 +10,7 @@ import numpy as np
 import paddle
 import paddle.distributed as dist
 
+from ..arch import backend
 from ..arch.distillation import inference_model
 from ..data import iterate_loader
 from ..errors import ConfigError, DataError
@@ -34,7 +35,7 @@ class EvaluationMixin:
             skipped += n_bad
             if images.shape[0] == 0:
                 continue
-            with self.amp.autocast(evaluating=True):
+            with self.amp.autocast(evaluating=True), backend.use(self.conv_backend):
                 logits = model(images)
             logits_list.append(logits.astype("float32").numpy())
             labels_list.append(labels.numpy() if self.multilabel else labels.numpy().reshape(-1))

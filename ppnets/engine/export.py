@@ -31,6 +31,7 @@ from ..errors import ConfigError, DataError
 from ..utils.logger import get_logger
 from ..utils.runtime import retain_freed_memory as _retain_freed_memory
 from .checkpoint import trained_class_names
+from .export_meta import check_export_files, file_digests, read_export_meta
 from .infer import softmax
 from .models import build_run_model, load_run_weights
 
@@ -84,7 +85,7 @@ def label_names_for(config: Dict[str, Any]) -> Optional[List[str]]:
     path = config["Infer"].get("class_id_map_file")
     if path:
         return read_label_file(path)
-    return trained_class_names(config["Global"].get("pretrained_model"))
+    return trained_class_names(config["Global"].get("pretrained_model"), config["Global"]["trust_pickles"])
 
 
 def load_model_for_inference(config: Dict[str, Any]) -> paddle.nn.Layer:
@@ -94,8 +95,9 @@ def load_model_for_inference(config: Dict[str, Any]) -> paddle.nn.Layer:
     if not weights:
         raise ConfigError("Global.pretrained_model: required (the weights to export/infer), "
                           "e.g. -o Global.pretrained_model=output/MobileNetV2/best_model")
-    model = build_run_model(config["Arch"], "export")
-    load_run_weights(model, config["Arch"], weights, "export", strict=True)
+    trust = config["Global"]["trust_pickles"]
+    model = build_run_model(config["Arch"], "export", trust)
+    load_run_weights(model, config["Arch"], weights, "export", strict=True, trust=trust)
     model.eval()
     return model
 
@@ -118,7 +120,7 @@ def save_inference_model(model: paddle.nn.Layer, save_dir: str, image_shape: Lis
         raise ConfigError(f"Global.save_inference_dir: cannot create {save_dir}: {e.strerror or e}") from None
     try:
         paddle.jit.save(static, os.path.join(tmp_dir, "inference"))
-        meta = dict(meta, input_shape=[c, h, w], softmax=softmax)
+        meta = dict(meta, input_shape=[c, h, w], softmax=softmax, files=file_digests(tmp_dir))
         with open(os.path.join(tmp_dir, META_FILE), "w", encoding="utf-8") as f:
             yaml.safe_dump(meta, f, sort_keys=False, allow_unicode=True)
         written = sorted(os.listdir(tmp_dir), key=lambda n: n == META_FILE)  # inference.yml last
@@ -155,7 +157,8 @@ def export_model(config: Dict[str, Any], save_dir: Optional[str] = None) -> str:
 
 
 class Predictor:
-    """Classify images with an exported model through ``paddle.inference`` (CPU, oneDNN).
+    """Classify images with an exported model through ``paddle.inference`` (CPU, oneDNN); for a
+    ``features_only`` export, :meth:`features` returns its maps.
 
     Args:
         model_dir: a directory written by :func:`export_model`.
@@ -177,8 +180,8 @@ class Predictor:
             raise DataError(f"{model_dir}: not an exported ppnets model (missing {', '.join(missing)}); "
                             "run tools/export_model.py first")
         self.model_dir = model_dir
-        with open(paths[2], encoding="utf-8") as f:
-            self.meta = yaml.safe_load(f)
+        self.meta = read_export_meta(model_dir)
+        check_export_files(model_dir, self.meta)
         where = f"{paths[2]}: transform_ops"
         self.transform = build_transforms(ensure_chw(self.meta["transform_ops"], where), where=where)
         self.label_names = self.meta.get("label_names")
@@ -199,7 +202,12 @@ class Predictor:
         # build ("Not find predictor_id 0 and pass_name memory_optimize_pass")
         cfg.disable_glog_info()
         self.config = cfg
-        self.predictor = paddle.inference.create_predictor(cfg)
+        try:
+            self.predictor = paddle.inference.create_predictor(cfg)
+        except (RuntimeError, ValueError, OSError) as e:  # Paddle's C++ errors, e.g. a damaged .pdiparams
+            first = next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__)
+            raise DataError(f"{model_dir}: paddle.inference cannot load the exported model ({first[:160]}); "
+                            "re-export it with tools/export_model.py") from None
         self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
         self.outputs = [self.predictor.get_output_handle(n) for n in self.predictor.get_output_names()]
         self.output = self.outputs[0]

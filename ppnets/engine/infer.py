@@ -7,11 +7,13 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 import numpy as np
 import paddle
 
+from ..arch import backend
 from ..data.datasets import IMG_EXTENSIONS, _list_images
 from ..data.labels import read_label_file
 from ..data.transforms import Compose, check_model_input
 from ..errors import ConfigError, DataError
 from ..metric.multilabel import sigmoid
+from ..utils.files import shown_path
 
 __all__ = ["list_inputs", "topk_results", "threshold_results", "iterate_batches", "softmax", "sigmoid",
            "read_label_file", "classify_files"]
@@ -46,9 +48,9 @@ def iterate_batches(files: Sequence[str], transform: Compose, batch_size: int) -
                 with open(path, "rb") as f:
                     arrays.append(np.asarray(transform(f.read())))
             except OSError as e:
-                raise DataError(f"cannot read image {path}: {e.strerror or e}") from None
+                raise DataError(f"cannot read image {shown_path(path)}: {e.strerror or e}") from None
             except DataError as e:
-                raise DataError(f"{path}: {e}") from None
+                raise DataError(f"{shown_path(path)}: {e}") from None
             if arrays[-1].shape != arrays[0].shape:
                 raise ConfigError(f"{where}: the ops give images of different sizes ({list(arrays[0].shape)} for "
                                   f"{chunk[0]}, {list(arrays[-1].shape)} for {path}); resize or crop them to one size")
@@ -82,7 +84,7 @@ def threshold_results(paths: Sequence[str], probs: np.ndarray, threshold: float,
 
 def format_result(r: Dict[str, Any]) -> str:
     pairs = ", ".join(f"{n} ({i}): {s:.5f}" for n, i, s in zip(r["label_names"], r["class_ids"], r["scores"]))
-    return f"{r['file']}: {pairs or '(no class above the threshold)'}"
+    return f"{shown_path(r['file'])}: {pairs or '(no class above the threshold)'}"
 
 
 def classify_files(files: Sequence[str], transform: Compose, batch_size: int,
@@ -98,14 +100,17 @@ def classify_files(files: Sequence[str], transform: Compose, batch_size: int,
     return results
 
 
-def dynamic_runner(model: paddle.nn.Layer, multilabel: bool = False) -> Callable[[np.ndarray], np.ndarray]:
-    """A batch → probabilities function over a dynamic-graph model (eval mode): the softmax, or
-    with ``multilabel`` one sigmoid per class."""
+def dynamic_runner(model: paddle.nn.Layer, conv_backend: str = "paddle",
+                   multilabel: bool = False) -> Callable[[np.ndarray], np.ndarray]:
+    """A batch → probabilities function over a dynamic-graph model (eval mode), its convolutions on
+    ``conv_backend`` (a :func:`ppnets.arch.backend.resolve` result): the softmax, or with
+    ``multilabel`` one sigmoid per class."""
     model.eval()
 
     @paddle.no_grad()
     def run(batch: np.ndarray) -> np.ndarray:
-        logits = model(paddle.to_tensor(batch)).numpy()
+        with backend.use(conv_backend):
+            logits = model(paddle.to_tensor(batch)).numpy()
         return sigmoid(logits) if multilabel else softmax(logits)
 
     return run

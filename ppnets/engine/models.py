@@ -21,20 +21,22 @@ __all__ = ["build_run_model", "load_run_weights", "float32_outputs", "numpy_outp
 Outputs = Union[paddle.Tensor, Dict[str, paddle.Tensor]]
 
 
-def build_run_model(arch: Dict[str, Any], mode: str) -> paddle.nn.Layer:
-    """``train``: the whole Arch; other modes: the evaluated model only."""
-    return build_arch(arch if mode == "train" else inference_arch(arch)[0])
+def build_run_model(arch: Dict[str, Any], mode: str, trust: bool = False) -> paddle.nn.Layer:
+    """``train``: the whole Arch; other modes: the evaluated model only. ``trust``: read a teacher's
+    weights with the unrestricted unpickler (``Global.trust_pickles``)."""
+    return build_arch(arch if mode == "train" else inference_arch(arch)[0], trust_pickles=trust)
 
 
-def load_run_weights(model: paddle.nn.Layer, arch: Dict[str, Any], path: str, mode: str, strict: bool) -> None:
+def load_run_weights(model: paddle.nn.Layer, arch: Dict[str, Any], path: str, mode: str, strict: bool,
+                     trust: bool = False) -> None:
     """Load ``path`` into a model of :func:`build_run_model` (see the module docstring)."""
     if not is_distillation(arch):
-        load_pretrained(model, path, arch["name"], strict=strict)
+        load_pretrained(model, path, arch["name"], strict=strict, trust=trust)
     elif mode == "train":  # a whole DistillationModel's weights: the keys carry the models' labels
-        load_pretrained(model, path, None, strict=strict)
+        load_pretrained(model, path, None, strict=strict, trust=trust)
     else:
         spec, label = inference_arch(arch)
-        load_pretrained(model, path, spec["name"], strict=strict, prefix=label)
+        load_pretrained(model, path, spec["name"], strict=strict, trust=trust, prefix=label)
 
 
 def float32_outputs(outputs: Outputs) -> Outputs:

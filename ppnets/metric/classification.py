@@ -6,7 +6,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from ..arch.distillation import single_output
-from ..errors import ConfigError
+from ..errors import ConfigError, short_repr
 from .base import METRICS, Outputs, class_recall, confusion_matrix, topk_correct
 
 __all__ = ["TopkAcc", "DistillationTopkAcc", "BalancedAccuracy"]
@@ -24,9 +24,10 @@ class TopkAcc:
     """
 
     def __init__(self, topk: Optional[List[int]] = None) -> None:
-        self.topk = list(topk or [1, 5])
-        if any(k < 1 for k in self.topk):
-            raise ConfigError(f"{type(self).__name__}.topk: expected positive integers, got {self.topk}")
+        self.topk = list([1, 5] if topk is None else topk)
+        if not self.topk or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in self.topk):
+            raise ConfigError(f"{type(self).__name__}.topk: expected a non-empty list of integers >= 1 (k of top-k "
+                              f"accuracy), got {short_repr(topk)}")
 
     def accuracy(self, logits: np.ndarray, labels: np.ndarray) -> Dict[str, float]:
         labels = np.asarray(labels).reshape(-1)

@@ -34,7 +34,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import paddle
 
-from ..errors import ConfigError
+from ..errors import ConfigError, short_repr
 from ..registry import Registry
 
 OPTIMIZERS = Registry("optimizer")
@@ -60,6 +60,8 @@ class _Schedule:
             raise ConfigError(f"Optimizer.lr.learning_rate: expected a non-negative number, got {learning_rate}")
         if warmup_epoch < 0:
             raise ConfigError(f"Optimizer.lr.warmup_epoch: expected a non-negative number, got {warmup_epoch}")
+        if warmup_start_lr < 0:
+            raise ConfigError(f"Optimizer.lr.warmup_start_lr: expected a non-negative number, got {warmup_start_lr}")
         self.learning_rate = learning_rate
         self.warmup_epoch = warmup_epoch
         self.warmup_start_lr = warmup_start_lr
@@ -104,6 +106,8 @@ class Cosine(_Schedule):
     def __init__(self, learning_rate: float, eta_min: float = 0.0, warmup_epoch: float = 0,
                  warmup_start_lr: float = 0.0, by_epoch: bool = False) -> None:
         super().__init__(learning_rate, warmup_epoch, warmup_start_lr, by_epoch)
+        if eta_min < 0:
+            raise ConfigError(f"Optimizer.lr.eta_min: expected a non-negative number, got {eta_min}")
         self.eta_min = eta_min
 
     def main(self, total_steps: int, steps_per_epoch: int) -> LRScheduler:
@@ -274,8 +278,23 @@ def _regularizer(cfg: Optional[Dict[str, Any]]) -> Any:
     if name not in kinds:
         raise ConfigError(f"Optimizer.regularizer.name: unknown regularizer '{name}'; valid: L1, L2")
     if isinstance(coeff, bool) or not isinstance(coeff, (int, float)) or coeff < 0:
-        raise ConfigError(f"Optimizer.regularizer.coeff: expected a number >= 0, got {coeff!r}")
+        raise ConfigError(f"Optimizer.regularizer.coeff: expected a number >= 0, got {short_repr(coeff)}")
     return kinds[name](float(coeff))
+
+
+def _in_range(where: str, value: float, low: float, high: float, high_open: bool = True,
+              low_open: bool = False) -> None:
+    """Raise a ConfigError unless ``low <= value < high`` (the brackets as given)."""
+    below = value <= low if low_open else value < low
+    above = value >= high if high_open else value > high
+    if below or above:
+        raise ConfigError(f"{where}: expected a value in {'(' if low_open else '['}{low:g}, {high:g}"
+                          f"{')' if high_open else ']'}, got {value}")
+
+
+def _positive(where: str, value: float) -> None:
+    if not value > 0:
+        raise ConfigError(f"{where}: expected a positive number, got {value}")
 
 
 # A registered optimizer takes the user's options and returns a maker
@@ -284,6 +303,7 @@ def _regularizer(cfg: Optional[Dict[str, Any]]) -> Any:
 @OPTIMIZERS.register
 def Momentum(momentum: float = 0.9, use_nesterov: bool = False):
     """SGD with (Nesterov) momentum; coupled weight decay from ``regularizer``."""
+    _in_range("Optimizer.momentum", momentum, 0, 1)
     return lambda lr, params, wd, clip, _: paddle.optimizer.Momentum(
         lr, momentum, params, use_nesterov=use_nesterov, weight_decay=wd, grad_clip=clip)
 
@@ -294,9 +314,16 @@ def SGD():
     return lambda lr, params, wd, clip, _: paddle.optimizer.SGD(lr, params, weight_decay=wd, grad_clip=clip)
 
 
+def _check_adam(beta1: float, beta2: float, epsilon: float) -> None:
+    _in_range("Optimizer.beta1", beta1, 0, 1)
+    _in_range("Optimizer.beta2", beta2, 0, 1)
+    _positive("Optimizer.epsilon", epsilon)
+
+
 @OPTIMIZERS.register
 def Adam(beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8):
     """Adam with coupled (L2) weight decay from ``regularizer``."""
+    _check_adam(beta1, beta2, epsilon)
     return lambda lr, params, wd, clip, _: paddle.optimizer.Adam(lr, beta1, beta2, epsilon, params, weight_decay=wd,
                                                                  grad_clip=clip)
 
@@ -304,6 +331,9 @@ def Adam(beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8):
 @OPTIMIZERS.register
 def AdamW(beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8, weight_decay: float = 0.01):
     """Adam with decoupled weight decay ``weight_decay`` (Loshchilov & Hutter)."""
+    _check_adam(beta1, beta2, epsilon)
+    if weight_decay < 0:
+        raise ConfigError(f"Optimizer.weight_decay: expected a number >= 0, got {weight_decay}")
     return lambda lr, params, _, clip, decay_fn: paddle.optimizer.AdamW(
         lr, beta1, beta2, epsilon, params, weight_decay=weight_decay, grad_clip=clip,
         apply_decay_param_fun=decay_fn)
@@ -312,6 +342,9 @@ def AdamW(beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8, weigh
 @OPTIMIZERS.register
 def RMSProp(rho: float = 0.95, epsilon: float = 1e-6, momentum: float = 0.0, centered: bool = False):
     """RMSProp (PaddleClas's defaults); coupled weight decay from ``regularizer``."""
+    _in_range("Optimizer.rho", rho, 0, 1, high_open=False, low_open=True)
+    _in_range("Optimizer.momentum", momentum, 0, 1)
+    _positive("Optimizer.epsilon", epsilon)
     return lambda lr, params, wd, clip, _: paddle.optimizer.RMSProp(
         lr, rho=rho, epsilon=epsilon, momentum=momentum, centered=centered, parameters=params, weight_decay=wd,
         grad_clip=clip)

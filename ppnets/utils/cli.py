@@ -22,6 +22,9 @@ def config_parser(description: str) -> argparse.ArgumentParser:
                              "'…transform_ops.+={ToCHWImage: null}', delete with '~Section.key' (repeatable)")
     parser.add_argument("--print-config", action="store_true",
                         help="print the resolved config (ppnets's keys, defaults filled) and exit")
+    parser.add_argument("--trust-pickles", action="store_true",
+                        help="same as -o Global.trust_pickles=true: read weights/checkpoint pickles with Paddle's "
+                             "unrestricted loader (can run code from the file; only for files you trust)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of user errors")
     return parser
 
@@ -31,7 +34,8 @@ def load_config_args(args: argparse.Namespace) -> Dict[str, Any]:
     from ..config import load_config
     from ..config.yaml_io import _plain
 
-    cfg = load_config(args.config, args.override)
+    overrides = list(args.override) + (["Global.trust_pickles=true"] if getattr(args, "trust_pickles", False) else [])
+    cfg = load_config(args.config, overrides)
     if getattr(args, "print_config", False):
         for notice in cfg.notices:
             print(f"# notice: {notice}")
@@ -55,6 +59,9 @@ def run(main: Callable[[Optional[Sequence[str]]], object], argv: Optional[List[s
             raise
         kind = "interrupted" if getattr(e, "exit_code", 2) == 130 else "error"
         lines = [line for line in str(e).split("\n") if line.strip()] or [type(e).__name__]
-        for line in lines:
-            print(f"ppnets: {kind}: {line}", file=sys.stderr)
+        try:
+            for line in lines:
+                print(f"ppnets: {kind}: {line}", file=sys.stderr)
+        except OSError:  # stderr is gone (a closed terminal after SIGHUP): the exit code still tells
+            pass
         sys.exit(getattr(e, "exit_code", 2))

@@ -1,4 +1,5 @@
-"""Files written as a unit: a reader sees the old file or the new one, never a partial write."""
+"""Files written as a unit (a reader sees the old file or the new one, never a partial write), and
+file names shown in messages."""
 from __future__ import annotations
 
 import contextlib
@@ -31,3 +32,13 @@ def atomic_write(path: str, data: Union[str, bytes]) -> None:
     else:
         with atomic_open(path, "w", encoding="utf-8") as f:
             f.write(data)
+
+
+def shown_path(path: str) -> str:
+    """``path`` for a message or a log: bytes that are not UTF-8 (a Latin-1 file name, read with
+    Python's surrogate escapes) appear as ``\\xe9`` escapes instead of breaking the output."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")

@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ...errors import ConfigError
+from ...errors import ConfigError, short_repr
 from . import functional as F
 from ..rng import as_generator
 from .base import TRANSFORMS, interp_flag, is_int, is_number, probability
@@ -201,13 +201,13 @@ class RandAugment:
     def __init__(self, num_layers: int = 2, magnitude: float = 5, prob: float = 0.5, magnitude_std: float = 0.0,
                  increasing: bool = True, fill: Optional[List[int]] = None, interpolation: str = "bilinear") -> None:
         if not (is_int(num_layers) and num_layers >= 0):
-            raise ConfigError(f"RandAugment.num_layers: expected a non-negative integer, got {num_layers!r}")
+            raise ConfigError(f"RandAugment.num_layers: expected a non-negative integer, got {short_repr(num_layers)}")
         if not (is_number(magnitude) and 0 <= magnitude <= MAX_LEVEL):
-            raise ConfigError(f"RandAugment.magnitude: expected a value in [0, 10], got {magnitude!r}")
+            raise ConfigError(f"RandAugment.magnitude: expected a value in [0, 10], got {short_repr(magnitude)}")
         prob = probability(prob, "RandAugment.prob")
         if not (isinstance(magnitude_std, (int, float)) and magnitude_std >= 0):
             raise ConfigError(f"RandAugment.magnitude_std: expected a non-negative number (or .inf), "
-                              f"got {magnitude_std!r}")
+                              f"got {short_repr(magnitude_std)}")
         fill3, interp = _fill3(fill, "RandAugment"), interp_flag(interpolation, "RandAugment.interpolation")
         names = [_RA_INCREASING.get(n, n) if increasing else n for n in _RA_OPS]
         self.num_layers = num_layers
@@ -227,7 +227,7 @@ def _timm_sections(config_str: str) -> Tuple[str, Dict[str, str]]:
     for section in rest:
         key = next((k for k in ("mstd", "inc", "m", "n", "p", "w") if section.startswith(k)), None)
         if key is None or not section[len(key):]:
-            raise ConfigError(f"TimmAutoAugment.config_str: cannot read the section {section!r} of {config_str!r}; "
+            raise ConfigError(f"TimmAutoAugment.config_str: cannot read the section {short_repr(section)} of {short_repr(config_str)}; "
                               "expected e.g. 'rand-m9-n2-mstd0.5-inc1'")
         options[key] = section[len(key):]
     return head, options
@@ -248,18 +248,18 @@ class TimmAutoAugment:
                  img_size: Any = 224, mean: Optional[List[float]] = None) -> None:
         if not isinstance(config_str, str) or not config_str:
             raise ConfigError(f"TimmAutoAugment.config_str: expected a string such as 'rand-m9-mstd0.5-inc1', "
-                              f"got {config_str!r}")
+                              f"got {short_repr(config_str)}")
         if interpolation == "random":  # timm draws bilinear or bicubic per image; ppnets keeps one
             interpolation = "bicubic"
         mean = [0.485, 0.456, 0.406] if mean is None else mean
         if not (isinstance(mean, (list, tuple)) and len(mean) == 3 and all(is_number(v) for v in mean)):
-            raise ConfigError(f"TimmAutoAugment.mean: expected 3 numbers, got {mean!r}")
+            raise ConfigError(f"TimmAutoAugment.mean: expected 3 numbers, got {short_repr(mean)}")
         fill = [min(255, round(255 * float(v))) for v in mean]
         head, opts = _timm_sections(config_str)
         try:
             if head == "rand":
                 if "m" not in opts:
-                    raise ConfigError(f"TimmAutoAugment.config_str: {config_str!r} needs a magnitude, e.g. 'rand-m9'")
+                    raise ConfigError(f"TimmAutoAugment.config_str: {short_repr(config_str)} needs a magnitude, e.g. 'rand-m9'")
                 self.inner: Any = RandAugment(
                     num_layers=int(opts.get("n", 2)), magnitude=float(opts["m"]), prob=float(opts.get("p", 0.5)),
                     magnitude_std=float(opts.get("mstd", 0.0)), increasing=opts.get("inc", "0") == "1",
@@ -267,10 +267,10 @@ class TimmAutoAugment:
             elif head in AA_POLICIES:
                 self.inner = AutoAugment(policy=head, fill=fill, interpolation=interpolation)
             else:
-                raise ConfigError(f"TimmAutoAugment.config_str: {config_str!r} is not supported; use 'rand-…' "
+                raise ConfigError(f"TimmAutoAugment.config_str: {short_repr(config_str)} is not supported; use 'rand-…' "
                                   f"(RandAugment) or one of the AutoAugment policies {', '.join(AA_POLICIES)}")
         except ValueError:
-            raise ConfigError(f"TimmAutoAugment.config_str: cannot read the numbers of {config_str!r}") from None
+            raise ConfigError(f"TimmAutoAugment.config_str: cannot read the numbers of {short_repr(config_str)}") from None
 
     def __call__(self, img: np.ndarray, rng: Optional[np.random.Generator] = None) -> np.ndarray:
         return self.inner(img, rng)

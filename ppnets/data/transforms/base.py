@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
-from ...errors import ConfigError
+from ...errors import ConfigError, short_repr
 from ...registry import Registry
 
 __all__ = ["TRANSFORMS", "Compose", "build_transforms", "output_layout", "ensure_chw", "check_model_input"]
@@ -35,7 +35,7 @@ def interp_flag(name: Optional[str], where: str) -> int:
     if name is None:
         return cv2.INTER_LINEAR
     if name not in INTERPOLATIONS:
-        raise ConfigError(f"{where}: unknown interpolation {name!r}; valid: {', '.join(INTERPOLATIONS)}")
+        raise ConfigError(f"{where}: unknown interpolation {short_repr(name)}; valid: {', '.join(INTERPOLATIONS)}")
     return INTERPOLATIONS[name]
 
 
@@ -51,13 +51,19 @@ def is_number(value: Any) -> bool:
 
 
 def size2(size: Union[int, Sequence[int]], where: str) -> Tuple[int, int]:
-    """(width, height) from an int or a [w, h] pair (PaddleClas's order); ``where`` names the option."""
+    """(width, height) from an int or a [w, h] pair (PaddleClas's order), each at most
+    :data:`~.limits.MAX_SIDE`; ``where`` names the option."""
+    from .limits import MAX_SIDE
     if is_int(size) and size > 0:
-        return int(size), int(size)
-    if isinstance(size, (list, tuple)) and len(size) == 2 and all(is_int(v) and v > 0 for v in size):
-        return int(size[0]), int(size[1])
-    raise ConfigError(f"{where}: expected a positive integer or a [width, height] pair of positive integers, "
-                      f"got {size!r}")
+        pair = (int(size), int(size))
+    elif isinstance(size, (list, tuple)) and len(size) == 2 and all(is_int(v) and v > 0 for v in size):
+        pair = (int(size[0]), int(size[1]))
+    else:
+        raise ConfigError(f"{where}: expected a positive integer or a [width, height] pair of positive integers, "
+                          f"got {short_repr(size)}")
+    if max(pair) > MAX_SIDE:
+        raise ConfigError(f"{where}: expected at most {MAX_SIDE} px per side, got {short_repr(size)}")
+    return pair
 
 
 def range2(value: Sequence[float], where: str) -> Tuple[float, float]:
@@ -65,7 +71,7 @@ def range2(value: Sequence[float], where: str) -> Tuple[float, float]:
     if isinstance(value, (list, tuple)) and len(value) == 2 and all(is_number(v) for v in value) \
             and 0 < value[0] <= value[1]:
         return float(value[0]), float(value[1])
-    raise ConfigError(f"{where}: expected two numbers [min, max] with 0 < min <= max, got {value!r}")
+    raise ConfigError(f"{where}: expected two numbers [min, max] with 0 < min <= max, got {short_repr(value)}")
 
 
 def number(value: Union[float, str], where: str) -> float:
@@ -76,25 +82,25 @@ def number(value: Union[float, str], where: str) -> float:
     try:
         values = [float(p) for p in parts]
     except ValueError:
-        raise ConfigError(f"{where}: expected a number or 'a/b', got {value!r}") from None
+        raise ConfigError(f"{where}: expected a number or 'a/b', got {short_repr(value)}") from None
     if len(values) == 1:
         return values[0]
     if len(values) == 2 and values[1] != 0:
         return values[0] / values[1]
-    raise ConfigError(f"{where}: expected a number or 'a/b', got {value!r}")
+    raise ConfigError(f"{where}: expected a number or 'a/b', got {short_repr(value)}")
 
 
 def probability(value: Any, where: str) -> float:
     """A number in [0, 1]."""
     if not (is_number(value) and 0.0 <= value <= 1.0):
-        raise ConfigError(f"{where}: expected a probability in [0, 1], got {value!r}")
+        raise ConfigError(f"{where}: expected a probability in [0, 1], got {short_repr(value)}")
     return float(value)
 
 
 def check_backend(backend: str, op: str) -> None:
     """Accept PaddleClas's ``backend`` option only with its default: every op here is OpenCV."""
     if backend != "cv2":
-        raise ConfigError(f"{op}.backend: only 'cv2' is supported, got {backend!r}")
+        raise ConfigError(f"{op}.backend: only 'cv2' is supported, got {short_repr(backend)}")
 
 
 class Compose:
@@ -118,7 +124,7 @@ def build_transforms(op_list: Optional[List[Dict[str, Any]]], where: str = "tran
     ops = []
     for i, item in enumerate(op_list or []):
         if not isinstance(item, dict) or len(item) != 1:
-            raise ConfigError(f"{where}.{i}: expected one {{OpName: {{options}}}} mapping, got {item!r}")
+            raise ConfigError(f"{where}.{i}: expected one {{OpName: {{options}}}} mapping, got {short_repr(item)}")
         (name, kwargs), = item.items()
         ops.append(TRANSFORMS.build(name, kwargs or {}, where=f"{where}.{i}"))
     return Compose(ops, where)
@@ -152,7 +158,7 @@ def output_layout(op_list: Optional[List[Dict[str, Any]]], where: str = "transfo
         elif name == "NormalizeImage" and layout is not None:
             order = opts.get("order", "hwc")
             if ("chw" if order == "chw" else "hwc") != layout:
-                raise ConfigError(f"{where}.{i}.NormalizeImage.order: {order!r}, but the image is {layout.upper()} "
+                raise ConfigError(f"{where}.{i}.NormalizeImage.order: {short_repr(order)}, but the image is {layout.upper()} "
                                   f"here; set order: {layout}")
     return layout
 

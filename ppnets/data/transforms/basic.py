@@ -11,9 +11,10 @@ from typing import List, Optional, Tuple, Union
 import cv2
 import numpy as np
 
-from ...errors import ConfigError, DataError
+from ...errors import ConfigError, DataError, short_repr
 from ..rng import as_generator
 from .base import TRANSFORMS, check_backend, interp_flag, is_int, number, range2, size2
+from .limits import DEFAULT_MAX_PIXELS, MAX_SIDE, image_pixels, native_stderr_silenced
 
 __all__ = ["DecodeImage", "ResizeImage", "CropImage", "RandCropImage", "RandFlipImage", "NormalizeImage",
            "ToCHWImage"]
@@ -30,15 +31,22 @@ class DecodeImage:
     JPEG is applied (as PaddleClas's ``cv2.imdecode(buf, 1)`` does): a phone photo taken
     upright decodes upright. ``to_np`` and ``backend`` exist for PaddleClas configs and
     accept only their defaults (true, cv2).
+
+    An image of more than ``max_pixels`` pixels (default 100 million) is refused from its
+    header, before anything is decoded: a decompression bomb is a one-line error in bounded
+    memory. The decoders' own messages (libpng, OpenCV) are kept off stderr.
     """
 
     def __init__(self, to_rgb: bool = True, channel_first: bool = False, to_np: bool = True,
-                 backend: str = "cv2") -> None:
+                 backend: str = "cv2", max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         if not to_np:
             raise ConfigError("DecodeImage.to_np: false (a PIL image) is not supported; remove it or set it to true")
         check_backend(backend, "DecodeImage")
+        if not (is_int(max_pixels) and max_pixels > 0):
+            raise ConfigError(f"DecodeImage.max_pixels: expected a positive integer, got {short_repr(max_pixels)}")
         self.to_rgb = to_rgb
         self.channel_first = channel_first
+        self.max_pixels = int(max_pixels)
 
     def __call__(self, data: Union[bytes, np.ndarray], rng: Rng = None) -> np.ndarray:
         if isinstance(data, np.ndarray) and data.ndim >= 2:
@@ -47,9 +55,15 @@ class DecodeImage:
             buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray)) else data
             if buf.size == 0:
                 raise DataError("empty file (0 bytes)")
+            size = image_pixels(buf.tobytes() if not isinstance(data, (bytes, bytearray)) else data)
+            if size is not None and size[0] > self.max_pixels:
+                raise DataError(f"{size[1]} ({size[0] / 1e6:.1f} megapixels) is larger than "
+                                f"DecodeImage.max_pixels={self.max_pixels:,} (a decompression bomb? raise "
+                                "max_pixels if the image is genuine)")
             # ANYCOLOR|ANYDEPTH (not UNCHANGED): keeps gray and 16-bit as stored, drops alpha and,
             # unlike UNCHANGED, applies the EXIF orientation
-            img = cv2.imdecode(buf, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
+            with native_stderr_silenced():
+                img = cv2.imdecode(buf, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
             if img is None:
                 raise DataError("not a decodable image (corrupt, truncated or not an image)")
         if img.dtype == np.uint16:
@@ -80,7 +94,9 @@ class ResizeImage:
         check_backend(backend, "ResizeImage")
         self.size = size2(size, "ResizeImage.size") if size is not None else None
         if resize_short is not None and not (is_int(resize_short) and resize_short > 0):
-            raise ConfigError(f"ResizeImage.resize_short: expected a positive integer, got {resize_short!r}")
+            raise ConfigError(f"ResizeImage.resize_short: expected a positive integer, got {short_repr(resize_short)}")
+        if resize_short is not None and resize_short > MAX_SIDE:
+            raise ConfigError(f"ResizeImage.resize_short: expected at most {MAX_SIDE} px, got {resize_short}")
         self.resize_short = resize_short
         self.interp = interp_flag(interpolation, "ResizeImage.interpolation")
 
@@ -91,6 +107,9 @@ class ResizeImage:
         else:
             scale = self.resize_short / min(h, w)
             tw, th = int(round(w * scale)), int(round(h * scale))
+            if max(tw, th) > MAX_SIDE:  # a very elongated image
+                raise DataError(f"ResizeImage: resizing a {w}x{h} image to short side {self.resize_short} gives "
+                                f"{tw}x{th}, more than {MAX_SIDE} px per side")
         if (tw, th) == (w, h):
             return img
         return cv2.resize(img, (tw, th), interpolation=self.interp)
@@ -164,7 +183,7 @@ class RandFlipImage:
 
     def __init__(self, flip_code: int = 1, prob: float = 0.5) -> None:
         if flip_code not in (-1, 0, 1) or isinstance(flip_code, bool):
-            raise ConfigError(f"RandFlipImage.flip_code: expected -1, 0 or 1, got {flip_code!r}")
+            raise ConfigError(f"RandFlipImage.flip_code: expected -1, 0 or 1, got {short_repr(flip_code)}")
         self.flip_code = flip_code
         self.prob = prob
 
@@ -185,16 +204,16 @@ class NormalizeImage:
                  std: Optional[List[float]] = None, order: str = "hwc", output_fp16: bool = False,
                  channel_num: int = 3) -> None:
         if order not in ("", "hwc", "chw"):
-            raise ConfigError(f"NormalizeImage.order: expected '', 'hwc' or 'chw', got {order!r}")
+            raise ConfigError(f"NormalizeImage.order: expected '', 'hwc' or 'chw', got {short_repr(order)}")
         if channel_num != 3:
-            raise ConfigError(f"NormalizeImage.channel_num: only 3 is supported, got {channel_num!r}")
+            raise ConfigError(f"NormalizeImage.channel_num: only 3 is supported, got {short_repr(channel_num)}")
         self.scale = number(scale, "NormalizeImage.scale") if scale is not None else 1.0 / 255.0
         mean = mean if mean is not None else [0.485, 0.456, 0.406]
         std = std if std is not None else [0.229, 0.224, 0.225]
         for name, values in (("mean", mean), ("std", std)):
             if len(values) != 3 or (name == "std" and any(v == 0 for v in values)):
                 raise ConfigError(f"NormalizeImage.{name}: expected 3 {'non-zero ' if name == 'std' else ''}"
-                                  f"numbers (one per channel), got {values!r}")
+                                  f"numbers (one per channel), got {short_repr(values)}")
         shape = (3, 1, 1) if order == "chw" else (1, 1, 3)
         self.mean = np.array(mean, dtype=np.float32).reshape(shape)
         self.std = np.array(std, dtype=np.float32).reshape(shape)
@@ -202,7 +221,8 @@ class NormalizeImage:
         self.dtype = np.float16 if output_fp16 else np.float32
 
     def __call__(self, img: np.ndarray, rng: Rng = None) -> np.ndarray:
-        out = (img.astype(np.float32) * self.scale - self.mean) / self.std
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow shows as a NaN loss, named there
+            out = (img.astype(np.float32) * self.scale - self.mean) / self.std
         return out.astype(self.dtype)
 
 

@@ -6,7 +6,7 @@ from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
-from ...errors import ConfigError, DataError
+from ...errors import ConfigError, DataError, short_repr
 from ..rng import as_generator
 from .base import TRANSFORMS, is_int, is_number, number
 
@@ -64,9 +64,9 @@ class RandomErasing:
             raise ConfigError(f"RandomErasing.layout: expected auto, hwc or chw, got '{layout}'")
         if mean is not None and not (isinstance(mean, (list, tuple)) and len(mean) in (1, 3)
                                      and all(is_number(v) for v in mean)):
-            raise ConfigError(f"RandomErasing.mean: expected 1 or 3 numbers (one per channel), got {mean!r}")
+            raise ConfigError(f"RandomErasing.mean: expected 1 or 3 numbers (one per channel), got {short_repr(mean)}")
         if not (is_int(attempt) and attempt > 0):
-            raise ConfigError(f"RandomErasing.attempt: expected a positive integer, got {attempt!r}")
+            raise ConfigError(f"RandomErasing.attempt: expected a positive integer, got {short_repr(attempt)}")
         self.ratio = (r1, 1.0 / r1)
         self.use_log_aspect = use_log_aspect
         self.mean = [0.0, 0.0, 0.0] if mean is None else [float(v) for v in mean]

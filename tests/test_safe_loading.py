@@ -1,0 +1,277 @@
+"""Untrusted weights and checkpoint files: no code runs from them, their contents are checked,
+and weights may be safetensors (docs/reliability.md, "Weights and checkpoints", "Security")."""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+
+import numpy as np
+import paddle
+import pytest
+
+from ppnets.utils.cli import run
+
+from conftest import make_digits_slice
+from test_reliability import _tool, train_args, user_error
+
+
+class _CreatesAFile:
+    """Unpickling this runs ``open(marker, "w")``: the file appears if the pickle is executed."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+class _RunsAShellCommand:
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def _pickle(obj) -> bytes:
+    return pickle.dumps(obj, protocol=4)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A one-epoch run with EMA: latest.{pdparams,pdopt,pdema,pdstates}."""
+    root = tmp_path_factory.mktemp("safe")
+    data = make_digits_slice(str(root / "data"), n_train=8, n_val=4)
+    out = str(root / "out")
+    run(_tool("train"), train_args(data, out, **{"Global.epochs": 1, "EMA.decay": 0.9}))
+    return {"data": data, "prefix": os.path.join(out, "MobileNetV2_x0_25", "latest")}
+
+
+def _payload_weights(run_dir, path, payload_cls, marker):
+    """A real state_dict with one tensor replaced by a payload object."""
+    weights = paddle.load(run_dir["prefix"] + ".pdparams")
+    weights[next(iter(weights))] = payload_cls(marker)
+    with open(path, "wb") as f:
+        f.write(_pickle(weights))
+    return path
+
+
+def _payload_checkpoint(run_dir, dst, suffix, marker):
+    """A copy of the run's checkpoint whose ``suffix`` file carries a payload; its digest in
+    ``.pdstates`` is updated so the file looks like a consistent part of the set."""
+    src = run_dir["prefix"]
+    states = paddle.load(src + ".pdstates")
+    blobs = {s: open(f"{src}.{s}", "rb").read() for s in states["digests"]}
+    if suffix == "pdstates":
+        states["class_names"] = _CreatesAFile(marker)
+    else:
+        blobs[suffix] = _pickle({"weights": _CreatesAFile(marker)} if suffix == "pdema"
+                                else {"x@": _CreatesAFile(marker)})
+        states["digests"][suffix] = hashlib.sha1(blobs[suffix]).hexdigest()
+    for s, blob in blobs.items():
+        open(f"{dst}.{s}", "wb").write(blob)
+    open(f"{dst}.pdstates", "wb").write(_pickle(states))
+    return dst
+
+
+ENTRY_POINTS = ["train:pretrained_model", "train:checkpoints.pdparams", "train:checkpoints.pdopt",
+                "train:checkpoints.pdema", "train:checkpoints.pdstates", "eval", "export", "infer",
+                "convert_weights"]
+
+
+def _invoke(entry, run_dir, tmp_path, marker, payload_cls=_CreatesAFile, trust=False):
+    out = str(tmp_path / "o")
+    if entry.startswith("train:checkpoints"):
+        prefix = _payload_checkpoint(run_dir, str(tmp_path / "ck"), entry.split(".")[-1], marker)
+        tool, args = "train", train_args(run_dir["data"], out, **{"Global.checkpoints": prefix, "EMA.decay": 0.9,
+                                                                   "Global.epochs": 2})
+    elif entry == "convert_weights":
+        src = _payload_weights(run_dir, str(tmp_path / "w.pdparams"), payload_cls, marker)
+        tool, args = "convert_weights", ["--model", "MobileNetV2_x0_25", "--class-num", "3", "--src", src,
+                                         "--dst", str(tmp_path / "dst.pdparams")]
+        return tool, args + (["--trust-pickles"] if trust else [])
+    else:
+        weights = _payload_weights(run_dir, str(tmp_path / "w.pdparams"), payload_cls, marker)
+        tool = {"train:pretrained_model": "train", "export": "export_model"}.get(entry, entry)
+        args = train_args(run_dir["data"], out, **{"Global.pretrained_model": weights})
+    return tool, args + (["--trust-pickles"] if trust else [])
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_a_crafted_pickle_runs_no_code_through_any_entry_point(entry, run_dir, tmp_path, capsys):
+    marker = str(tmp_path / "PWNED")
+    tool, args = _invoke(entry, run_dir, tmp_path, marker)
+    msg = user_error(tool, args, capsys)
+    assert not os.path.exists(marker)
+    assert "refers to io.open, which ppnets does not load" in msg and "trust_pickles" in msg, msg
+
+
+def test_a_shell_command_payload_names_the_file_and_the_type(run_dir, tmp_path, capsys):
+    marker = str(tmp_path / "PWNED")
+    tool, args = _invoke("train:pretrained_model", run_dir, tmp_path, marker, _RunsAShellCommand)
+    msg = user_error(tool, args, capsys)
+    assert not os.path.exists(marker)
+    assert msg.startswith(f"weights file {tmp_path / 'w.pdparams'} refers to posix.system, which ppnets does not load")
+
+
+@pytest.mark.parametrize("entry", ["train:pretrained_model", "convert_weights"])
+def test_trust_pickles_is_an_explicit_opt_in(entry, run_dir, tmp_path, capsys):
+    """With --trust-pickles Paddle's own loader runs: the same payload does create its file
+    (so the test above would notice a loader that executed it)."""
+    marker = str(tmp_path / "PWNED")
+    tool, args = _invoke(entry, run_dir, tmp_path, marker, trust=True)
+    with pytest.raises(SystemExit):
+        run(_tool(tool), args)
+    assert os.path.exists(marker)
+
+
+def test_files_paddle_and_paddleclas_write_load_without_trust(run_dir, tmp_path):
+    """Everything Paddle itself writes — state_dicts of every dtype, optimizer and LR states,
+    protocol 2 (older PaddleClas releases) and 4 — passes the restricted loader unchanged."""
+    from ppnets.engine.serialization import decode
+    model = paddle.nn.Sequential(paddle.nn.Conv2D(3, 4, 3), paddle.nn.BatchNorm2D(4))
+    opt = paddle.optimizer.AdamW(paddle.optimizer.lr.LinearWarmup(paddle.optimizer.lr.CosineAnnealingDecay(0.1, 9),
+                                                                  2, 0.0, 0.1), parameters=model.parameters())
+    model(paddle.rand([1, 3, 5, 5])).mean().backward()
+    opt.step()
+    objects = [model.state_dict(), opt.state_dict(),
+               {"i64": paddle.to_tensor([1, 2]), "f16": paddle.ones([2], "float16"), "b": paddle.to_tensor([True])},
+               {"epoch": 3, "best_metric": float("-inf"), "names": ["a", "b"], "partial": None, "t": (1, 2.5)},
+               {"weights": model.state_dict(), "updates": 3, "decay": 0.9}]  # nested: tensors as (name, array)
+    for obj in objects:
+        for protocol in (2, 4):
+            buf = io.BytesIO()
+            paddle.save(obj, buf, protocol=protocol)
+            data = buf.getvalue()
+            ours = decode(data, "f.pdparams", "file")
+            theirs = paddle.load(io.BytesIO(data), return_numpy=True)
+            assert ours.keys() == theirs.keys()
+            _assert_same(ours, theirs)
+
+
+def _assert_same(ours, theirs):
+    if isinstance(theirs, dict):
+        assert ours.keys() == theirs.keys()
+        for k in theirs:
+            _assert_same(ours[k], theirs[k])
+    elif isinstance(theirs, np.ndarray):
+        assert ours.dtype == theirs.dtype and np.array_equal(ours, theirs)
+    else:
+        assert ours == theirs
+
+
+@pytest.mark.parametrize("content, expected", [
+    ([1, 2, 3], "does not hold a state_dict (a mapping of names to arrays), got list"),
+    ({"conv1._conv.weight": "not an array"}, "does not hold a state_dict: entry 'conv1._conv.weight' is a str, not an array"),
+])
+def test_a_weights_pickle_of_the_wrong_type(content, expected, run_dir, tmp_path, capsys):
+    path = tmp_path / "w.pdparams"
+    path.write_bytes(_pickle(content))
+    msg = user_error("train", train_args(run_dir["data"], str(tmp_path / "o"),
+                                         **{"Global.pretrained_model": str(path)}), capsys)
+    assert msg == f"weights file {path} {expected}"
+
+
+def test_weights_holding_nan_are_refused(run_dir, tmp_path, capsys):
+    weights = paddle.load(run_dir["prefix"] + ".pdparams")
+    key = sorted(weights)[3]
+    weights[key] = weights[key] * np.nan
+    path = tmp_path / "nan.pdparams"
+    paddle.save(weights, str(path))
+    msg = user_error("eval", train_args(run_dir["data"], str(tmp_path / "o"), **{"Global.pretrained_model": str(path)}),
+                     capsys)
+    assert msg == (f"weights file {path}: 1 tensor(s) hold NaN or infinite values (e.g. {key}); the weights are "
+                   "from a run that diverged")
+
+
+def _doctored(run_dir, dst, **changes):
+    """A copy of the run's checkpoint with ``.pdstates`` fields changed (or files replaced)."""
+    src = run_dir["prefix"]
+    states = paddle.load(src + ".pdstates")
+    for suffix in states["digests"]:
+        blob = changes.pop(suffix, None) or open(f"{src}.{suffix}", "rb").read()
+        open(f"{dst}.{suffix}", "wb").write(blob)
+        states["digests"][suffix] = hashlib.sha1(blob).hexdigest()
+    states.update(changes)
+    open(f"{dst}.pdstates", "wb").write(_pickle(states))
+    return dst
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({"epoch": "three"}, "ck.pdstates: 'epoch' must be a non-negative integer, got 'three'"),
+    ({"partial": {"epoch": 1}}, "ck.pdstates: 'partial' must be an epoch's progress"),
+    ({"pdopt": _pickle(["not", "a", "state"])}, "ck.pdopt does not hold an optimizer state (a mapping), got list"),
+])
+def test_checkpoint_files_of_the_wrong_type(changes, expected, run_dir, tmp_path, capsys):
+    prefix = _doctored(run_dir, str(tmp_path / "ck"), **changes)
+    msg = user_error("train", train_args(run_dir["data"], str(tmp_path / "o"), **{
+        "Global.checkpoints": prefix, "Global.epochs": 2, "EMA.decay": 0.9}), capsys)
+    assert msg.startswith(str(tmp_path / expected)), msg
+
+
+def test_an_optimizer_state_from_another_model_with_a_matching_digest(run_dir, tmp_path, capsys):
+    """The .pdopt of a wider MobileNetV2 (same key names, other shapes), its digest recorded in
+    .pdstates: refused before anything is set, instead of an AssertionError or a later shape crash."""
+    other = tmp_path / "other"
+    run(_tool("train"), train_args(run_dir["data"], str(other), **{"Global.epochs": 1,
+                                                                   "Arch.name": "MobileNetV2_x0_5"}))
+    foreign = open(other / "MobileNetV2_x0_5" / "latest.pdopt", "rb").read()
+    prefix = _doctored(run_dir, str(tmp_path / "ck"), pdopt=foreign)
+    msg = user_error("train", train_args(run_dir["data"], str(tmp_path / "o"), **{
+        "Global.checkpoints": prefix, "Global.epochs": 2, "EMA.decay": 0.9}), capsys)
+    assert msg.startswith(f"{prefix}.pdopt is the optimizer state of another model: 0 entries for parameters this "
+                          "model does not have, "), msg
+    assert " vs parameter [" in msg
+
+
+def test_a_checkpoint_of_another_optimizer(run_dir, tmp_path, capsys):
+    msg = user_error("train", train_args(run_dir["data"], str(tmp_path / "o"), **{
+        "Global.checkpoints": run_dir["prefix"], "Global.epochs": 2, "EMA.decay": 0.9, "Optimizer.name": "Adam"})
+        + ["-o", "~Optimizer.momentum"], capsys)
+    assert msg == (f"checkpoint {run_dir['prefix']} was saved with Optimizer.name=Momentum, but the config uses "
+                   "Adam")
+
+
+# ----------------------------------------------------------------------------- safetensors
+
+def test_checkpoints_in_safetensors_resume_and_serve_as_pretrained_weights(run_dir, tmp_path):
+    out = str(tmp_path / "o")
+    args = train_args(run_dir["data"], out, **{"Global.epochs": 1, "EMA.decay": 0.9,
+                                               "Global.weights_format": "safetensors"})
+    run(_tool("train"), args)
+    prefix = os.path.join(out, "MobileNetV2_x0_25", "latest")
+    files = sorted(os.path.basename(p) for p in os.listdir(os.path.dirname(prefix)) if p.startswith("latest."))
+    assert files == ["latest.ema.safetensors", "latest.pdopt", "latest.pdstates", "latest.safetensors"]
+    # the files are Paddle's own safetensors: paddle.load(..., safetensors=True) reads them
+    ours = paddle.load(prefix + ".safetensors", safetensors=True)
+    assert set(ours) == set(paddle.load(run_dir["prefix"] + ".pdparams"))
+    # resume (EMA update count from .pdstates), then evaluate from the prefix
+    run(_tool("train"), train_args(run_dir["data"], out, **{"Global.epochs": 2, "EMA.decay": 0.9,
+                                                            "Global.weights_format": "safetensors",
+                                                            "Global.checkpoints": prefix}))
+    log = open(os.path.join(out, "MobileNetV2_x0_25", "train.log")).read()
+    assert "resumed from" in log and "[Train][Epoch 2/2][Avg]" in log
+    assert paddle.load(prefix + ".pdstates")["ema_updates"] == 2
+    run(_tool("eval"), train_args(run_dir["data"], str(tmp_path / "e"), **{"Global.pretrained_model": prefix}))
+
+
+def test_paddle_written_safetensors_load_as_pretrained_and_convert(run_dir, tmp_path, capsys):
+    src = str(tmp_path / "w.safetensors")
+    paddle.save({k: paddle.to_tensor(v) for k, v in paddle.load(run_dir["prefix"] + ".pdparams").items()}, src,
+                safetensors=True)
+    dst = str(tmp_path / "out.safetensors")
+    run(_tool("convert_weights"), ["--model", "MobileNetV2_x0_25", "--class-num", "3", "--src", src, "--dst", dst])
+    a, b = paddle.load(src, safetensors=True), paddle.load(dst, safetensors=True)
+    assert set(a) == set(b) and all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    run(_tool("eval"), train_args(run_dir["data"], str(tmp_path / "e"), **{"Global.pretrained_model": dst}))
+    assert "top1" in capsys.readouterr().out + open(tmp_path / "e" / "MobileNetV2_x0_25" / "eval.log").read()
+
+
+def test_a_truncated_safetensors_file(run_dir, tmp_path, capsys):
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\":")
+    msg = user_error("train", train_args(run_dir["data"], str(tmp_path / "o"),
+                                         **{"Global.pretrained_model": str(path)}), capsys)
+    assert msg == f"cannot read weights file {path}: truncated or not a Paddle file (SafetensorError)"
