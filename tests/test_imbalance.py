@@ -146,7 +146,7 @@ def test_sampler_rules_in_the_config(imbalanced, tmp_path):
                      "DistributedBatchSampler)",
                      "DataLoader.Eval.sampler.name: ClassBalancedSampler draws with replacement, which is for "
                      "training only; use DistributedBatchSampler"]
-    with pytest.raises(ConfigError, match=r"exponent: expected a number <= 1.0"):
+    with pytest.raises(ConfigError, match=r"exponent: expected a number <= 1, got 3.0"):
         load_small_config(imbalanced, str(tmp_path), **BALANCED, **{"DataLoader.Train.sampler.exponent": 3})
 
 
