@@ -1,4 +1,4 @@
-"""tools/benchmark.py and ppnets.benchmark: every section at tiny sizes, output structure and values.
+"""tools/benchmark.py and ppnets.bench: every section at tiny sizes, output structure and values.
 
 These check what the benchmark measures and writes, not how fast anything is.
 """
@@ -14,7 +14,7 @@ import cv2
 import pytest
 
 from conftest import REPO, small_overrides
-from ppnets import benchmark as bm
+from ppnets import bench as bm
 from ppnets.errors import ConfigError
 
 pytestmark = pytest.mark.slow  # exports/benchmarks of real models: see -m 'not slow'
@@ -36,6 +36,39 @@ def test_make_jpeg_folder_writes_decodable_images_per_class(jpegs):
     assert img.shape == (48, 48, 3) and img.std() > 5  # not a flat image
 
 
+def test_worker_runs_its_variant_in_another_process_and_reports_errors(tmp_path):
+    from ppnets.bench.workers import Worker, WorkerError
+    from ppnets.utils.timing import Timed
+    with Worker("time:sleep", 0.0, str(tmp_path / "w.log")) as w:  # time.sleep(0.0) builds the "runner"
+        with pytest.raises(WorkerError, match="TypeError"):
+            w.wait_ready()  # None is not callable… the worker says so instead of hanging
+    factory = str(tmp_path / "f.py")
+    with open(factory, "w") as f:
+        f.write("import os, time\n"
+                "def make(spec):\n"
+                "    def run():\n"
+                "        time.sleep(spec['s'])\n"
+                "    run.info = {'pid': os.getpid()}\n"
+                "    return run\n"
+                "def broken(spec):\n"
+                "    def run():\n"
+                "        raise ValueError('bad step')\n"
+                "    return run\n")
+    with Worker(factory + ":make", {"s": 0.05}, str(tmp_path / "ok.log")) as w:
+        assert w.wait_ready()["pid"] != os.getpid()
+        t = w()
+        assert isinstance(t, Timed) and 0.05 <= t < 1.0
+    with Worker(factory + ":broken", {}, str(tmp_path / "bad.log")) as w:
+        with pytest.raises(WorkerError, match="ValueError: bad step"):
+            w()
+
+
+def test_interleaved_counts_timed_seconds_of_a_run():
+    from ppnets.utils.timing import Timed
+    times = bm.interleaved({"own": lambda: Timed(2.5), "wall": lambda: 2.5}, rounds=2, warmup=0)
+    assert times["own"] == [2.5, 2.5] and all(t < 1 for t in times["wall"])
+
+
 def test_interleaved_calls_every_run_in_rounds_after_warmup():
     calls = []
     times = bm.interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, rounds=3, warmup=2)
@@ -54,6 +87,9 @@ def test_train_section_compares_every_variant(jpegs, tmp_path):
         assert r.section == "train" and (r.model, r.input_size, r.batch_size) == (TINY, 32, 4)
         assert r.metrics["img_s"] > 0
         assert r.metrics["step_s"] == pytest.approx(4 / r.metrics["img_s"])
+    pids = [r.settings["pid"] for r in results]
+    assert len(set(pids)) == 4 and os.getpid() not in pids  # each variant in its own process
+    assert by["ppnets, Paddle's conv kernels (before)"].settings["conv_backend"] == "paddle"
     ours = by["ppnets (dynamic)"].metrics["img_s"]
     fit = by["paddle.Model.fit, paddle.vision mobilenet_v2"].metrics
     assert fit["ppnets_speedup"] == pytest.approx(ours / fit["img_s"])
@@ -62,9 +98,41 @@ def test_train_section_compares_every_variant(jpegs, tmp_path):
 
 
 def test_model_fit_is_only_compared_for_mobilenet_v2():
-    assert bm._vision_mobilenet_v2_scale("MobileNetV2") == 1.0
-    assert bm._vision_mobilenet_v2_scale("MobileNetV2_x0_25") == 0.25
-    assert bm._vision_mobilenet_v2_scale("ShuffleNetV2_x1_0") is None
+    from ppnets.bench.train import vision_mobilenet_v2_scale
+    assert vision_mobilenet_v2_scale("MobileNetV2") == 1.0
+    assert vision_mobilenet_v2_scale("MobileNetV2_x0_25") == 0.25
+    assert vision_mobilenet_v2_scale("ShuffleNetV2_x1_0") is None
+
+
+def test_torchvision_counterparts():
+    from ppnets.bench.torch_ref import torchvision_model
+    assert torchvision_model("MobileNetV2_x0_5") == ("mobilenet_v2", {"width_mult": 0.5})
+    assert torchvision_model("MobileNetV3_large_x1_0") == ("mobilenet_v3_large", {})
+    assert torchvision_model("EfficientNetB0") == ("efficientnet_b0", {})
+    assert torchvision_model("ShuffleNetV2_x1_5") == ("shufflenet_v2_x1_5", {})
+    assert torchvision_model("MobileNetV1") is None and torchvision_model("MobileNetV3_large_x0_75") is None
+
+
+def test_torch_variants_need_torch(jpegs, tmp_path, monkeypatch):
+    from ppnets.bench import torch_ref
+    monkeypatch.setattr(torch_ref, "available", lambda: False)
+    assert "torch" not in bm.default_variants() and "ppnets" in bm.default_variants()
+    with pytest.raises(ConfigError, match="PyTorch is not installed"):
+        bm.bench_train(TINY, 32, 4, jpegs, str(tmp_path), variants=["ppnets", "torch"])
+
+
+@pytest.mark.skipif(not __import__("ppnets.bench.torch_ref").bench.torch_ref.available(),
+                    reason="torch/torchvision not installed (not a ppnets dependency)")
+def test_train_section_with_pytorch(jpegs, tmp_path):
+    results = bm.bench_train("MobileNetV2_x0_5", 32, 4, jpegs, str(tmp_path), steps=1, rounds=1, warmup=0,
+                             variants=["ppnets", "torch", "torch_channels_last"])
+    by = {r.variant: r for r in results}
+    assert list(by) == ["ppnets (dynamic)", "PyTorch + torchvision, NCHW", "PyTorch + torchvision, channels_last"]
+    torch_row = by["PyTorch + torchvision, NCHW"]
+    assert torch_row.settings["torchvision_model"] == "mobilenet_v2" and torch_row.settings["torch"]
+    assert not torch_row.settings["paddle_loaded"]  # its own process, without Paddle
+    assert torch_row.metrics["ppnets_speedup"] == pytest.approx(by["ppnets (dynamic)"].metrics["img_s"]
+                                                                / torch_row.metrics["img_s"])
 
 
 def test_eval_section():
@@ -115,12 +183,14 @@ def test_writers(tmp_path):
                          {"threads": 2}),
                bm.Result("pipeline", "DataLoader, num_workers=0", "-", 224, 32, {"img_s": 80.0}, {"num_workers": 0})]
     info = {"cpu": "Test CPU", "cores": 2, "memory_gb": 1.0, "python": "3", "paddle": "3", "onednn_training": "3.6",
-            "load_average": [0.1, 0.2, 0.3], "date": "today", "peak_rss_mb": 321.0}
+            "load_average": [0.1, 0.2, 0.3], "date": "today", "peak_rss_mb": 321.0,
+            "frameworks": {"torch": "2.9"}}
     data = json.load(open(bm.write_json(results, info, str(tmp_path / "b.json"))))
     assert data["machine"]["cpu"] == "Test CPU" and data["results"][0]["metrics"]["img_s"] == 123.456
     rows = list(csv.DictReader(open(bm.write_csv(results, str(tmp_path / "b.csv")))))
     assert rows[0]["img_s"] == "123.456" and rows[0]["setting.threads"] == "2" and rows[1]["step_s"] == ""
     md = open(bm.write_markdown(results, info, str(tmp_path / "b.md"), "python tools/benchmark.py")).read()
+    assert "oneDNN (training) 3.6; torch 2.9; load" in md
     assert "Test CPU, 2 cores" in md and "`python tools/benchmark.py`" in md and "321 MiB" in md
     assert "| ppnets (dynamic) | MobileNetV2_x0_25 | 32² | 4 | 123.5 | 0.032 | - |" in md
     assert "| DataLoader, num_workers=0 | - | 224² | 32 | 80.0 |" in md

@@ -1,55 +1,55 @@
-"""Shared layers: the fast depthwise convolution equals Paddle's, forward and backward."""
+"""Shared layers: the fast convolutions equal Paddle's, forward and backward, and run only
+where the conv backend says so."""
 from __future__ import annotations
-
-import contextlib
 
 import numpy as np
 import paddle
 import paddle.nn.functional as F
 import pytest
 
-from ppnets.arch import onednn
-from ppnets.arch.layers import ConvBNLayer, DepthwiseConv2D, FastConv2D, make_divisible, native_convolutions
+from ppnets.arch import backend, onednn
+from ppnets.arch.layers import ConvBNLayer, DepthwiseConv2D, FastConv2D, depthwise_conv_unfold, make_divisible
 
 
 @pytest.mark.parametrize("shape, k, stride, pad", [
     ((4, 8, 1, 1), 3, 1, 1), ((4, 8, 2, 2), 3, 2, 1), ((3, 6, 4, 4), 3, 1, 1), ((3, 6, 5, 7), 5, 2, 2),
     ((2, 4, 8, 8), 3, 2, 1), ((2, 4, 3, 3), 3, 1, 0),
 ])
-def test_unfold_depthwise_equals_native_forward_and_backward(shape, k, stride, pad, monkeypatch):
-    monkeypatch.setattr(FastConv2D, "ONEDNN", False)  # the unfold path is the fallback without oneDNN
+def test_unfold_depthwise_equals_native_forward_and_backward(shape, k, stride, pad):
     paddle.seed(0)
     c = shape[1]
-    fast = DepthwiseConv2D(c, c, k, stride=stride, padding=pad, groups=c)
+    weight = paddle.randn([c, 1, k, k])
     x = paddle.randn(shape)
-    x.stop_gradient = False
-    grad_out = None
     results = []
-    for use_unfold in (True, False):
-        fast.UNFOLD_MAX_PIXELS = 10 ** 6 if use_unfold else -1
-        x.clear_gradient()
-        fast.weight.clear_gradient()
-        y = fast(x)
-        if grad_out is None:
-            grad_out = paddle.randn(y.shape)
-        (y * grad_out).sum().backward()
-        results.append((y.numpy(), x.grad.numpy(), fast.weight.grad.numpy()))
-    ref = F.conv2d(x.detach(), fast.weight.detach(), stride=stride, padding=pad, groups=c).numpy()
-    np.testing.assert_allclose(results[1][0], ref, atol=1e-6)
+    for conv in (lambda a, w: depthwise_conv_unfold(a, w, (stride, stride), (pad, pad)),
+                 lambda a, w: F.conv2d(a, w, stride=stride, padding=pad, groups=c)):
+        a, w = x.detach(), weight.detach()
+        a.stop_gradient = w.stop_gradient = False
+        y = conv(a, w)
+        (y * paddle.cos(paddle.arange(y.size, dtype="float32").reshape(y.shape))).sum().backward()
+        results.append((y.numpy(), a.grad.numpy(), w.grad.numpy()))
     for fast_v, native_v in zip(*results):
         np.testing.assert_allclose(fast_v, native_v, rtol=1e-5, atol=1e-5)
 
 
-def test_unfold_path_is_taken_only_on_small_maps(monkeypatch):
-    monkeypatch.setattr(FastConv2D, "ONEDNN", False)
+def test_unfold_path_is_traced_into_training_programs_on_small_maps_only(monkeypatch):
     calls = []
     import ppnets.arch.layers as layers
     real = layers.depthwise_conv_unfold
-    monkeypatch.setattr(layers, "depthwise_conv_unfold", lambda *a: calls.append(a[0].shape) or real(*a))
+    monkeypatch.setattr(layers, "depthwise_conv_unfold", lambda *a: calls.append(tuple(a[0].shape)) or real(*a))
+    for hw in (8, 16):  # 64 output pixels: unfold; 256: Paddle's kernel
+        conv = DepthwiseConv2D(4, 4, 3, padding=1, groups=4)
+        static = paddle.jit.to_static(conv, input_spec=[paddle.static.InputSpec([2, 4, hw, hw], "float32")],
+                                      full_graph=True)
+        with backend.use("onednn"):
+            static(paddle.randn([2, 4, hw, hw])).sum().backward()
+    assert calls == [(2, 4, 8, 8)]
+    calls.clear()
     conv = DepthwiseConv2D(4, 4, 3, padding=1, groups=4)
-    conv(paddle.randn([1, 4, 8, 8]))        # 64 output pixels: unfold
-    conv(paddle.randn([1, 4, 16, 16]))      # 256: native
-    assert calls == [[1, 4, 8, 8]]
+    static = paddle.jit.to_static(conv, input_spec=[paddle.static.InputSpec([2, 4, 8, 8], "float32")],
+                                  full_graph=True)
+    static(paddle.randn([2, 4, 8, 8]))  # outside the onednn backend: plain conv2d
+    assert calls == []
 
 
 def test_conv_bn_layer_uses_depthwise_class_and_keeps_keys():
@@ -74,10 +74,7 @@ def _fwd_bwd(layer, x, grad_out, native):
     x = x.detach()
     x.stop_gradient = False
     layer.clear_gradients()
-    if native:
-        with native_convolutions():
-            y = layer(x)
-    else:
+    with backend.use("paddle" if native else "onednn"):
         y = layer(x)
     (y * grad_out).sum().backward()
     return [y.numpy(), x.grad.numpy()] + [p.grad.numpy() for p in layer.parameters()]
@@ -110,34 +107,66 @@ def test_onednn_conv_equals_native_forward_and_backward(cin, cout, k, stride, pa
 
 
 @needs_onednn
-def test_onednn_path_is_used_in_dynamic_mode_only(monkeypatch):
+def test_onednn_path_is_used_in_dynamic_mode_within_the_onednn_backend_only(monkeypatch):
     calls = []
     real = onednn.conv2d
     monkeypatch.setattr(onednn, "conv2d", lambda *a: calls.append(tuple(a[0].shape)) or real(*a))
     conv = DepthwiseConv2D(4, 4, 3, padding=1, groups=4)
-    conv(paddle.randn([2, 4, 16, 16]))
-    with native_convolutions():
-        conv(paddle.randn([2, 4, 16, 16]))
-    assert calls == [(2, 4, 16, 16)]
-    assert FastConv2D.ONEDNN and DepthwiseConv2D.UNFOLD_MAX_PIXELS == 64  # restored
+    conv(paddle.randn([2, 4, 16, 16]))                 # a model on its own: plain nn.Conv2D
+    with backend.use("onednn"):
+        conv(paddle.randn([2, 4, 12, 12]))
+        with backend.use("paddle"):
+            conv(paddle.randn([2, 4, 16, 16]))
+        conv(paddle.randn([2, 4, 10, 10]))             # the outer backend again
+    assert backend.active() == "paddle"
+    assert calls == [(2, 4, 12, 12), (2, 4, 10, 10)]
     conv.eval()
     static = paddle.jit.to_static(conv, input_spec=[paddle.static.InputSpec([None, 4, 8, 8], "float32")],
                                   full_graph=True)
     x = paddle.randn([2, 4, 8, 8])
-    np.testing.assert_allclose(static(x).numpy(), F.conv2d(x, conv.weight, padding=1, groups=4).numpy(),
-                               rtol=1e-5, atol=1e-6)
-    assert calls == [(2, 4, 16, 16)]  # the traced program uses Paddle's conv2d
+    with backend.use("onednn"):
+        out = static(x).numpy()
+    np.testing.assert_allclose(out, F.conv2d(x, conv.weight, padding=1, groups=4).numpy(), rtol=1e-5, atol=1e-6)
+    assert len(calls) == 2  # the traced program uses Paddle's conv2d
+
+
+@needs_onednn
+def test_backend_is_per_thread():
+    import threading
+    conv = FastConv2D(3, 4, 3, padding=1)
+    seen = {}
+    inside, release = threading.Event(), threading.Event()
+
+    def other():
+        with backend.use("paddle"):
+            inside.set()
+            release.wait(10)
+            seen["other"] = backend.active()
+
+    t = threading.Thread(target=other)
+    with backend.use("onednn"):
+        t.start()
+        inside.wait(10)
+        seen["main"] = backend.active()   # the other thread's switch does not reach this one
+        conv(paddle.randn([1, 3, 5, 5]))
+        release.set()
+        t.join()
+    assert seen == {"main": "onednn", "other": "paddle"}
+    with pytest.raises(ValueError, match="'onednn' or 'paddle'"):
+        with backend.use("auto"):
+            pass
 
 
 @needs_onednn
 def test_onednn_skips_gradients_nobody_needs():
     conv = FastConv2D(3, 4, 3, padding=1, bias_attr=False)
     x = paddle.randn([2, 3, 6, 6])              # stop_gradient=True, like an input image
-    conv(x).sum().backward()
-    assert x.grad is None and conv.weight.grad is not None
-    conv.weight.stop_gradient = True            # a frozen layer
-    x.stop_gradient = False
-    conv(x).sum().backward()
+    with backend.use("onednn"):
+        conv(x).sum().backward()
+        assert x.grad is None and conv.weight.grad is not None
+        conv.weight.stop_gradient = True            # a frozen layer
+        x.stop_gradient = False
+        conv(x).sum().backward()
     ref = F.conv2d(paddle.ones([1, 4, 6, 6]), conv.weight.transpose([1, 0, 2, 3]).flip([2, 3]), padding=1)
     np.testing.assert_allclose(x.grad.numpy(), np.broadcast_to(ref.numpy(), x.shape), rtol=1e-5, atol=1e-5)
 
@@ -153,8 +182,7 @@ def test_training_step_of_a_model_matches_native_convolutions():
     grads = []
     for native in (False, True):
         model.clear_gradients()
-        ctx = native_convolutions() if native else contextlib.nullcontext()
-        with ctx:
+        with backend.use("paddle" if native else "onednn"):
             loss = F.cross_entropy(model(x), labels)
         loss.backward()
         grads.append((float(loss), [p.grad.numpy() for p in model.parameters() if not p.stop_gradient]))
@@ -176,13 +204,13 @@ def test_conv_bn_layer_uses_fast_conv_for_regular_convolutions():
 def test_wrong_input_channels_raise_paddles_shape_error():
     # a 5-channel input to a 3-channel conv must not reach oneDNN (its error is an opaque status code)
     conv = FastConv2D(3, 8, 3)
-    with pytest.raises(ValueError) as err:
+    with backend.use("onednn"), pytest.raises(ValueError) as err:
         conv(paddle.randn([1, 5, 8, 8]))
     message = str(err.value)
     assert "oneDNN" not in message and "status" not in message
     assert "channels" in message and "[1, 5, 8, 8]" in message
     # nor the unfold path of a depthwise conv on a small map (its error is a reshape's)
-    with pytest.raises(ValueError, match="input's channels is 5"):
+    with backend.use("onednn"), pytest.raises(ValueError, match="input's channels is 5"):
         DepthwiseConv2D(4, 4, 3, padding=1, groups=4)(paddle.randn([1, 5, 4, 4]))
 
 

@@ -102,8 +102,9 @@ def test_keys_that_cannot_apply_are_refused_with_what_to_do(tmp_path):
     assert lines == [
         "Global.eval_mode: 'retrieval' is not supported — ppnets trains and evaluates classifiers "
         "(eval_mode: classification); use PaddleClas for retrieval/face recognition",
-        "Arch.pretrained: true would download SSLD weights, which ppnets never does; download the .pdparams and "
-        "set Global.pretrained_model=<path>",
+        "Arch.pretrained: true would download MobileNetV2_x0_25_ssld_pretrained.pdparams, which ppnets never does; "
+        "download it (the URL is in PaddleClas's ppcls/arch/backbone, MODEL_URLS) into ~/.paddleclas/weights/ or "
+        "set Global.pretrained_model=<path> (or Arch.pretrained=false to train from scratch)",
         "Optimizer.lr.last_epoch: 7 — ppnets restores the schedule's position from a checkpoint; remove last_epoch "
         "and resume with Global.checkpoints=<prefix>"]
 
@@ -156,3 +157,13 @@ def test_timm_autoaugment_strings():
                      ("rand-n2", "needs a magnitude")):
         with pytest.raises(ConfigError, match=msg):
             build_transforms([{"TimmAutoAugment": {"config_str": bad}}])
+
+
+def test_pretrained_true_uses_paddleclas_downloaded_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    weights = tmp_path / ".paddleclas" / "weights" / "MobileNetV2_x0_25_pretrained.pdparams"
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(b"not read at load time")
+    cfg = load_config(paddleclas_shaped(tmp_path, Arch={"name": "MobileNetV2_x0_25", "pretrained": True}))
+    assert cfg["Global"]["pretrained_model"] == str(weights)
+    assert cfg.notices == [f"Arch.pretrained: true — using PaddleClas's downloaded weights {weights}"]

@@ -151,13 +151,12 @@ def test_seed_makes_two_runs_identical(digits_slice, tmp_path):
 def test_to_static_training_matches_dynamic_for_a_whole_epoch(digits_slice, tmp_path):
     # the dynamic graph would use oneDNN convolutions, to_static Paddle's own: with Paddle's kernels in
     # both, every step (forward, backward and update) must give the same loss
-    from ppnets.arch.layers import native_convolutions
     runs = []
     for mode in (False, True):
         cfg = load_small_config(digits_slice, str(tmp_path / str(mode)), **{
-            "Global.epochs": 1, "Global.to_static": mode, "Global.eval_during_train": False})
-        with native_convolutions():
-            Engine(cfg, "train").train()
+            "Global.epochs": 1, "Global.to_static": mode, "Global.eval_during_train": False,
+            "Global.conv_backend": "paddle"})
+        Engine(cfg, "train").train()
         runs.append(_iter_losses(os.path.join(str(tmp_path / str(mode)), "MobileNetV2_x0_25", "train.log")))
     assert len(runs[0]) == len(runs[1]) == 7
     assert len(set(runs[0])) > 1  # the weights were updated between steps

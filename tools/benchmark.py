@@ -10,8 +10,11 @@ Sections (``--sections``, default all):
 
 - train: training img/s of the ppnets engine loop, dynamic (fast convolutions) and
   ``to_static``, side by side with Paddle's own conv kernels (``native``: ppnets before its
-  fast convolutions) and with ``paddle.Model.fit`` on ``paddle.vision.models.mobilenet_v2``
-  (same random batches, batch size, input size and Momentum optimizer; MobileNetV2 models);
+  fast convolutions), with ``paddle.Model.fit`` on ``paddle.vision.models.mobilenet_v2``
+  (MobileNetV2 models) and, where torch and torchvision are importable, with PyTorch on
+  torchvision's model in NCHW and channels-last memory (``torch``, ``torch_channels_last``);
+  same random batches, batch size, input size, threads, Momentum optimizer and loss; each
+  variant in its own process;
 - eval: dynamic-mode evaluation img/s, fast vs native convolutions;
 - predictor: the exported model (random weights) on the deploy Predictor (paddle.inference):
   img/s and latency per batch size, oneDNN on/off, per thread count;
@@ -36,6 +39,8 @@ import time
 
 os.environ.setdefault("GLOG_minloglevel", "2")  # Paddle's C++ warnings would break the progress bar
 
+from ppnets.bench.predictor import PREDICTOR_BACKENDS
+from ppnets.bench.train import TRAIN_VARIANTS, default_variants
 from ppnets.errors import ConfigError
 from ppnets.utils.cli import run
 
@@ -51,9 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--sizes", nargs="+", type=int, default=[224, 32], metavar="PX",
                    help="input sizes for train/eval (224 32); the predictor uses the first")
     p.add_argument("--batch-sizes", nargs="+", type=int, default=[16], metavar="B", help="train/eval batches (16)")
-    p.add_argument("--variants", nargs="+", default=["ppnets", "native", "to_static", "model_fit"],
-                   choices=["ppnets", "native", "to_static", "model_fit"], metavar="V",
-                   help="train variants: ppnets native to_static model_fit (all)")
+    p.add_argument("--variants", nargs="+", default=default_variants(), choices=list(TRAIN_VARIANTS), metavar="V",
+                   help=f"train variants: {' '.join(TRAIN_VARIANTS)} (all; the torch ones where torch is installed)")
     p.add_argument("--steps", type=int, default=3, help="training steps per timed round (3)")
     p.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds; the median is kept (3)")
     p.add_argument("--warmup", type=int, default=1, help="untimed calls of each variant first (1)")
@@ -66,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
                    metavar="T", help="predictor thread counts (1 and all cores)")
     p.add_argument("--predictor-rounds", type=int, default=10, help="predictor timing rounds (10)")
     p.add_argument("--no-mkldnn-compare", action="store_true", help="predictor with oneDNN only (skip oneDNN off)")
+    p.add_argument("--predictor-backends", nargs="+", default=["paddle"], choices=list(PREDICTOR_BACKENDS),
+                   metavar="R", help=f"deploy runtimes: {' '.join(PREDICTOR_BACKENDS)} (paddle)")
     p.add_argument("--workers", nargs="+", type=int, default=[0, 1, 2], metavar="N",
                    help="pipeline num_workers values (0 1 2)")
     p.add_argument("--pipeline-size", type=int, default=224, help="pipeline crop size (224)")
@@ -123,7 +129,7 @@ def main(argv=None):
 
     from tqdm import tqdm
 
-    from ppnets import benchmark as bm
+    from ppnets import bench as bm
     from ppnets.arch import model_info
 
     for name in args.models + [args.reader_model]:
@@ -154,7 +160,8 @@ def main(argv=None):
                         for batch in args.batch_sizes:
                             results += bm.bench_train(model, size, batch, data_root, work, args.steps, args.rounds,
                                                       args.warmup, variants=args.variants, threads=args.threads,
-                                                      progress=progress)
+                                                      paddle_threads=args.paddle_threads,
+                                                      retain_memory=not args.no_retain_memory, progress=progress)
             elif section == "eval":
                 for model in args.models:
                     for size in args.sizes:
@@ -166,7 +173,8 @@ def main(argv=None):
                 for model in args.models:
                     results += bm.bench_predictor(model, args.sizes[0], work, args.predictor_batches,
                                                   args.predictor_threads, mkldnn, args.predictor_rounds,
-                                                  max(args.warmup, 1), progress=progress)
+                                                  max(args.warmup, 1), backends=args.predictor_backends,
+                                                  progress=progress)
                 bm.set_threads(args.threads, args.paddle_threads or 1)  # the predictor changed them
             elif section == "pipeline":
                 results += bm.bench_pipeline(data_root, work, args.pipeline_size, args.pipeline_batch, args.workers,
@@ -179,8 +187,10 @@ def main(argv=None):
                                            args.config_rounds, args.override, progress=progress)
             rss[section] = round(bm.peak_rss_mb(), 1)
     info = bm.machine_info()
-    info.update(retain_freed_memory=retained, onednn_threads=args.threads, paddle_threads=args.paddle_threads or 1, elapsed_s=round(time.time() - start, 1), peak_rss_mb=bm.peak_rss_mb(),
-                peak_rss_mb_after_section=rss, command=command)
+    frameworks = {k: r.settings[k] for r in results for k in ("torch", "torchvision") if k in r.settings}
+    info.update(retain_freed_memory=retained, onednn_threads=args.threads, paddle_threads=args.paddle_threads or 1,
+                elapsed_s=round(time.time() - start, 1), peak_rss_mb=bm.peak_rss_mb(),
+                peak_rss_mb_after_section=rss, command=command, frameworks=frameworks)
     os.makedirs(args.out, exist_ok=True)
     base = os.path.join(args.out, args.prefix)
     written = [bm.write_json(results, info, base + ".json"), bm.write_csv(results, base + ".csv"),

@@ -4,6 +4,7 @@
 -o Infer.infer_imgs=dataset/digits/val/3``
 """
 
+from ppnets.arch import backend
 from ppnets.engine.export import label_names_for, load_model_for_inference, preprocess_transform
 from ppnets.engine.infer import classify_files, dynamic_runner, format_result, list_inputs
 from ppnets.errors import ConfigError
@@ -13,14 +14,15 @@ from ppnets.utils.logger import setup_logger
 
 def main(argv=None):
     args = config_parser(__doc__).parse_args(argv)
-    setup_logger()
+    log = setup_logger()
     cfg = load_config_args(args)
     if not cfg["Infer"]["infer_imgs"]:
         raise ConfigError("Infer.infer_imgs: give an image or a folder, e.g. -o Infer.infer_imgs=demo.png")
     model = load_model_for_inference(cfg)
     transform = preprocess_transform(cfg)
     for r in classify_files(list_inputs(cfg["Infer"]["infer_imgs"]), transform, cfg["Infer"]["batch_size"],
-                            dynamic_runner(model), cfg["Infer"]["topk"], label_names_for(cfg)):
+                            dynamic_runner(model, backend.resolve(cfg["Global"]["conv_backend"], cfg["Global"]["device"],
+                                                                  log)), cfg["Infer"]["topk"], label_names_for(cfg)):
         print(format_result(r))
 
 

@@ -17,11 +17,9 @@ from __future__ import annotations
 import csv
 import os
 import re
-import statistics
 import tempfile
-import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import paddle
@@ -29,6 +27,8 @@ import paddle
 from ..arch import build_model, list_models, model_info
 from ..engine.export import Predictor, save_inference_model
 from ..errors import ConfigError, DataError
+from ..utils.tables import markdown_table, write_csv_rows
+from ..utils.timing import Progress, interleaved, median, no_progress
 from .counter import profile_model
 from .logplot import best_eval, last_eval, parse_log
 
@@ -144,14 +144,10 @@ def _export_error(e: Exception) -> str:
     return f"export failed: {kind}{last[:200]}"
 
 
-def _identity_progress(items: Iterable[Any], desc: str) -> Iterable[Any]:
-    return items
-
-
 def measure_zoo(names: Sequence[str], common_size: int = 224, batches: Sequence[int] = (1, 16),
                 repeats: int = 10, warmup: int = 3, threads: int = 1, latency: bool = True,
                 class_num: int = 1000, use_mkldnn: bool = True,
-                progress: Callable[[Iterable[Any], str], Iterable[Any]] = _identity_progress,
+                progress: Progress = no_progress,
                 on_entry: Optional[Callable[[ZooEntry], None]] = None) -> List[ZooEntry]:
     """Measure every model of ``names``; latency is timed in interleaved rounds.
 
@@ -189,17 +185,13 @@ def measure_zoo(names: Sequence[str], common_size: int = 224, batches: Sequence[
             if on_entry is not None:
                 on_entry(entry)
             del model
-        times: Dict[Tuple[int, int], List[float]] = {}
         if runners:
-            for _ in progress(range(repeats), "timing rounds"):
-                for i, (entry, predictor, inputs) in enumerate(runners):
-                    for b in batches:
-                        tic = time.perf_counter()
-                        predictor.run(inputs[b])
-                        times.setdefault((i, b), []).append((time.perf_counter() - tic) * 1000.0)
+            runs = {(i, b): (lambda p=predictor, x=inputs[b]: p.run(x))
+                    for i, (_, predictor, inputs) in enumerate(runners) for b in batches}
+            times = interleaved(runs, repeats, 0, progress, "timing rounds")
             for i, (entry, _, _) in enumerate(runners):
                 # to the µs, as the CSV keeps it: a table re-drawn from the CSV rounds the same way
-                entry.latency_ms = {b: round(statistics.median(times[(i, b)]), 3) for b in batches}
+                entry.latency_ms = {b: round(median(times[(i, b)]) * 1000.0, 3) for b in batches}
         runners.clear()
     return entries
 
@@ -219,16 +211,11 @@ def _fmt_m(n: int) -> str:
 
 
 def write_csv(entries: Sequence[ZooEntry], path: str, batches: Sequence[int]) -> str:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     rows = [e.row(batches) for e in entries]
     if any(e.class_num != 1000 for e in entries):  # (the default leaves the column out)
         for row, e in zip(rows, entries):
             row["class_num"] = e.class_num
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["model"])
-        w.writeheader()
-        w.writerows(rows)
-    return path
+    return write_csv_rows(rows, path, empty_header=("model",))
 
 
 def read_csv(path: str) -> Tuple[List[ZooEntry], List[int]]:
@@ -260,17 +247,17 @@ def write_markdown(entries: Sequence[ZooEntry], path: str, batches: Sequence[int
     has_acc = any(e.top1 is not None for e in entries)
     head = ["model", "family (year)", "params (M)", "input", "MACs (M) at input", f"MACs (M) at {common}"]
     head += [f"latency b{b} (ms)" for b in lat] + (["top-1"] if has_acc else [])
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" if i < 2 else "---:" for i in range(len(head))) + "|"]
+    cells_rows = []
     for e in entries:
         cells = [e.name, f"{e.family} ({e.year})", f"{e.params / 1e6:.2f}", str(e.native_size),
                  _fmt_m(e.macs_native), _fmt_m(e.macs_common)]
         cells += [f"{e.latency_ms[b]:.2f}" if b in e.latency_ms else "-" for b in lat]
         if has_acc:
             cells.append(f"{e.top1:.4f}" if e.top1 is not None else "-")
-        lines.append("| " + " | ".join(cells) + " |")
+        cells_rows.append(cells)
     missing = [f"- {e.name}: {e.note}" for e in entries if e.note]
     sources = [f"- {e.name}: {e.top1_source}" for e in entries if e.top1 is not None and e.top1_source]
-    text = (notes + "\n\n" if notes else "") + "\n".join(lines) + "\n" + \
+    text = (notes + "\n\n" if notes else "") + markdown_table(head, cells_rows) + "\n" + \
         ("\nTop-1 from:\n" + "\n".join(sources) + "\n" if sources else "") + \
         ("\nNo latency for:\n" + "\n".join(missing) + "\n" if missing else "")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

@@ -7,20 +7,19 @@ that each family's ``state_dict`` matches PaddleClas key for key.
 """
 from __future__ import annotations
 
-import contextlib
-from typing import Iterator, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
 from ..errors import ConfigError, did_you_mean
-from . import onednn
+from . import backend, onednn
 
 __all__ = [
     "ACTIVATIONS", "make_act", "make_divisible", "ConvBNLayer", "LEGACY_NAMES", "conv_bn_legacy",
     "FastConv2D", "DepthwiseConv2D", "depthwise_conv_unfold",
-    "native_convolutions", "SqueezeExcite", "DropPath",
+    "SqueezeExcite", "DropPath",
     "channel_shuffle",
 ]
 
@@ -117,21 +116,17 @@ def depthwise_conv_unfold(x: paddle.Tensor, weight: paddle.Tensor, stride: Seque
 
 
 class FastConv2D(nn.Conv2D):
-    """``nn.Conv2D`` that trains through oneDNN on the CPU (:mod:`ppnets.arch.onednn`).
+    """``nn.Conv2D`` whose dynamic-mode passes can run on oneDNN (:mod:`ppnets.arch.backend`).
 
-    Parameters, ``state_dict`` and exported programs are those of ``nn.Conv2D``. In dynamic
-    mode (training and evaluation), for float32 NCHW input on the CPU outside AMP autocast,
-    with symmetric padding and no dilation, the convolution and its gradients run on
-    oneDNN's JIT kernels instead of Paddle's dynamic-graph CPU kernels (im2col + GEMM per
-    sample and group); results agree within float32 rounding. Everything else —
-    ``to_static`` programs, exported models, GPU, AMP — uses ``nn.Conv2D`` unchanged.
-    Set :attr:`ONEDNN` to False (or ``PPNETS_ONEDNN=0``) to use Paddle's kernels.
+    Parameters, ``state_dict`` and exported programs are those of ``nn.Conv2D``, and so is
+    its behaviour outside ``backend.use("onednn")``. Within it, for float32 NCHW input on
+    the CPU outside AMP autocast, with symmetric padding and no dilation, the convolution
+    and its gradients run on oneDNN's JIT kernels instead of Paddle's dynamic-graph CPU
+    kernels (im2col + GEMM per sample and group); results agree within float32 rounding.
     """
 
-    ONEDNN = True
-
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        pad = self._pad_pair()
+        pad = self._pad_pair() if backend.onednn_active() else None
         out = None
         if pad is not None:
             out = onednn.conv2d(x, self.weight, self._stride, pad, self._groups) if self._use_onednn(x) \
@@ -146,7 +141,7 @@ class FastConv2D(nn.Conv2D):
 
     def _use_onednn(self, x: paddle.Tensor) -> bool:
         # (a wrong channel count goes to Paddle's kernel, whose error names the shapes)
-        return (self.ONEDNN and paddle.in_dynamic_mode() and x.ndim == 4 and x.place.is_cpu_place()
+        return (paddle.in_dynamic_mode() and x.ndim == 4 and x.place.is_cpu_place()
                 and x.shape[1] == self._in_channels
                 and x.dtype == paddle.float32 and self.weight.dtype == paddle.float32
                 and not paddle.is_autocast_enabled() and min(x.shape) > 0 and onednn.available())
@@ -167,8 +162,8 @@ class DepthwiseConv2D(FastConv2D):
     """``nn.Conv2D`` with ``groups == in_channels == out_channels``: the convolution where
     Paddle's CPU kernel is slowest (``N × C`` matrix products of one row each).
 
-    Uses oneDNN's depthwise kernels like :class:`FastConv2D`. Where oneDNN is not used but
-    the graph is still on the CPU in training (``to_static``) or dynamic evaluation, outputs
+    Uses oneDNN's depthwise kernels like :class:`FastConv2D`. Within ``backend.use("onednn")``
+    where oneDNN itself does not run (a traced ``to_static`` training program, AMP), outputs
     of at most :attr:`UNFOLD_MAX_PIXELS` pixels (the 8×8 … 1×1 maps at the end of a network
     on a small input) go through :func:`depthwise_conv_unfold`, 1–8× faster than Paddle's
     kernel there. Exported inference programs keep the native op.
@@ -189,19 +184,6 @@ class DepthwiseConv2D(FastConv2D):
         oh = (h + 2 * pad[0] - kh) // self._stride[0] + 1
         ow = (w + 2 * pad[1] - kw) // self._stride[1] + 1
         return oh * ow
-
-
-@contextlib.contextmanager
-def native_convolutions() -> Iterator[None]:
-    """Within the block, every :class:`FastConv2D`/:class:`DepthwiseConv2D` uses Paddle's own
-    convolution kernels (no oneDNN, no unfold path): the behaviour before these fast paths,
-    for benchmarks and equality tests."""
-    saved = FastConv2D.ONEDNN, DepthwiseConv2D.UNFOLD_MAX_PIXELS
-    FastConv2D.ONEDNN, DepthwiseConv2D.UNFOLD_MAX_PIXELS = False, -1
-    try:
-        yield
-    finally:
-        FastConv2D.ONEDNN, DepthwiseConv2D.UNFOLD_MAX_PIXELS = saved
 
 
 class ConvBNLayer(nn.Layer):

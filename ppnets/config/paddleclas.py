@@ -17,9 +17,13 @@ Values are clipped as PaddleClas clips them (``warmup_epoch`` beyond ``Global.ep
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, Dict, List, Optional
 
-__all__ = ["translate"]
+__all__ = ["translate", "PADDLECLAS_WEIGHTS"]
+
+#: where PaddleClas keeps the weights it downloaded (``ppcls/utils/download.py``'s WEIGHTS_HOME)
+PADDLECLAS_WEIGHTS = "~/.paddleclas/weights"
 
 Notices = List[str]
 Refuse = Callable[[str], None]
@@ -69,8 +73,16 @@ def _arch(arch: Dict[str, Any], cfg: Dict[str, Any], notices: Notices, refuse: R
     pretrained = arch.pop("pretrained", False)
     ssld = arch.pop("use_ssld", False)
     if pretrained is True:
-        refuse(f"Arch.pretrained: true would download {'SSLD ' if ssld else ''}weights, which ppnets never does; "
-               "download the .pdparams and set Global.pretrained_model=<path>")
+        name = f"{arch.get('name')}_{'ssld_' if ssld else ''}pretrained.pdparams"
+        cached = os.path.join(os.path.expanduser(PADDLECLAS_WEIGHTS), name)
+        g = cfg.setdefault("Global", {}) or {}
+        if os.path.isfile(cached) and isinstance(g, dict) and not g.get("pretrained_model"):
+            g["pretrained_model"] = cached
+            notices.append(f"Arch.pretrained: true — using PaddleClas's downloaded weights {cached}")
+        elif not (isinstance(g, dict) and g.get("pretrained_model")):
+            refuse(f"Arch.pretrained: true would download {name}, which ppnets never does; download it (the URL is "
+                   f"in PaddleClas's ppcls/arch/backbone, MODEL_URLS) into {PADDLECLAS_WEIGHTS}/ or set "
+                   "Global.pretrained_model=<path> (or Arch.pretrained=false to train from scratch)")
     elif isinstance(pretrained, str) and pretrained:
         g = cfg.setdefault("Global", {}) or {}
         if isinstance(g, dict) and not g.get("pretrained_model"):

@@ -140,6 +140,9 @@ SCHEMA: Dict[str, Section] = {
         "weights_format": Key(str, "pdparams", "file format of the model and EMA weights in checkpoints: pdparams "
                               "(Paddle's pickle, what PaddleClas reads) or safetensors (tensors only, "
                               "<prefix>.safetensors)", ("pdparams", "safetensors")),
+        "conv_backend": Key(str, "auto", "convolution kernels of dynamic-mode training and evaluation: onednn "
+                            "(ppnets's oneDNN kernels, CPU), paddle (Paddle's) or auto (onednn on the CPU)",
+                            ("auto", "onednn", "paddle")),
     }),
     "Arch": Section({
         "name": Key(str, REQUIRED, "registered model name (ppnets.list_models())"),

@@ -7,13 +7,13 @@ import os
 import signal
 import threading
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import paddle
 import paddle.distributed as dist
 
-from ..arch import build_model
+from ..arch import backend, build_model
 from ..config import dump_config
 from ..data import build_dataloader, iterate_loader
 from ..errors import CheckpointError, ConfigError, DataError, TrainingError, TrainingInterrupted
@@ -86,6 +86,8 @@ class Engine:
         for notice in getattr(config, "notices", []):
             self.log.info(f"config: {notice}")
         self._set_device(g["device"])
+        #: the convolution kernels of this engine's dynamic-mode passes (``Global.conv_backend``)
+        self.conv_backend = backend.resolve(g["conv_backend"], g["device"], self.log)
         if g["device"] == "cpu":
             retain_freed_memory()  # no page faults on every step's fresh activations (see utils/runtime.py)
         self.seed = g["seed"]
@@ -138,6 +140,9 @@ class Engine:
         self.best_key = "metric"  # the name of the metric that picks best_model (e.g. top1)
         self.best_ema_metric = -np.inf
         self.partial: Optional[Dict[str, Any]] = None  # progress of an interrupted epoch
+        self._stop_signal: Optional[str] = None
+        self._writer: Any = None
+        self._clock = (time.time(), 0)
         self.train_model = self.model
         if mode == "train":
             self.train_loss = build_loss(config["Loss"]["Train"], "Loss.Train")
@@ -237,8 +242,8 @@ class Engine:
         :class:`TrainingInterrupted`. A checkpoint that finished every epoch trains nothing and says so.
         """
         g = self.config["Global"]
-        writer = self._visualdl() if g["use_visualdl"] and self.is_main else None
-        self._stop_signal: Optional[str] = None
+        writer = self._writer = self._visualdl() if g["use_visualdl"] and self.is_main else None
+        self._stop_signal = None
         previous = {s: signal.signal(s, self._on_signal) for s in _STOP_SIGNALS} \
             if threading.current_thread() is threading.main_thread() else {}
         last_eval: Dict[str, float] = {}
@@ -251,8 +256,7 @@ class Engine:
             self.log.info(nothing_to_do(self))
         try:
             for epoch in range(self.start_epoch, self.epochs + 1):
-                with quiet_paddle_warnings():
-                    self._train_epoch(epoch, writer)
+                self.train_epoch(epoch)
                 improved = False
                 if self.eval_loader is not None and epoch % g["eval_interval"] == 0:
                     last_eval = self.evaluate(epoch)
@@ -284,6 +288,7 @@ class Engine:
                 signal.signal(sig, handler)
             if writer is not None:
                 writer.close()
+            self._writer = None
             self._lock.release()
         if self.is_main and last_epoch is not None:
             for line in closing_summary(self, time.time() - started, last_epoch):
@@ -308,24 +313,50 @@ class Engine:
         self.log.warning(f"{self._stop_signal} received: stopping after this iteration and saving 'latest' "
                          "(press Ctrl-C again to abort without saving)")
 
-    def _train_epoch(self, epoch: int, writer: Any) -> None:
+    def train_epoch(self, epoch: Optional[int] = None, loader: Optional[Iterable[Sequence[paddle.Tensor]]] = None
+                    ) -> Dict[str, float]:
+        """One training epoch on the configured conv backend; returns its mean ``loss``, ``steps`` and ``samples``.
+
+        ``epoch`` (default: the next one, ``start_epoch``) sets the data order, the LR schedule
+        position of epoch-wise schedules and the log lines. ``loader`` (default
+        ``DataLoader.Train``, with the resume position of an interrupted epoch) may be any
+        sized iterable of ``(images, labels)`` batches, e.g. in-memory tensors.
+        """
+        if self.optimizer is None:
+            raise ConfigError("Engine.train_epoch: the engine was built in mode "
+                              f"'{self.mode}'; training needs mode 'train'")
+        epoch = self.start_epoch if epoch is None else int(epoch)
+        with backend.use(self.conv_backend), quiet_paddle_warnings():
+            if loader is None:
+                return self._train_epoch(epoch, self._loader_batches(epoch), self.steps_per_epoch, resume=True)
+            return self._train_epoch(epoch, enumerate(((b[0], b[1], 0) for b in loader)), len(loader), resume=False)
+
+    def _loader_batches(self, epoch: int) -> Iterator[Tuple[int, Tuple[paddle.Tensor, paddle.Tensor, int]]]:
+        """``(iteration, batch)`` of ``DataLoader.Train`` for ``epoch``, from where an interrupted run stopped."""
+        self._set_epoch(self.train_loader, epoch)
+        start_iter = 0
+        if self.partial and int(self.partial["epoch"]) == epoch:
+            start_iter = int(self.partial["iters"])
+            self.train_loader.batch_sampler.skip(start_iter)
+        return enumerate(iterate_loader(self.train_loader), start=start_iter)
+
+    def _train_epoch(self, epoch: int, batches: Iterator[Tuple[int, Tuple[paddle.Tensor, paddle.Tensor, int]]],
+                     steps_per_epoch: int, resume: bool) -> Dict[str, float]:
         g = self.config["Global"]
         by_epoch = getattr(self.lr_scheduler, "by_epoch", False)
-        self._set_epoch(self.train_loader, epoch)
-        start_iter, loss_sum, seen = 0, 0.0, 0
-        if self.partial and int(self.partial["epoch"]) == epoch:
-            start_iter, loss_sum, seen = int(self.partial["iters"]), float(self.partial["loss_sum"]), \
-                int(self.partial["seen"])
-            self.train_loader.batch_sampler.skip(start_iter)
+        loss_sum, seen = 0.0, 0
+        if resume and self.partial and int(self.partial["epoch"]) == epoch:
+            loss_sum, seen = float(self.partial["loss_sum"]), int(self.partial["seen"])
         self.partial = None
         self.train_model.train()
-        total_steps = self.epochs * self.steps_per_epoch
+        total_steps = self.epochs * steps_per_epoch
+        writer = self._writer
         tic = time.time()
-        skipped, pending = 0, False  # pending: gradients accumulated but not applied yet
-        for it, (images, labels, n_bad) in enumerate(iterate_loader(self.train_loader), start=start_iter):
+        skipped, pending, steps = 0, False, 0  # pending: gradients accumulated but not applied yet
+        for it, (images, labels, n_bad) in batches:
             reader_cost = time.time() - tic
             skipped += n_bad  # bad_image: skip/warn drops unreadable files from the batch
-            last_micro = (it + 1) % self.update_freq == 0 or it + 1 == self.steps_per_epoch
+            last_micro = (it + 1) % self.update_freq == 0 or it + 1 == steps_per_epoch
             empty = images.shape[0] == 0  # every file of the batch was unreadable (bad_image: skip/warn)
             if not empty:
                 self._step_seed()
@@ -346,13 +377,14 @@ class Engine:
                 raise TrainingError(f"loss is {value} at epoch {epoch}, iteration {it + 1}; stopped. "
                                     f"{self._last_good_checkpoint()} (lower the learning rate or check the data)")
             self.global_step += 1
+            steps += 1
             n = images.shape[0]
             loss_sum, seen = loss_sum + value * n, seen + n
-            if (it + 1) % g["print_batch_step"] == 0 or it + 1 == self.steps_per_epoch:
+            if (it + 1) % g["print_batch_step"] == 0 or it + 1 == steps_per_epoch:
                 self._log_step(epoch, it, lr, loss_sum, seen, logits, labels, reader_cost, time.time() - tic,
-                               total_steps, writer)
+                               total_steps, steps_per_epoch, writer)
             if last_micro and (self._stop_signal or (g["save_steps"] and self.global_step % g["save_steps"] == 0
-                                                    and it + 1 < self.steps_per_epoch)):
+                                                    and it + 1 < steps_per_epoch)):
                 progress = {"epoch": epoch, "iters": it + 1, "loss_sum": loss_sum, "seen": seen}
                 if self.is_main:
                     self.save("latest", epoch - 1, partial=progress)
@@ -369,6 +401,7 @@ class Engine:
         if total[2]:
             self.log.warning(f"[Train][Epoch {epoch}] skipped {int(total[2])} unreadable image(s) "
                              f"(DataLoader.Train.dataset.bad_image: {self.train_loader.dataset.bad_image})")
+        return {"loss": total[0] / max(total[1], 1), "steps": float(steps), "samples": total[1]}
 
     def _forward_backward(self, images: paddle.Tensor, labels: paddle.Tensor, sync: bool):
         """One micro-batch: forward (under AMP if enabled) and backward of ``loss / update_freq``."""
@@ -402,7 +435,7 @@ class Engine:
         return t.numpy().tolist()
 
     def _log_step(self, epoch, it, lr, loss_sum, seen, logits, labels, reader_cost, batch_cost, total_steps,
-                  writer) -> None:
+                  steps_per_epoch, writer) -> None:
         loss_sum, seen = self._all_reduce_sum([loss_sum, float(seen)])  # the loss over all ranks
         acc = self._batch_metrics(logits, labels)
         start_time, start_step = self._clock
@@ -413,7 +446,7 @@ class Engine:
         parts += [f"{k}: {v:.5f}" for k, v in acc.items()]
         parts += [f"batch_cost: {batch_cost:.5f} s", f"reader_cost: {reader_cost:.5f} s",
                   f"ips: {n / max(batch_cost, 1e-9):.2f} samples/s", f"eta: {_fmt_eta(eta)}"]
-        self.log.info(f"[Train][Epoch {epoch}/{self.epochs}][Iter {it + 1}/{self.steps_per_epoch}] "
+        self.log.info(f"[Train][Epoch {epoch}/{self.epochs}][Iter {it + 1}/{steps_per_epoch}] "
                       + ", ".join(parts))
         if writer is not None:
             writer.add_scalar("train/loss", loss_sum / seen, self.global_step)
@@ -474,7 +507,7 @@ class Engine:
             skipped += n_bad
             if images.shape[0] == 0:
                 continue
-            with self.amp.autocast(evaluating=True):
+            with self.amp.autocast(evaluating=True), backend.use(self.conv_backend):
                 logits = model(images)
             logits_list.append(logits.astype("float32").numpy())
             labels_list.append(labels.numpy().reshape(-1))

@@ -7,6 +7,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 import numpy as np
 import paddle
 
+from ..arch import backend
 from ..data.datasets import IMG_EXTENSIONS, _list_images
 from ..data.labels import read_label_file
 from ..data.transforms import Compose, check_model_input
@@ -81,12 +82,14 @@ def classify_files(files: Sequence[str], transform: Compose, batch_size: int,
     return results
 
 
-def dynamic_runner(model: paddle.nn.Layer) -> Callable[[np.ndarray], np.ndarray]:
-    """A batch → softmax probabilities function over a dynamic-graph model (eval mode)."""
+def dynamic_runner(model: paddle.nn.Layer, conv_backend: str = "paddle") -> Callable[[np.ndarray], np.ndarray]:
+    """A batch → softmax probabilities function over a dynamic-graph model (eval mode), its
+    convolutions on ``conv_backend`` (a :func:`ppnets.arch.backend.resolve` result)."""
     model.eval()
 
     @paddle.no_grad()
     def run(batch: np.ndarray) -> np.ndarray:
-        return softmax(model(paddle.to_tensor(batch)).numpy())
+        with backend.use(conv_backend):
+            return softmax(model(paddle.to_tensor(batch)).numpy())
 
     return run

@@ -39,6 +39,16 @@ def cpu_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def _device(engine: Any) -> str:
+    g = engine.config["Global"]
+    if g["device"] != "cpu":
+        return f"device: {g['device']}"
+    from ..arch import backend
+    kernels = (f"oneDNN training convolutions on {backend.num_threads()} threads" if engine.conv_backend == "onednn"
+               else "Paddle's convolution kernels")
+    return f"device: cpu ({cpu_threads()} cores), {kernels}"
+
+
 def _count(n: float, unit: str) -> str:
     return f"{n / 1e9:.2f}G {unit}" if n >= 1e9 else f"{n / 1e6:.2f}M {unit}"
 
@@ -50,8 +60,10 @@ def start_banner(engine: Any) -> List[str]:
     cfg = engine.config
     g = cfg["Global"]
     c, h, w = g["image_shape"]
+    from ..arch import backend
     try:
-        profile = profile_model(engine.model, (h, w), in_chans=c)
+        with backend.use(engine.conv_backend):  # every pass of the engine runs on its backend
+            profile = profile_model(engine.model, (h, w), in_chans=c)
         size = f"{_count(profile.params, 'params')}, {_count(profile.macs, 'MACs')} at {h}×{w}"
     except Exception as e:  # the model may not run at image_shape; the banner must not stop training
         size = f"size at {h}×{w} not counted ({type(e).__name__})"
@@ -72,7 +84,7 @@ def start_banner(engine: Any) -> List[str]:
     if engine.start_epoch > 1 or engine.partial:
         schedule += f", resuming at epoch {engine.start_epoch}"
     lines.append(schedule)
-    lines.append(f"device: {g['device']}, {cpu_threads()} CPU cores; output: {engine.output_dir}")
+    lines.append(f"{_device(engine)}; output: {engine.output_dir}")
     return lines
 
 
