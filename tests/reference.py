@@ -1,12 +1,15 @@
 """Reference figures for the tests: ``tests/reference/model_sizes.md`` and the PaddleClas key manifests.
 
-Both are copies of the project's read-only reference material, committed so CI can use them.
+Both are copies of the project's read-only reference material, committed so CI can use them;
+``tools/make_reference.py --ppcls PATH NAME…`` writes them for a new family from a PaddleClas checkout.
 """
 from __future__ import annotations
 
 import os
 import re
 from typing import Dict, List, Tuple
+
+import numpy as np
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference")
 
@@ -33,5 +36,42 @@ def manifest(name: str) -> List[Tuple[str, List[int]]]:
     return rows
 
 
+def manifest_names() -> List[str]:
+    """Names of every key manifest in ``paddleclas_keys/``."""
+    return sorted(f[:-4] for f in os.listdir(os.path.join(HERE, "paddleclas_keys")) if f.endswith(".txt"))
+
+
 def has_manifest(name: str) -> bool:
     return os.path.exists(os.path.join(HERE, "paddleclas_keys", f"{name}.txt"))
+
+
+def write_paddleclas_file(name: str, path: str, seed: int = 0) -> Dict[str, np.ndarray]:
+    """Write a ``.pdparams`` with PaddleClas's keys and shapes of ``name`` (random values) to ``path``.
+
+    Stands in for PaddleClas's pretrained file, which CI cannot download; returns the arrays written.
+    """
+    import paddle
+
+    rng = np.random.default_rng(seed)
+    arrays = {key: rng.standard_normal(shape).astype("float32") for key, shape in manifest(name)}
+    for key, value in arrays.items():
+        if key.endswith("_variance"):
+            arrays[key] = np.abs(value) + 0.5
+    paddle.save(arrays, path)
+    return arrays
+
+
+def check_paddleclas_file_loads(name: str, directory: str) -> None:
+    """A PaddleClas-layout ``.pdparams`` of ``name`` loads into ppnets's model with nothing missing,
+    unexpected or skipped (strict), and the model then holds exactly the file's values."""
+    import os
+
+    import ppnets
+    from ppnets.engine.checkpoint import load_pretrained
+
+    path = os.path.join(directory, f"{name}_pretrained.pdparams")
+    arrays = write_paddleclas_file(name, path)
+    model = ppnets.build_model(name)
+    report = load_pretrained(model, path, arch=name, strict=True)
+    assert report["missing"] == report["unexpected"] == report["skipped"] == []
+    assert all(np.array_equal(v.numpy(), arrays[k]) for k, v in model.state_dict().items())

@@ -31,7 +31,8 @@ from reference import model_sizes
 SIZES = model_sizes()
 TOOLS = os.path.join(REPO, "tools")
 SMALL = ["MobileNetV1_x0_25", "MobileNetV2_x0_25", "MobileNetV3_small_x0_35", "EfficientNetB0",
-         "ShuffleNetV1_g3_x0_5", "ShuffleNetV2_x0_5", "SqueezeNet1_1"]
+         "ShuffleNetV1_g3_x0_5", "ShuffleNetV2_x0_5", "SqueezeNet1_1", "GhostNet_x0_5", "PPLCNet_x0_25",
+         "MobileNetV4_hybrid_medium"]
 
 
 def _tool(name):
@@ -65,7 +66,15 @@ def test_layer_block_stage_and_kind_sums_equal_totals(name):
         assert sum(b.params for b in sec.blocks) + sum(x.params for x in sec.other) == sec.params
     by_kind = s.macs_by_kind()
     assert list(by_kind)[:len(KINDS)] == list(KINDS) and sum(by_kind.values()) == s.macs
-    assert by_kind["fc"] == (0 if name.startswith("SqueezeNet") else model.head_hidden_size * 10)
+    # every linear layer once (the classifier; GhostNet's squeeze-excite layers too)
+    linear = sum(layer.weight.shape[0] * layer.weight.shape[1] for layer in model.sublayers()
+                 if isinstance(layer, nn.Linear))
+    assert by_kind["fc"] == linear == (0 if name.startswith("SqueezeNet") else model.head_hidden_size * 10) + (
+        sum(2 * se.squeeze.weight.shape[0] * se.squeeze.weight.shape[1] for se in model.sublayers()
+            if type(se).__name__ == "SqueezeExcite" and se.linear))
+    # the stages are the model's feature_info, each ending with its declared output map
+    assert [sec.out_shape[1] for sec in s.stages] == [d["num_chs"] for d in model.feature_info]
+    assert all(b.stage == sec.name for sec in s.stages for b in sec.blocks)
     text = format_summary(s)
     assert f"{s.params:,} params, {s.macs:,} MACs" in text and "FLOPs = 2 × MACs" in text and "input 3×64×64" in text
 
@@ -139,6 +148,26 @@ def test_block_descriptions():
     mb = describe_block(ppnets.build_model("EfficientNetB0").blocks[2][1])
     assert (mb.title, mb.kernel, mb.stride, mb.expansion, mb.se, mb.act, mb.residual) == \
         ("MBConv6", 5, 1, 6.0, True, "swish", True)
+
+
+def test_analysis_imports_no_family_module():
+    import ast
+    from ppnets.arch import FAMILY_MODULES
+    folder = os.path.join(REPO, "ppnets", "analysis")
+    for fname in sorted(os.listdir(folder)):
+        if not fname.endswith(".py") or fname == "scaling.py":  # scaling.py is EfficientNet's compound scaling
+            continue
+        tree = ast.parse(open(os.path.join(folder, fname), encoding="utf-8").read())
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        assert not {m for m in imported if m.split(".")[-1] in FAMILY_MODULES}, fname
+
+
+def test_unlisted_families_get_distinct_chart_styles():
+    from ppnets.analysis.zoo import FAMILY_STYLE, family_style
+    families = {ppnets.model_info(n).family for n in ppnets.list_models()}
+    assert len({family_style(f) for f in families}) == len(families)  # new families need no FAMILY_STYLE entry
+    assert family_style("ToyNet") not in FAMILY_STYLE.values()
+    assert family_style("MobileNetV2") == FAMILY_STYLE["MobileNetV2"]
 
 
 class _Custom(nn.Layer):
@@ -291,6 +320,18 @@ def test_diagram_squeezenet_and_efficientnet():
     assert dot.count("1×1 conv 16→64, ReLU") == 2 and dot.count("3×3 conv 16→64, ReLU") == 2  # their two paths
     eff = _diagram("EfficientNetB0")
     assert eff.count('label=<+>') == 9 and "MBConv6" in eff and "SE swish" in eff and "k5 s2 e6" in eff
+
+
+def test_diagram_newer_families():
+    ghost = _diagram("GhostNet_x0_5")
+    assert ghost.count("Ghost bottleneck") == 16 and len(_clusters(ghost)) == 5
+    assert ghost.count('label=<+>') == 11 and ghost.count("+ (add)") == 5   # identity / projected shortcuts
+    assert "SE 36→9→36, clip[0,1]" in ghost
+    v4 = _diagram("MobileNetV4_hybrid_medium")
+    assert v4.count("Mobile MQA 4 heads") == 8 and v4.count("Mobile MQA 4 heads, kv /2") == 4  # stride 8 / 16
+    assert "Fused IB" in v4 and "UIB ExtraDW" in v4 and "UIB FFN" in v4 and "UIB ConvNext-like" in v4
+    lc = _diagram("PPLCNet_x0_25")
+    assert lc.count("DW-separable") == 13 and lc.count("SE h-swish") == 2     # blocks6: 5×5 + SE
 
 
 @pytest.mark.skipif(dot_available() is None, reason="Graphviz 'dot' is not installed")

@@ -283,3 +283,30 @@ def test_user_errors_are_one_line_exit_2(args, msg):
 def test_debug_flag_shows_traceback():
     r = _tool("tools/train.py", "-c", "configs/nope.yaml", "--debug")
     assert r.returncode != 0 and "Traceback" in r.stderr and "ConfigError" in r.stderr
+
+
+def test_a_run_opens_with_a_banner_closes_with_a_summary_and_shows_no_paddle_warnings(digits_slice, tmp_path):
+    """The user sees what is about to happen and what happened, and no Paddle noise on stderr."""
+    import subprocess
+    import sys
+    out = str(tmp_path / "run")
+    args = [x for o in small_overrides(digits_slice, out, **{"Global.epochs": 1}) for x in ("-o", o)]
+    r = subprocess.run([sys.executable, os.path.join(REPO, "tools", "train.py"), "-c",
+                        os.path.join(REPO, "configs", "mobilenetv2.yaml"), *args],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""  # no warnings of Paddle (or of anything else)
+    log = open(os.path.join(out, "MobileNetV2_x0_25", "train.log"), encoding="utf-8").read()
+    for line in ("model: MobileNetV2_x0_25 (", "data: train 120 images, val 30 images, 3 classes",
+                 "schedule: 1 epoch × 7 iterations, batch 16", f"output: {os.path.join(out, 'MobileNetV2_x0_25')}",
+                 "best top1: ", f"→ {os.path.join(out, 'MobileNetV2_x0_25', 'best_model')}.pdparams",
+                 f"latest (epoch 1): {os.path.join(out, 'MobileNetV2_x0_25', 'latest')}.pdparams", "wall time: "):
+        assert line in log, line
+    # resuming the finished run says so, and trains nothing
+    latest = os.path.join(out, "MobileNetV2_x0_25", "latest")
+    r = subprocess.run([sys.executable, os.path.join(REPO, "tools", "train.py"), "-c",
+                        os.path.join(REPO, "configs", "mobilenetv2.yaml"), *args, "-o", f"Global.checkpoints={latest}"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert f"nothing to do: the checkpoint {latest} has finished epoch 1 and Global.epochs is 1" in r.stdout
+    assert "[Train]" not in r.stdout

@@ -13,7 +13,6 @@ every padding rule (SqueezeNet's unpadded pools included).
 from __future__ import annotations
 
 import os
-import sys
 
 import numpy as np
 import paddle
@@ -25,7 +24,7 @@ from ppnets.engine.checkpoint import read_weights
 from ppnets.engine.export import Predictor
 from ppnets.errors import ConfigError
 
-from conftest import REPO, load_small_config
+from conftest import REPO, load_small_config, load_tool
 
 ALL = ppnets.list_models()
 SIZES = (64, 96)
@@ -199,8 +198,7 @@ def test_frozen_parameters_stay_identical_through_training(digits_slice, tmp_pat
 
 
 def test_export_features_only_arch(digits_slice, tmp_path):
-    sys.path.insert(0, os.path.join(REPO, "tools"))
-    from export_model import main as export_main
+    export_main = load_tool("export_model").main
     paddle.seed(1)
     model = ppnets.build_model("MobileNetV2_x0_25", class_num=3)
     weights = str(tmp_path / "w.pdparams")

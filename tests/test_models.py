@@ -10,7 +10,8 @@ import ppnets.errors
 from ppnets.analysis import count_params, profile_model
 from ppnets.arch import model_info
 
-from reference import has_manifest, manifest, model_sizes
+from reference import has_manifest, manifest, manifest_names, model_sizes
+from test_reliability import _tool
 
 SIZES = model_sizes()
 ALL = ppnets.list_models()
@@ -46,13 +47,13 @@ WITH_MANIFEST = sorted(n for n in ALL if has_manifest(n))
 
 
 def test_reference_data_covers_every_paddleclas_model():
-    # the two tests below are generated from tests/reference: if its parsing broke they would collect nothing
+    # the two tests below are generated from tests/reference: every model PaddleClas ships (ModelInfo.paddleclas)
+    # must have its sizes row and key manifest there, and the reference must name no other model
     paddleclas = sorted(n for n in ALL if model_info(n).paddleclas)
-    assert paddleclas == sorted(n for n in ALL if model_info(n).family != "ShuffleNetV1")  # PaddleClas has no V1
-    # MobileNetV1 ×4, V2 ×6, V3 ×10, ShuffleNetV2 ×7, EfficientNet B0–B7, SqueezeNet 1.0/1.1
-    assert len(paddleclas) == 4 + 6 + 10 + 7 + 8 + 2
-    assert sorted(SIZES) == WITH_SIZES == paddleclas
-    assert WITH_MANIFEST == paddleclas
+    assert paddleclas, "no registered model is marked paddleclas=True"
+    assert sorted(SIZES) == WITH_SIZES == paddleclas, "tests/reference/model_sizes.md rows != PaddleClas models"
+    assert WITH_MANIFEST == paddleclas, "tests/reference/paddleclas_keys/*.txt != PaddleClas models (make_reference.py)"
+    assert sorted(SIZES) == sorted(manifest_names()), "a manifest without a sizes row, or the reverse"
 
 
 @pytest.mark.parametrize("name", WITH_SIZES)
@@ -94,6 +95,51 @@ def test_builds_twice_in_one_process(name):
     b = ppnets.build_model(name, class_num=3)
     assert _state_layout(a) == _state_layout(b)
     assert {p.name for p in a.parameters()}.isdisjoint({p.name for p in b.parameters()})
+
+
+_TOY_PPCLS = """
+import paddle.nn as nn
+
+
+class ToyNet(nn.Layer):
+    def __init__(self, width, class_num=1000):
+        super().__init__()
+        self.conv = nn.Conv2D(3, width, 3, stride=2, padding=1)
+        self.bn = nn.BatchNorm2D(width)
+        self.pool = nn.AdaptiveAvgPool2D(1)
+        self.fc = nn.Linear(width, class_num)
+
+    def forward(self, x):
+        return self.fc(self.pool(self.bn(self.conv(x))).flatten(1))
+
+
+def ToyNet_x1_0(pretrained=False, **kwargs):
+    return ToyNet(8, **kwargs)
+"""
+
+
+def test_make_reference_writes_manifest_and_sizes_from_a_paddleclas_tree(tmp_path, capsys):
+    root = tmp_path / "PaddleClas"
+    backbone = root / "ppcls" / "arch" / "backbone"
+    (backbone / "model_zoo").mkdir(parents=True)
+    (backbone / "__init__.py").write_text("import sys\nfrom .model_zoo.toynet import ToyNet_x1_0\n")
+    (backbone / "model_zoo" / "toynet.py").write_text(_TOY_PPCLS)
+    (root / "ppcls" / "__init__.py").write_text("raise ImportError('the training stack must not be imported')\n")
+    out = tmp_path / "reference"
+    (out / "paddleclas_keys").mkdir(parents=True)
+    (out / "model_sizes.md").write_text("# sizes\n\n| name | input | params | MACs | note |\n|---|---|---|---|---|\n"
+                                        "| ToyNet_x1_0 | 32 | 1 | 2 | kept note |\n| Other | 224 | 3 | 4 |  |\n\nend\n")
+    make_reference = _tool("make_reference")
+    make_reference(["ToyNet_x1_0", "--ppcls", str(root), "--size", "32", "--out", str(out)])
+    params, macs = 3 * 8 * 9 + 8 + 2 * 8 + 8 * 1000 + 1000, 16 * 16 * 8 * 27 + 8 * 1000
+    assert capsys.readouterr().out.strip() == f"ToyNet_x1_0: {params:,} params, {macs:,} MACs at 32, 8 keys"
+    assert (out / "paddleclas_keys" / "ToyNet_x1_0.txt").read_text().splitlines() == [
+        "conv.weight [8, 3, 3, 3]", "conv.bias [8]", "bn.weight [8]", "bn.bias [8]", "bn._mean [8]",
+        "bn._variance [8]", "fc.weight [8, 1000]", "fc.bias [1000]"]
+    table = (out / "model_sizes.md").read_text()
+    assert f"| ToyNet_x1_0 | 32 | {params:,} | {macs:,} | kept note |" in table and table.endswith("\nend\n")
+    with pytest.raises(ppnets.errors.ConfigError, match="NoSuchNet: not a model of"):
+        make_reference(["NoSuchNet", "--ppcls", str(root), "--out", str(out)])
 
 
 def test_mobilenetv2_paper_exact_drops_t1_expansion():

@@ -10,7 +10,6 @@ import re
 import subprocess
 import sys
 
-import cv2
 import numpy as np
 import pytest
 import yaml

@@ -9,7 +9,6 @@ import pickle
 import pty
 import signal
 import subprocess
-import sys
 import termios
 
 import paddle

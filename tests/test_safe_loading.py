@@ -13,7 +13,7 @@ import pytest
 
 from ppnets.utils.cli import run
 
-from conftest import REPO, make_digits_slice
+from conftest import make_digits_slice
 from test_reliability import _tool, train_args, user_error
 
 

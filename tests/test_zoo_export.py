@@ -33,18 +33,26 @@ LIGHT = [n for n in ALL if n not in HEAVY]
 SCALING_KEYS = {"scale", "width_mult", "depth_mult", "dropout"}
 
 
+#: families whose variants are different tables of the same blocks: the one model that holds every
+#: block kind stands for all (MobileNetV4: hybrid_medium has cn, er, uir and mqa blocks and layer scale)
+ONE_PER_FAMILY = {"MobileNetV4": "MobileNetV4_hybrid_medium"}
+
+
 def representatives(names):
     """The narrowest model of each distinct code path: family + the defaults that change the ops.
 
     Widths, depths and dropout only resize a network, and so does a ShuffleNetV1 group count
     above 1 (grouped 1×1 convolutions + channel shuffle; g=1 has neither). Tracing a model for
     export costs several seconds whatever its size (Paddle converts every layer's ``forward``
-    afresh), so the default run exports these 11 models; ``PPNETS_TEST_ALL_EXPORTS=1`` exports
-    all 57 light ones (about 8 minutes on two shared cores).
+    afresh), so the default run exports one or two per family; ``PPNETS_TEST_ALL_EXPORTS=1`` exports
+    every light one (well over 8 minutes on two shared cores).
     """
     groups = {}
     for name in names:
         info = ppnets.model_info(name)
+        if info.family in ONE_PER_FAMILY:
+            groups[info.family] = ((0, 0), ONE_PER_FAMILY[info.family])
+            continue
         d = info.defaults
         key = [info.family] + sorted((k, str(v)) for k, v in d.items() if k not in SCALING_KEYS | {"groups"})
         if "groups" in d:
@@ -77,11 +85,16 @@ def test_every_model_has_an_imagenet_config_at_its_native_size(name):
     cfg = load_config(path)
     size = info.input_size
     assert cfg["Arch"]["name"] == name and cfg["Arch"]["class_num"] == 1000
-    assert cfg["Global"]["image_shape"] == [3, size, size]
     train, evaluation = _ops(cfg, "Train"), _ops(cfg, "Eval")
     assert train["RandCropImage"]["size"] == size
-    assert evaluation["CropImage"]["size"] == size
-    assert evaluation["ResizeImage"]["resize_short"] == size + 32   # PaddleClas: 256 for 224, 632 for 600
+    eval_size = evaluation["CropImage"]["size"]
+    assert cfg["Global"]["image_shape"] == [3, eval_size, eval_size]   # exported at the evaluation size
+    if info.family == "MobileNetV4":
+        # PaddleClas's MobileNetV4 recipes evaluate above the training size, resizing straight to the crop
+        assert eval_size > size and evaluation["ResizeImage"]["resize_short"] == eval_size
+    else:
+        assert eval_size == size
+        assert evaluation["ResizeImage"]["resize_short"] == size + 32   # PaddleClas: 256 for 224, 632 for 600
     for split, listing in (("Train", "train_list.txt"), ("Eval", "val_list.txt")):
         dataset = cfg["DataLoader"][split]["dataset"]
         assert dataset["name"] == "FileListDataset"
@@ -126,12 +139,35 @@ def test_family_recipes_follow_paddleclas():
             ["DecodeImage", "RandCropImage", "RandFlipImage", "AutoAugment", "NormalizeImage", "ToCHWImage"]
     lr = cfg("ShuffleNetV1", "ShuffleNetV1_g1_x0_5")["Optimizer"]["lr"]   # the paper's linear decay to 0
     assert (lr["name"], lr["learning_rate"], lr["end_lr"], lr["power"]) == ("Polynomial", 0.5, 0.0, 1.0)
+    lc, lc25 = cfg("PPLCNet", "PPLCNet_x1_0"), cfg("PPLCNet", "PPLCNet_x2_5")
+    assert (lc["Optimizer"]["lr"]["learning_rate"], lc["Optimizer"]["regularizer"]["coeff"]) == (0.8, 3e-5)
+    assert lc25["Optimizer"]["regularizer"]["coeff"] == 4e-5 and cfg("PPLCNet", "PPLCNet_x1_5")[
+        "Optimizer"]["regularizer"]["coeff"] == 4e-5
+    assert "AutoAugment" in _ops(lc25, "Train") and "AutoAugment" not in _ops(lc, "Train")
+    ghost = cfg("GhostNet", "GhostNet_x1_3")
+    assert (ghost["Optimizer"]["lr"]["learning_rate"], ghost["Optimizer"]["regularizer"]["coeff"]) == (0.8, 4e-5)
+    v4s, v4l = cfg("MobileNetV4", "MobileNetV4_conv_small"), cfg("MobileNetV4", "MobileNetV4_hybrid_large")
+    opt = v4s["Optimizer"]
+    assert (opt["name"], opt["weight_decay"], opt["clip_norm"], opt["one_dim_param_no_weight_decay"]) == \
+        ("AdamW", 0.06, 5.0, True)
+    assert (v4s["Global"]["epochs"], v4s["Arch"]["drop_path_rate"], v4s["EMA"]["decay"]) == (2400, 0.03, 0.9998)
+    assert (v4l["Optimizer"]["lr"]["learning_rate"], v4l["Optimizer"]["lr"]["eta_min"]) == (0.001, 1e-6)
+    assert _ops(v4l, "Train")["RandAugment"]["magnitude"] == 9 and _ops(v4s, "Train")["RandAugment"]["magnitude"] == 8
+    assert [next(iter(op)) for op in v4s["DataLoader"]["Train"]["dataset"]["transform_ops"]] == \
+        ["DecodeImage", "RandCropImage", "RandFlipImage", "RandAugment", "NormalizeImage", "RandomErasing",
+         "ToCHWImage"]
+    assert v4s["DataLoader"]["Train"]["dataset"]["batch_transform_ops"] == [
+        {"OpSampler": {"MixupOperator": {"alpha": 0.8, "prob": 0.5}, "CutmixOperator": {"alpha": 1.0, "prob": 0.5}}}]
 
 
-#: one config per family, picked to run every optimizer, schedule and augmentation the recipes use
-RECIPE_SMOKE = ["MobileNetV1/MobileNetV1_x0_25", "MobileNetV2/MobileNetV2_x0_25",
-                "MobileNetV3/MobileNetV3_large_x1_0", "EfficientNet/EfficientNetB0", "SqueezeNet/SqueezeNet1_1",
-                "ShuffleNetV1/ShuffleNetV1_g3_x0_25", "ShuffleNetV2/ShuffleNetV2_x0_25"]
+#: one config per family, picked to run every optimizer, schedule and augmentation the recipes use;
+#: a family not listed runs its narrowest model's config
+_PICKED = ["MobileNetV1/MobileNetV1_x0_25", "MobileNetV2/MobileNetV2_x0_25",
+           "MobileNetV3/MobileNetV3_large_x1_0", "EfficientNet/EfficientNetB0", "SqueezeNet/SqueezeNet1_1",
+           "ShuffleNetV1/ShuffleNetV1_g3_x0_25", "ShuffleNetV2/ShuffleNetV2_x0_25"]
+RECIPE_SMOKE = [p for p in _PICKED if p.split("/")[1] in ALL] + sorted(
+    {ppnets.model_info(n).family: f"{ppnets.model_info(n).family}/{n}" for n in reversed(representatives(LIGHT))
+     if ppnets.model_info(n).family not in {p.split("/")[0] for p in _PICKED}}.values())
 
 
 @pytest.fixture(scope="module")
@@ -197,6 +233,10 @@ def test_export_representatives_cover_every_family_and_code_path():
     assert [n for n in chosen if n.startswith("ShuffleNetV1")] == ["ShuffleNetV1_g1_x0_25", "ShuffleNetV1_g2_x0_25"]
     assert {"MobileNetV3_large_x0_35", "MobileNetV3_small_x0_35", "ShuffleNetV2_swish", "ShuffleNetV2_x0_25",
             "SqueezeNet1_0", "SqueezeNet1_1", "EfficientNetB0", "MobileNetV2_x0_25"} <= set(chosen)
+    for family, name in ONE_PER_FAMILY.items():
+        kinds = {type(m).__name__ for m in ppnets.build_model(name).sublayers()}
+        for other in ppnets.list_models(family=family):
+            assert {type(m).__name__ for m in ppnets.build_model(other).sublayers()} - kinds <= {"GELU"}, other
 
 
 @pytest.mark.parametrize("name", EXPORTED)

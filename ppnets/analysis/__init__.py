@@ -2,7 +2,8 @@
 cost calculators, the model-zoo comparison and training-log plots.
 
 - :mod:`.counter`: :func:`profile_model` (per-layer params and MACs), :func:`count_params`;
-- :mod:`.blocks` / :mod:`.summary`: :func:`summarize` — stem / stages / blocks / head roll-up;
+- :mod:`.blocks` / :mod:`.summary`: :func:`summarize` — stem / stages (the model's ``feature_info``) /
+  blocks (their ``block_paths()``) / head roll-up;
 - :mod:`.diagram`: block-level Graphviz diagrams, the VisualDL graph;
 - :mod:`.costs`: :func:`conv_cost` — standard vs depthwise-separable convolution;
 - :mod:`.scaling`: :func:`compound_scaling` — EfficientNet's φ;

@@ -36,6 +36,7 @@ CONTAINERS: Tuple[type, ...] = (nn.Sequential, nn.LayerList)
 
 _ACT_NAMES = {"ReLU": "ReLU", "ReLU6": "ReLU6", "Hardswish": "h-swish", "Swish": "swish", "Silu": "SiLU",
               "Sigmoid": "sigmoid", "Hardsigmoid": "h-sigmoid", "HardSigmoidPC": "h-sigmoid",
+              "Hardtanh": "clip[0,1]", "GELU": "GELU",
               "LeakyReLU": "leaky ReLU"}
 
 
@@ -130,11 +131,17 @@ def conv_op(layer: nn.Layer, act: Optional[str] = None) -> Op:
     return Op(kind, label, kh, int(s), cin, cout, g, act)
 
 
+def _in_out(layer: nn.Layer) -> Tuple[int, int]:
+    """(in, out) features of a 1×1 ``nn.Conv2D`` or an ``nn.Linear`` (weight ``[in, out]``)."""
+    if isinstance(layer, nn.Linear):
+        return int(layer.weight.shape[0]), int(layer.weight.shape[1])
+    return layer._in_channels, layer._out_channels
+
+
 def se_op(se: SqueezeExcite) -> Op:
-    reduce, expand = (getattr(se, n) for n in se.names)
+    (c_in, c_mid), (_, c_out) = (_in_out(getattr(se, n)) for n in se.names)
     gate = act_name(se.gate) or "linear"
-    return Op("se", f"SE {reduce._in_channels}→{reduce._out_channels}→{expand._out_channels}, {gate}",
-              1, 1, reduce._in_channels, expand._out_channels, 1, act_name(se.act))
+    return Op("se", f"SE {c_in}→{c_mid}→{c_out}, {gate}", 1, 1, c_in, c_out, 1, act_name(se.act))
 
 
 def pool_label(layer: nn.Layer) -> str:

@@ -3,13 +3,14 @@
 :func:`summarize` runs one batch-1 forward pass (through :func:`~ppnets.analysis.counter.profile_model`)
 while recording every block's input and output shape, and splits the per-layer statistics into
 
-- the **stem**: layers that run before the first block,
-- **stages**: consecutive blocks sharing a parent container (MobileNetV2's ``conv2`` … ``conv8``,
-  EfficientNet's ``blocks.0`` … ``blocks.6``, ShuffleNetV1's ``stage2`` …); when all blocks
-  share one container (MobileNetV1/V3, ShuffleNetV2, SqueezeNet), consecutive blocks with the
-  same output resolution. Layers run between two blocks (SqueezeNet's max-pools) belong to
-  the stage of the block before them;
-- the **head**: layers that run after the last block.
+- the **stem**: the model's ``stem_modules``,
+- **stages**: one per entry of ``model.feature_info``, with the blocks found in its modules
+  (layers of a stage outside its blocks, e.g. SqueezeNet's max-pools, are listed with it),
+- the **head**: what runs after the last stage (the neck, e.g. the final 1×1 conv, and the
+  classifier head).
+
+A layer that is not a ppnets model (no ``feature_info``) is split into the layers before its
+first block, one stage with all its blocks, and the layers after them.
 
 Units: parameters are trainable parameter elements (BN running statistics excluded);
 MACs are multiply-accumulates of Conv2D and Linear layers at batch 1 (FLOPs = 2 × MACs).
@@ -117,10 +118,6 @@ class ModelSummary:
         return out
 
 
-def _parent(name: str) -> str:
-    return name.rsplit(".", 1)[0] if "." in name else ""
-
-
 def summarize(model: nn.Layer, input_size: Union[int, Sequence[int]] = 224, name: Optional[str] = None,
               in_chans: int = 3) -> ModelSummary:
     """Profile ``model`` at ``input_size`` (batch 1, eval mode) and group the layers by block and stage."""
@@ -157,34 +154,61 @@ def summarize(model: nn.Layer, input_size: Union[int, Sequence[int]] = 224, name
         if o is not None:
             records[o].layers.append(layer)
 
-    sections: List[Section] = [Section("stem")]
-    executed = [records[n] for n in order]
-    if not executed:
-        sections[0].layers = list(profile.layers)
-        return ModelSummary(name or type(model).__name__, profile.input_shape, profile,
-                            sections + [Section("head")], getattr(model, "class_num", None))
-    # stages
-    parents = {_parent(b.name) for b in executed}
-    key = (lambda b: _parent(b.name)) if len(parents) > 1 else (lambda b: tuple(b.out_shape[2:]))
-    stages: List[Section] = []
-    for b in executed:
-        if not stages or key(stages[-1].blocks[-1]) != key(b):
-            stages.append(Section(f"stage{len(stages) + 1}", _parent(b.name) if len(parents) > 1 else ""))
-        b.stage = stages[-1].name
-        stages[-1].blocks.append(b)
-    stage_of = {b.name: s for s in stages for b in s.blocks}
-    head = Section("head")
-    owned = [i for i, o in enumerate(owner) if o is not None]
-    last = max(owned)
-    current = sections[0]
-    for i, (layer, o) in enumerate(zip(profile.layers, owner)):
-        if o is not None:
-            current = stage_of[o]
-        elif i > last:
-            current = head
-        current.layers.append(layer)  # a layer between two blocks: the stage of the block before
-    return ModelSummary(name or type(model).__name__, profile.input_shape, profile,
-                        sections + stages + [head], getattr(model, "class_num", None))
+    stages = _stage_sections(model, records)
+    sections = [Section("stem")] + stages + [Section("head")]
+    where = _sections_of(model, profile.layers, owner, len(stages))
+    for layer, o in zip(profile.layers, where):
+        sections[o].layers.append(layer)
+    section_of = {id(layer): sections[o] for layer, o in zip(profile.layers, where)}
+    for n in order:
+        sec = section_of[id(records[n].layers[0])] if records[n].layers else None
+        if sec is not None and any(sec is st for st in stages):
+            sec.blocks.append(records[n])
+            records[n].stage = sec.name
+    return ModelSummary(name or type(model).__name__, profile.input_shape, profile, sections,
+                        getattr(model, "class_num", None))
+
+
+def _under(name: str, module: str) -> bool:
+    return name == module or name.startswith(module + ".")
+
+
+def _stage_sections(model: nn.Layer, records: Dict[str, BlockRecord]) -> List[Section]:
+    info = getattr(model, "feature_info", None)
+    if not info:
+        return [Section("stage1")] if records else []
+    # a stage that is one container (MobileNetV2's conv3, EfficientNet's blocks.2) is labelled with it
+    return [Section(f"stage{i + 1}", stage["modules"][0]
+                    if len(stage["modules"]) == 1 and stage["modules"][0] not in records else "")
+            for i, stage in enumerate(info)]
+
+
+def _sections_of(model: nn.Layer, layers: Sequence[LayerStat], owner: Sequence[Optional[str]],
+                 n_stages: int) -> List[int]:
+    """Section index (0 = stem, 1 … n = stages, n + 1 = head) of each executed leaf layer.
+
+    A ppnets model runs its stem modules, then each stage's modules, in order: each leaf goes to the
+    next module of that sequence whose name prefixes it (so a shared layer, like SqueezeNet's pool,
+    is placed by when it runs); what runs after the last stage is the head. Any other layer: before
+    its first block = stem, up to its last block = the one stage, then the head.
+    """
+    info = getattr(model, "feature_info", None)
+    if not info:
+        owned = [i for i, o in enumerate(owner) if o is not None]
+        if not owned:
+            return [0] * len(layers)
+        return [0 if i < owned[0] else 1 if i <= owned[-1] else 2 for i in range(len(layers))]
+    chain = [(0, m) for m in model.stem_modules] + [(i + 1, m) for i, stage in enumerate(info)
+                                                     for m in stage["modules"]]
+    out, at = [], 0
+    for layer in layers:
+        hit = next((j for j in range(at, len(chain)) if _under(layer.name, chain[j][1])), None)
+        if hit is None:
+            out.append(0 if not out else n_stages + 1 if at == len(chain) - 1 else out[-1])
+        else:
+            at = hit
+            out.append(chain[hit][0])
+    return out
 
 
 # --------------------------------------------------------------------------- formatting
@@ -252,7 +276,7 @@ def format_rollup(summary: ModelSummary) -> str:
                              fmt_int(b.params), fmt_int(b.macs), _pct(b.macs, total)])
             extra = sec.other
             if extra:
-                rows.append(["  (between blocks)", ", ".join(dict.fromkeys(x.type for x in extra)), "",
+                rows.append(["  (outside blocks)", ", ".join(dict.fromkeys(x.type for x in extra)), "",
                              fmt_int(sum(x.params for x in extra)), fmt_int(sum(x.macs for x in extra)),
                              _pct(sum(x.macs for x in extra), total)])
     rows.append(["total", "", "", fmt_int(summary.params), fmt_int(summary.macs), "100.0%"])

@@ -33,7 +33,8 @@ from .counter import profile_model
 from .logplot import best_eval, last_eval, parse_log
 
 __all__ = ["ZooEntry", "export_for_benchmark", "measure_model", "measure_zoo", "read_accuracy",
-           "select_models", "write_csv", "read_csv", "write_markdown", "plot_zoo", "short_label", "FAMILY_STYLE"]
+           "select_models", "write_csv", "read_csv", "write_markdown", "plot_zoo", "short_label", "FAMILY_STYLE",
+           "family_style"]
 
 #: family → (colour, marker), in the order of the papers.
 FAMILY_STYLE: Dict[str, Tuple[str, str]] = {
@@ -45,6 +46,18 @@ FAMILY_STYLE: Dict[str, Tuple[str, str]] = {
     "MobileNetV3": ("#9467bd", "P"),
     "EfficientNet": ("#d62728", "*"),
 }
+#: styles for registered families not in :data:`FAMILY_STYLE`, given out in name order
+SPARE_STYLES: Tuple[Tuple[str, str], ...] = (("#17becf", "X"), ("#e377c2", "h"), ("#7f7f7f", "p"),
+                                             ("#1a55ff", "<"), ("#5b8c00", ">"), ("#c51b7d", "d"))
+
+
+def family_style(family: str) -> Tuple[str, str]:
+    """(colour, marker) of ``family`` in the charts: :data:`FAMILY_STYLE`, else a spare style, distinct
+    for each registered family (so a new family needs no entry here)."""
+    if family in FAMILY_STYLE:
+        return FAMILY_STYLE[family]
+    others = sorted({model_info(n).family for n in list_models()} - set(FAMILY_STYLE) | {family})
+    return SPARE_STYLES[others.index(family) % len(SPARE_STYLES)]
 
 
 @dataclass
@@ -327,7 +340,7 @@ def _scatter(ax, entries: Sequence[ZooEntry], xs: Sequence[float], ys: Sequence[
                                      if f in FAMILY_STYLE else 99))
     for fam in families:
         idx = [i for i, e in enumerate(entries) if e.family == fam]
-        color, marker = FAMILY_STYLE.get(fam, ("#7f7f7f", "o"))
+        color, marker = family_style(fam)
         year = entries[idx[0]].year
         order = sorted(idx, key=lambda i: xs[i])
         ax.scatter([xs[i] for i in order], [ys[i] for i in order], s=42 if marker != "*" else 90, c=color,
@@ -336,7 +349,7 @@ def _scatter(ax, entries: Sequence[ZooEntry], xs: Sequence[float], ys: Sequence[
     ax.set_yscale("log")
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=8, loc="upper left", title="family (year)", title_fontsize=8, framealpha=0.9)
-    pts = sorted(((xs[i], ys[i], short_label(e.name, e.family), _darker(FAMILY_STYLE.get(e.family, ("#7f7f7f",))[0]), e)
+    pts = sorted(((xs[i], ys[i], short_label(e.name, e.family), _darker(family_style(e.family)[0]), e)
                   for i, e in enumerate(entries)), key=lambda p: _label_priority(p[4]))
     _place_labels(ax, [p[:4] for p in pts])
 

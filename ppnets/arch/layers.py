@@ -7,6 +7,7 @@ that each family's ``state_dict`` matches PaddleClas key for key.
 """
 from __future__ import annotations
 
+import functools
 from typing import Optional, Sequence, Tuple, Union
 
 import paddle
@@ -42,6 +43,8 @@ ACTIVATIONS = {
     "silu": nn.Silu,
     "sigmoid": nn.Sigmoid,
     "leaky_relu": nn.LeakyReLU,
+    "hardclip": functools.partial(nn.Hardtanh, 0.0, 1.0),  # clip(x, 0, 1) (PaddleClas GhostNet SE)
+    "gelu": nn.GELU,                                       # exact (erf) GELU (MobileNetV4 hybrid_large)
 }
 
 
@@ -261,22 +264,29 @@ class SqueezeExcite(nn.Layer):
         act: activation after the reduction ("relu" for MobileNetV3, "swish" for EfficientNet).
         gate: gating activation ("hardsigmoid_pc" for PaddleClas MobileNetV3, "sigmoid" for EfficientNet).
         names: attribute names of the two convolutions.
+        linear: reduce and expand with ``nn.Linear`` on the pooled vector instead of 1×1
+            convolutions (the same computation; PaddleClas's GhostNet stores them so).
     """
 
     def __init__(self, channels: int, reduced_channels: int, act: str = "relu",
-                 gate: str = "sigmoid", names: Tuple[str, str] = ("conv1", "conv2")) -> None:
+                 gate: str = "sigmoid", names: Tuple[str, str] = ("conv1", "conv2"), linear: bool = False) -> None:
         super().__init__()
         self.avg_pool = nn.AdaptiveAvgPool2D(1)
-        self.names = names
-        setattr(self, names[0], nn.Conv2D(channels, reduced_channels, 1))
-        setattr(self, names[1], nn.Conv2D(reduced_channels, channels, 1))
+        self.names, self.linear = names, linear
+        make = nn.Linear if linear else (lambda i, o: nn.Conv2D(i, o, 1))
+        setattr(self, names[0], make(channels, reduced_channels))
+        setattr(self, names[1], make(reduced_channels, channels))
         self.act = make_act(act)
         self.gate = make_act(gate)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         s = self.avg_pool(x)
+        if self.linear:
+            s = paddle.flatten(s, 1)
         s = self.act(getattr(self, self.names[0])(s))
         s = self.gate(getattr(self, self.names[1])(s))
+        if self.linear:
+            s = s.unsqueeze([2, 3])
         return x * s
 
 

@@ -27,6 +27,7 @@ from ..utils.logger import get_logger
 from ..data.labels import read_label_file
 from .checkpoint_checks import check_optimizer_state, check_state_dict, check_states
 from .report import quiet_paddle_warnings
+from .paddleclas_checkpoint import is_paddleclas_states, optimizer_state as paddleclas_optimizer_state
 from .serialization import decode, encode, load
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_pretrained", "read_weights", "weights_path",
@@ -264,7 +265,11 @@ def _read_checkpoint(prefix: str, trust: bool) -> Tuple[Dict[str, Any], Dict[str
     states, _ = load(f"{prefix}.pdstates", "checkpoint states file", trust)
     states = check_states(states, f"{prefix}.pdstates")
     blobs: Dict[str, bytes] = {}
-    for suffix, digest in states.get("digests", {"pdparams": None}).items():
+    listed = states.get("digests")
+    if listed is None:  # a PaddleClas checkpoint: its files as they are, without digests
+        listed = {suffix: None for suffix in ("pdparams", "pdopt", "pdema")
+                  if suffix == "pdparams" or os.path.isfile(f"{prefix}.{suffix}")}
+    for suffix, digest in listed.items():
         path = f"{prefix}.{suffix}"
         if not os.path.isfile(path):
             raise CheckpointError(f"checkpoint file not found: {path}")
@@ -306,9 +311,14 @@ def load_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer: Optional[pad
     if optimizer is not None and optimizer_name and states.get("optimizer") not in (None, optimizer_name):
         raise CheckpointError(f"checkpoint {prefix} was saved with Optimizer.name={states['optimizer']}, "
                               f"but the config uses {optimizer_name}")
+    paddleclas = is_paddleclas_states(states)
+    if paddleclas and "pdema" in blobs:  # PaddleClas saves the EMA weights as .pdparams, the raw ones as .pdema
+        blobs["pdparams"], blobs["pdema"] = blobs["pdema"], blobs["pdparams"]
     suffix = next(s for s in _WEIGHT_SUFFIXES if s in blobs)
     where = f"{prefix}.{suffix}"
     params = check_state_dict(decode(blobs[suffix], where, "checkpoint weights file", trust), where)
+    if paddleclas and arch is not None:
+        params = _convert_if_paddleclas(params, arch)
     own = model.state_dict()
     bad = [k for k in own if k not in params or list(np.shape(params[k])) != list(own[k].shape)]
     extra = [k for k in params if k not in own]
@@ -320,11 +330,21 @@ def load_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer: Optional[pad
         if "pdopt" not in blobs:
             raise CheckpointError(f"checkpoint {prefix} has no optimizer state ({prefix}.pdopt)")
         opt_state = decode(blobs["pdopt"], f"{prefix}.pdopt", "optimizer state file", trust, numpy=False)
+        if paddleclas:
+            opt_state = paddleclas_optimizer_state(opt_state, blobs["pdparams"], f"{prefix}.pdopt", arch)
+            lr = getattr(optimizer, "_learning_rate", None)
+            if hasattr(lr, "state_dict"):  # the schedule's position is set from the epoch (the engine)
+                opt_state["LR_Scheduler"] = lr.state_dict()
         check_optimizer_state(opt_state, model, f"{prefix}.pdopt")
     for name, blob in blobs.items():
         if name not in (suffix, "pdopt"):
             states.setdefault("extra", {})[name] = decode(blob, f"{prefix}.{name}", "checkpoint file", trust,
                                                           numpy=False)
+    if paddleclas:
+        states = dict(states, paddleclas=True)
+        if "pdema" in states.get("extra", {}):  # PaddleClas's EMA file is a plain state_dict
+            weights = states["extra"]["pdema"]
+            states["extra"]["pdema"] = {"weights": _convert_if_paddleclas(weights, arch) if arch else weights}
     with quiet_paddle_warnings():
         model.set_state_dict(params)
     if optimizer is not None:

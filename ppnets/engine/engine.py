@@ -209,6 +209,12 @@ class Engine:
         self.best_ema_metric = float(states.get("best_ema_metric", -np.inf))
         self.partial = states.get("partial")
         self.start_epoch = int(states["epoch"]) + 1
+        if states.get("paddleclas"):  # PaddleClas's checkpoint: the LR position follows from the epoch
+            self.global_step = int(states["epoch"]) * self.steps_per_epoch
+            updates = int(states["epoch"]) * (-(-self.steps_per_epoch // self.update_freq))
+            self.lr_scheduler.step(int(states["epoch"]) if getattr(self.lr_scheduler, "by_epoch", False) else updates)
+            self.log.info(f"resuming PaddleClas's checkpoint {prefix}: epoch {states['epoch']} done (its metric "
+                          f"{states.get('metric', float('nan')):.5f}); the best metric restarts, as in PaddleClas")
         if int(states["epoch"]) > self.epochs:
             raise ConfigError(f"Global.epochs={self.epochs}, but checkpoint {prefix} has already finished "
                               f"{states['epoch']} epochs: nothing left to do (its LR schedule spanned more epochs; "
@@ -243,7 +249,7 @@ class Engine:
         """
         g = self.config["Global"]
         writer = self._writer = self._visualdl() if g["use_visualdl"] and self.is_main else None
-        self._stop_signal = None
+        self._stop_signal: Optional[str] = None
         previous = {s: signal.signal(s, self._on_signal) for s in _STOP_SIGNALS} \
             if threading.current_thread() is threading.main_thread() else {}
         last_eval: Dict[str, float] = {}

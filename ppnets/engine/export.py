@@ -143,7 +143,8 @@ def export_model(config: Dict[str, Any], save_dir: Optional[str] = None) -> str:
 
 
 class Predictor:
-    """Classify images with an exported model through ``paddle.inference`` (CPU, oneDNN).
+    """Classify images with an exported model through ``paddle.inference`` (CPU, oneDNN); for a
+    ``features_only`` export, :meth:`features` returns its maps.
 
     Args:
         model_dir: a directory written by :func:`export_model`.

@@ -12,7 +12,7 @@ import contextlib
 import datetime
 import os
 import warnings
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Iterator, List, Optional
 
 __all__ = ["quiet_paddle_warnings", "start_banner", "closing_summary", "nothing_to_do", "cpu_threads"]
 
@@ -44,9 +44,13 @@ def _device(engine: Any) -> str:
     if g["device"] != "cpu":
         return f"device: {g['device']}"
     from ..arch import backend
-    kernels = (f"oneDNN training convolutions on {backend.num_threads()} threads" if engine.conv_backend == "onednn"
+    kernels = (f"oneDNN training convolutions on {_plural(backend.num_threads(), 'thread')}" if engine.conv_backend == "onednn"
                else "Paddle's convolution kernels")
     return f"device: cpu ({cpu_threads()} cores), {kernels}"
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _count(n: float, unit: str) -> str:
@@ -76,7 +80,8 @@ def start_banner(engine: Any) -> List[str]:
     data += f", {len(names)} classes" if names else ""
     lines.append(data)
     batch = train.batch_sampler.batch_size
-    schedule = (f"schedule: {engine.epochs} epochs × {engine.steps_per_epoch} iterations, batch {batch}"
+    schedule = (f"schedule: {_plural(engine.epochs, 'epoch')} × {_plural(engine.steps_per_epoch, 'iteration')}, "
+                f"batch {batch}"
                 f"{f' × {engine.world_size} processes' if engine.world_size > 1 else ''}"
                 f"{f', update_freq {engine.update_freq}' if engine.update_freq > 1 else ''}, "
                 f"{cfg['Optimizer']['name']} with {cfg['Optimizer']['lr']['name']} LR "

@@ -26,7 +26,7 @@ import paddle
 
 from ..errors import CheckpointError
 
-__all__ = ["SAFE_GLOBALS", "read_bytes", "decode", "load", "encode", "is_safetensors"]
+__all__ = ["SAFE_GLOBALS", "read_bytes", "decode", "load", "encode", "is_safetensors", "parameter_names"]
 
 #: the only ``module.name`` globals a pickle may reference (what numpy's own pickles use;
 #: ``_codecs.encode`` is how protocol-2 pickles spell bytes, e.g. a dtype's code)
@@ -141,6 +141,18 @@ def decode(data: bytes, path: str, what: str, trust: bool = False, numpy: bool =
     except Exception as e:  # pickle/numpy/safetensors raise assorted errors for damaged files
         raise CheckpointError(f"cannot read {what} {path}: truncated or not a Paddle file "
                               f"({type(e).__name__})") from None
+
+
+def parameter_names(data: bytes, path: str, what: str) -> Dict[str, str]:
+    """The table ``structured name → parameter name`` Paddle stores in a ``.pdparams`` pickle
+    (``StructuredToParameterName@@``: how its optimizer state names each parameter), or ``{}``."""
+    try:
+        obj = _unpickle(data, path, what)
+    except Exception:  # a file that cannot be read restrictedly has been reported by decode() already
+        return {}
+    table = obj.get(_NAME_TABLE) if isinstance(obj, dict) else None
+    return {k: v for k, v in table.items() if isinstance(k, str) and isinstance(v, str)} \
+        if isinstance(table, dict) else {}
 
 
 def load(path: str, what: str, trust: bool = False, numpy: bool = True) -> Tuple[Any, bytes]:
