@@ -134,24 +134,15 @@ SCHEMA: Dict[str, Section] = {
         "save_steps": Key(int, 0, "also save 'latest' every this many iterations, mid-epoch (0 = only at epoch "
                           "ends)", minimum=0),
         "to_static": Key(bool, False, "train through paddle.jit.to_static (static graph)"),
-<<<<<<< HEAD
-=======
         "conv_backend": Key(str, "auto", "convolution kernels of dynamic-mode training and evaluation: onednn "
                             "(ppnets's oneDNN kernels, CPU), paddle (Paddle's) or auto (onednn on the CPU)",
                             ("auto", "onednn", "paddle")),
->>>>>>> main
         "trust_pickles": Key(bool, False, "read .pdparams/.pdopt/.pdstates/.pdema with Paddle's unrestricted "
                              "unpickler, which can run code from the file (default: only arrays, dicts, lists, "
                              "numbers and strings are read); only for files you trust"),
         "weights_format": Key(str, "pdparams", "file format of the model and EMA weights in checkpoints: pdparams "
                               "(Paddle's pickle, what PaddleClas reads) or safetensors (tensors only, "
                               "<prefix>.safetensors)", ("pdparams", "safetensors")),
-<<<<<<< HEAD
-        "conv_backend": Key(str, "auto", "convolution kernels of dynamic-mode training and evaluation: onednn "
-                            "(ppnets's oneDNN kernels, CPU), paddle (Paddle's) or auto (onednn on the CPU)",
-                            ("auto", "onednn", "paddle")),
-=======
->>>>>>> main
     }),
     "Arch": Section({
         "name": Key(str, REQUIRED, "registered model name (ppnets.list_models())"),
