@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from conftest import REPO
-from test_reliability import CONFIG, user_error
+from test_reliability import CONFIG, train_args, trained, user_error, user_errors  # noqa: F401 (trained: a fixture)
 
 #: the address-space cap of the bomb subprocesses: tools/train.py runs in 1 GiB
 MEMORY_CAP = 1 << 30
@@ -164,3 +164,40 @@ def test_yaml_nesting_limit_allows_real_configs():
     assert len(paths) > 50
     for path in paths:
         load_config(path)
+
+
+# ----------------------------------------------------------------------------- numbers and component options
+
+@pytest.mark.parametrize("override, message", [
+    ("Global.print_batch_step=0", "Global.print_batch_step: expected a number >= 1, got 0"),
+    ("Global.eval_interval=0", "Global.eval_interval: expected a number >= 1, got 0"),
+    ("Global.update_freq=0", "Global.update_freq: expected a number >= 1, got 0"),
+    ("Global.save_steps=-3", "Global.save_steps: expected a number >= 0, got -3"),
+    ("Infer.batch_size=0", "Infer.batch_size: expected a number >= 1, got 0"),
+    ("Global.image_shape=[3,32]", "Global.image_shape: expected 3 items, got [3, 32]"),
+    ("Global.image_shape=[3,0,32]", "Global.image_shape: expected numbers >= 1, got [3, 0, 32]"),
+])
+def test_numbers_out_of_range(trained, tmp_path, capsys, override, message):
+    args = train_args(trained["data"], str(tmp_path / "o")) + ["-o", override]
+    assert user_error("train", args, capsys) == message
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["Optimizer.lr={name: Cosine}"], "Optimizer.lr.Cosine: missing required key 'learning_rate'"),
+    (["Optimizer.lr.name=Piecewise"], "Optimizer.lr.Piecewise: missing required key 'decay_epochs'\n"
+                                      "Optimizer.lr.Piecewise: missing required key 'values'"),
+    (["DataLoader.Train.dataset.seed=1"],
+     "DataLoader.Train.dataset.ImageFolder: 'seed' is set by ppnets itself, remove it from the config"),
+    (["Optimizer.regularizer={name: L2, coeff: abc}"], "Optimizer.regularizer.coeff: expected a number >= 0, got 'abc'"),
+    (["Metric.Eval=[]"], "Metric.Eval: empty, but evaluating during training needs a metric to pick best_model, "
+                         "e.g. [{TopkAcc: {topk: [1, 5]}}] (or Global.eval_during_train: false)"),
+])
+def test_component_options_checked_as_a_whole(trained, tmp_path, capsys, overrides, message):
+    args = train_args(trained["data"], str(tmp_path / "o")) + [x for o in overrides for x in ("-o", o)]
+    assert "\n".join(user_errors("train", args, capsys)) == message
+
+
+def test_component_name_must_be_a_string(trained, tmp_path, capsys):
+    args = train_args(trained["data"], str(tmp_path / "o")) + ["-o", "Optimizer.lr.name=[Cosine]"]
+    assert user_error("train", args, capsys).startswith(
+        "Optimizer.lr.name: expected the name of a LR schedule, got ['Cosine']; valid: Constant, Cosine")

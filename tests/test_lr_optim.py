@@ -11,6 +11,7 @@ import numpy as np
 import paddle
 import pytest
 
+import ppnets
 from ppnets.config import load_config
 from ppnets.errors import ConfigError
 from ppnets.optimizer import build_lr, build_optimizer, no_weight_decay_params
@@ -305,3 +306,18 @@ def test_plot_lr_user_error_is_one_line(tmp_path):
                            "--steps_per_epoch", "0"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
         "ppnets: error: --steps_per_epoch: expected a positive integer, got 0"]
+
+
+def test_no_weight_decay_name_accepts_paddleclas_string_form(digits_slice, tmp_path):
+    from ppnets.config import load_config
+    from ppnets.optimizer import build_optimizer
+    from conftest import small_overrides
+    cfg = load_config(os.path.join(os.path.dirname(__file__), "..", "configs", "mobilenetv2.yaml"),
+                      small_overrides(digits_slice, str(tmp_path), **{"Optimizer.no_weight_decay_name": "bn bias"}))
+    assert cfg["Optimizer"]["no_weight_decay_name"] == "bn bias"
+    model = ppnets.build_model("MobileNetV2_x0_25", class_num=3)
+    opt = build_optimizer(cfg["Optimizer"], 1, 1, model)
+    no_decay = {p.name for p in opt._parameter_list if getattr(p, "regularizer", None) is not None
+                and float(getattr(p.regularizer, "_coeff", getattr(p.regularizer, "_regularization_coeff", 1))) == 0}
+    named = {p.name: n for n, p in model.named_parameters()}
+    assert no_decay and all("bn" in named[p] or "bias" in named[p] for p in no_decay)

@@ -20,6 +20,8 @@ import numpy as np
 import paddle
 import pytest
 
+import ppnets
+from ppnets.engine import checkpoint as ckpt
 from ppnets.utils.cli import run
 
 from conftest import REPO, load_tool, make_digits_slice, small_overrides
@@ -374,3 +376,64 @@ def test_unknown_bad_image_policy(data, tmp_path, capsys):
     msg = user_error("train", train_args(data, str(tmp_path / "o"), **{"DataLoader.Train.dataset.bad_image": "ignore"}),
                      capsys)
     assert msg == "ImageFolder.bad_image: expected one of stop, skip, warn, got 'ignore'"
+
+
+# ----------------------------------------------------------------------------- interrupted saves, partial files
+
+class _Killed(BaseException):
+    """Stands for SIGKILL: nothing after it runs, not even except-clauses for Exception."""
+
+
+@pytest.mark.parametrize("flag", ["--topk", "--batch_size", "--threads"])
+def test_predict_counts_must_be_positive(tmp_path, capsys, flag):
+    args = ["--model_dir", str(tmp_path), "--image", str(tmp_path), flag, "0"]
+    assert user_error("predict", args, capsys) == f"{flag}: expected a positive integer, got 0"
+
+
+def test_second_interrupted_save_still_leaves_a_complete_checkpoint(tmp_path, monkeypatch):
+    model = paddle.nn.Linear(3, 2)
+    prefix = str(tmp_path / "latest")
+    first = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    ckpt.save_checkpoint(prefix, model, None, {"epoch": 1})
+    real_replace = os.replace
+
+    def killed_after_first_file(src, dst):
+        real_replace(src, dst)
+        raise _Killed()
+
+    for epoch in (2, 3):  # the run resumes from the backup, and is killed again while saving
+        with paddle.no_grad():
+            model.weight.set_value(model.weight + 1.0)
+        monkeypatch.setattr(ckpt.os, "replace", killed_after_first_file)
+        with pytest.raises(_Killed):
+            ckpt.save_checkpoint(prefix, model, None, {"epoch": epoch})
+        monkeypatch.setattr(ckpt.os, "replace", real_replace)
+        restored = paddle.nn.Linear(3, 2)
+        states = ckpt.load_checkpoint(prefix, restored, None)
+        assert states["epoch"] == 1
+        for key, value in restored.state_dict().items():
+            assert (value.numpy() == first[key]).all(), key
+    # the next save that completes replaces everything and leaves no backup or temporary file behind
+    ckpt.save_checkpoint(prefix, model, None, {"epoch": 4})
+    assert ckpt.load_checkpoint(prefix, paddle.nn.Linear(3, 2), None)["epoch"] == 4
+    assert sorted(os.listdir(tmp_path)) == ["latest.pdparams", "latest.pdstates"]
+
+
+def test_atomic_open_keeps_the_old_file_when_writing_fails(tmp_path):
+    from ppnets.utils.files import atomic_open, atomic_write
+    path = str(tmp_path / "label_list.txt")
+    atomic_write(path, "a\nb\n")
+    with pytest.raises(OSError):
+        with atomic_open(path, "w", encoding="utf-8") as f:
+            f.write("half")
+            raise OSError("disk full")
+    assert open(path, encoding="utf-8").read() == "a\nb\n"
+    assert os.listdir(tmp_path) == ["label_list.txt"]
+
+
+@pytest.mark.slow
+def test_export_writes_only_complete_files(tmp_path):
+    from ppnets.engine.export import save_inference_model
+    out = str(tmp_path / "inference")
+    save_inference_model(ppnets.build_model("MobileNetV2_x0_25", class_num=3), out, [3, 32, 32], {"label_names": None})
+    assert sorted(os.listdir(out)) == ["inference.json", "inference.pdiparams", "inference.yml"]
