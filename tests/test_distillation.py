@@ -335,3 +335,8 @@ def test_paddleclas_keys_of_sub_models(digits_slice, teacher_weights, tmp_path):
                                           r"Arch\.infer_model_name \('Student'\)"):
         load_small_config(digits_slice, str(tmp_path), **_distill(teacher_weights, **{
             "Infer.PostProcess": "{name: DistillationPostProcess, model_name: Teacher, func: Topk, topk: 1}"}))
+    # without model_name (PaddleClas's default: Student) the PostProcess follows infer_model_name
+    cfg = load_small_config(digits_slice, str(tmp_path), **_distill(teacher_weights, **{
+        "Arch.infer_model_name": "Teacher", "Metric.Eval": "[{DistillationTopkAcc: {model_key: Teacher}}]",
+        "Loss.Eval": "[{CELoss: {}}]", "Infer.PostProcess": "{name: DistillationPostProcess, func: Topk, topk: 1}"}))
+    assert cfg["Arch"]["infer_model_name"] == "Teacher" and "PostProcess" not in cfg["Infer"]

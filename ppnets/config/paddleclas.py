@@ -171,9 +171,9 @@ def _infer(infer: Dict[str, Any], cfg: Dict[str, Any], notices: Notices, refuse:
         return
     name = post.get("name", "Topk")
     if name == "DistillationPostProcess":  # the Topk/threshold of Arch.infer_model_name's outputs
-        model = post.get("model_name", "Student")
+        model = post.get("model_name")  # PaddleClas's default, Student, is whatever infer_model_name says here
         chosen = (cfg.get("Arch") or {}).get("infer_model_name") if isinstance(cfg.get("Arch"), dict) else None
-        if chosen is not None and model != chosen:
+        if model is not None and chosen is not None and model != chosen:
             refuse(f"Infer.PostProcess.model_name: {model!r} differs from Arch.infer_model_name ({chosen!r}), "
                    "the model ppnets runs for inference; make them equal")
         if post.get("key") is not None:
