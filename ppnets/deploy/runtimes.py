@@ -1,0 +1,171 @@
+"""Inference runtimes behind :class:`ppnets.engine.export.Predictor`: paddle.inference, ONNX Runtime, OpenVINO.
+
+Each runtime takes an NCHW float32 batch and returns the exported model's output
+(probabilities, or logits when exported with ``Export.softmax: false``).
+
+``backend="auto"`` picks, among the runtimes that are installed and whose model file is in
+the export directory, the first of :data:`AUTO_ORDER`: ONNX Runtime, then OpenVINO, then
+paddle.inference. That is their order of speed on an x86 CPU for the exported CNNs at batch
+1 and 16 (``python tools/benchmark.py --sections predictor``; figures in docs/deploy.md).
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+from ..utils.runtime import retain_freed_memory as _retain_freed_memory
+
+__all__ = ["BACKENDS", "AUTO_ORDER", "PRECISIONS", "MODEL_FILES", "resolve_backend", "create_runtime",
+           "PaddleRuntime", "OnnxRuntime", "OpenVINORuntime"]
+
+PADDLE_FILES = ("inference.json", "inference.pdiparams")
+ONNX_FILE, INT8_FILE = "inference.onnx", "inference.int8.onnx"
+BACKENDS = ("paddle", "onnxruntime", "openvino")
+PRECISIONS = ("fp32", "int8")
+#: backend="auto": the first of these that is installed and has its model file
+AUTO_ORDER = ("onnxruntime", "openvino", "paddle")
+#: (backend, precision) → the files it reads from the export directory
+MODEL_FILES: Dict[Tuple[str, str], Tuple[str, ...]] = {
+    ("paddle", "fp32"): PADDLE_FILES,
+    ("onnxruntime", "fp32"): (ONNX_FILE,), ("onnxruntime", "int8"): (INT8_FILE,),
+    ("openvino", "fp32"): (ONNX_FILE,), ("openvino", "int8"): (INT8_FILE,),
+}
+_MODULES = {"paddle": "paddle", "onnxruntime": "onnxruntime", "openvino": "openvino"}
+_HOW_TO_GET = {ONNX_FILE: "export with -o 'Export.formats=[paddle,onnx]'",
+               INT8_FILE: "run tools/quantize.py --model_dir DIR -c CONFIG",
+               PADDLE_FILES[0]: "run tools/export_model.py", PADDLE_FILES[1]: "run tools/export_model.py"}
+
+
+def _installed(backend: str) -> bool:
+    return importlib.util.find_spec(_MODULES[backend]) is not None
+
+
+def _has_files(model_dir: str, backend: str, precision: str) -> bool:
+    files = MODEL_FILES.get((backend, precision))
+    return files is not None and all(os.path.isfile(os.path.join(model_dir, f)) for f in files)
+
+
+def resolve_backend(model_dir: str, backend: str = "auto", precision: str = "fp32") -> str:
+    """The runtime that ``backend`` names for this export; ``auto`` follows :data:`AUTO_ORDER`.
+
+    Raises a :class:`ConfigError` for an unknown name or precision and a :class:`DataError`
+    when the model file the runtime needs is missing (with the command that writes it).
+    """
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision: expected one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if backend == "auto":
+        for name in AUTO_ORDER:
+            if _has_files(model_dir, name, precision) and _installed(name):
+                return name
+        needed = INT8_FILE if precision == "int8" else f"{PADDLE_FILES[0]} or {ONNX_FILE}"
+        raise DataError(f"{model_dir}: no {precision} model for any installed runtime (looked for {needed})")
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend: expected auto or one of {', '.join(BACKENDS)}, got {backend!r}")
+    if (backend, precision) not in MODEL_FILES:
+        raise ConfigError(f"backend {backend}: no {precision} support (int8 runs on onnxruntime or openvino)")
+    for f in MODEL_FILES[(backend, precision)]:
+        if not os.path.isfile(os.path.join(model_dir, f)):
+            raise DataError(f"{model_dir}: {f} is missing for backend {backend} ({_HOW_TO_GET[f]})")
+    if not _installed(backend):
+        raise ConfigError(f"backend {backend}: the Python package '{_MODULES[backend]}' is not installed "
+                          "(pip install -r requirements.txt)")
+    return backend
+
+
+class PaddleRuntime:
+    """paddle.inference on the CPU (oneDNN by default) or GPU 0."""
+
+    def __init__(self, model_dir: str, cpu_threads: int, use_mkldnn: bool = True, use_gpu: bool = False,
+                 ir_optim: bool = True, retain_freed_memory: bool = True) -> None:
+        import paddle.inference
+
+        cfg = paddle.inference.Config(*(os.path.join(model_dir, f) for f in PADDLE_FILES))
+        if use_gpu:
+            cfg.enable_use_gpu(256, 0)
+        else:
+            cfg.disable_gpu()
+            cfg.set_cpu_math_library_num_threads(cpu_threads)
+            if use_mkldnn:
+                cfg.enable_mkldnn()
+            else:
+                cfg.disable_mkldnn()   # Paddle 3 enables oneDNN by default
+            if retain_freed_memory:
+                _retain_freed_memory()
+        cfg.switch_ir_optim(ir_optim)
+        # enable_memory_optim() is not used: with PIR programs Paddle 3.3's predictor fails to
+        # build ("Not find predictor_id 0 and pass_name memory_optimize_pass")
+        cfg.disable_glog_info()
+        self.config = cfg
+        self.predictor = paddle.inference.create_predictor(cfg)
+        self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
+        self.output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        self.input.reshape(list(batch.shape))
+        self.input.copy_from_cpu(batch)
+        self.predictor.run()
+        return self.output.copy_to_cpu()
+
+
+class OnnxRuntime:
+    """ONNX Runtime's CPU execution provider, all graph optimisations, ``cpu_threads`` intra-op threads."""
+
+    def __init__(self, model_path: str, cpu_threads: int) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = cpu_threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3   # no warnings about initializers the optimiser removed
+        self.config = opts
+        self.session = ort.InferenceSession(model_path, sess_options=opts, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_name = self.session.get_outputs()[0].name
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run([self.output_name], {self.input_name: batch})[0]
+
+
+class OpenVINORuntime:
+    """OpenVINO's CPU plugin on the ONNX file, ``cpu_threads`` inference threads, latency hint.
+
+    The precision hint is f32: OpenVINO's default on CPUs it thinks have bf16 is bfloat16,
+    which moves MobileNetV2's probabilities by up to 3e-2 (f32: 3e-7 from ONNX Runtime)."""
+
+    def __init__(self, model_path: str, cpu_threads: int) -> None:
+        import openvino as ov
+
+        core = ov.Core()
+        self.config = {"INFERENCE_NUM_THREADS": cpu_threads, "PERFORMANCE_HINT": "LATENCY",
+                       "INFERENCE_PRECISION_HINT": "f32"}
+        self.compiled = core.compile_model(core.read_model(model_path), "CPU", self.config)
+        self.request = self.compiled.create_infer_request()
+        self.output = self.compiled.output(0)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.request.infer({0: batch}, share_inputs=True)[self.output].copy()
+
+
+def create_runtime(model_dir: str, backend: str, precision: str, cpu_threads: Optional[int] = None,
+                   **paddle_options) -> Callable[[np.ndarray], np.ndarray]:
+    """Build the runtime ``backend`` (already resolved) for ``precision`` over ``model_dir``."""
+    threads = cpu_threads or os.cpu_count() or 1
+    if backend == "paddle":
+        return PaddleRuntime(model_dir, threads, **paddle_options)
+    path = os.path.join(model_dir, MODEL_FILES[(backend, precision)][0])
+    try:
+        return OnnxRuntime(path, threads) if backend == "onnxruntime" else OpenVINORuntime(path, threads)
+    except (RuntimeError, ValueError) as e:   # a truncated or foreign file: the runtimes' own errors
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DataError(f"{path}: {backend} cannot load it: {first}") from None
+
+
+def available_backends(model_dir: str, precision: str = "fp32") -> List[str]:
+    """The backends installed and with their model file for this export, in :data:`AUTO_ORDER`."""
+    return [b for b in AUTO_ORDER if _has_files(model_dir, b, precision) and _installed(b)]
