@@ -2,8 +2,9 @@
 
 :func:`convert_to_onnx` converts ``inference.json`` + ``inference.pdiparams`` to
 ``inference.onnx`` (opset ≥ 13: ``HardSwish``/``HardSigmoid`` of MobileNetV3; the batch
-axis stays dynamic) with paddle2onnx's constant folding (polygraphy, with
-onnx-graphsurgeon: both pinned in requirements.txt, so nothing is installed at run time).
+axis stays dynamic) then folded by polygraphy (with onnx-graphsurgeon: both pinned in
+requirements.txt, so nothing is installed at run time), after the pad values paddle2onnx
+2.1 gets wrong are set from the program (:func:`_fix_pad_values`).
 :func:`parity` runs both files on the same random batch and returns the max |Δ|.
 """
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import json
 import os
-from typing import Optional, Sequence
+import re
+from typing import Any, List, Optional, Sequence
 
 import numpy as np
 
@@ -36,22 +39,77 @@ def convert_to_onnx(model_dir: str, out_path: Optional[str] = None, opset: int =
     if missing:   # polygraphy would otherwise try to pip-install onnx-graphsurgeon by itself
         raise ConfigError(f"Export.formats: onnx needs the packages {', '.join(missing)} "
                           "(pip install -r requirements.txt)")
+    import onnx
     import paddle2onnx
 
     out_path = out_path or os.path.join(model_dir, ONNX_FILE)
-    os.environ["POLYGRAPHY_AUTOINSTALL_DEPS"] = "0"   # paddle2onnx sets it to 1; everything is pinned
+    os.environ["POLYGRAPHY_AUTOINSTALL_DEPS"] = "0"   # everything polygraphy needs is pinned
+    from polygraphy.backend.onnx import fold_constants
     from polygraphy.logger import G_LOGGER
 
     G_LOGGER.module_severity = G_LOGGER.ERROR
+    model_file, params_file = (os.path.join(model_dir, f) for f in PADDLE_FILES)
     log = io.StringIO()
+    data = None
     with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-        paddle2onnx.export(*(os.path.join(model_dir, f) for f in PADDLE_FILES), out_path,
-                           opset_version=opset, auto_upgrade_opset=True, enable_onnx_checker=True,
-                           optimize_tool="polygraphy")
-    if not os.path.isfile(out_path):   # paddle2onnx logs a failure instead of raising it
+        try:
+            data = paddle2onnx.export(model_file, params_file, None, opset_version=opset, auto_upgrade_opset=True,
+                                      enable_onnx_checker=True, optimize_tool="None")
+        except NameError:   # its result variable is unbound when the conversion failed
+            pass
+    if not isinstance(data, bytes):   # paddle2onnx logs a failure instead of raising it
         detail = " ".join(line for line in log.getvalue().splitlines() if "rror" in line)[:400]
         raise ConfigError(f"Export.formats: paddle2onnx could not convert {model_dir}: {detail or 'no output'}")
+    model = onnx.load_from_string(data)
+    _fix_pad_values(model, _pad_values(model_file))
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        model = fold_constants(model)
+    onnx.checker.check_model(model)
+    onnx.save(model, out_path)
     return out_path
+
+
+def _pad_values(program_file: str) -> List[float]:
+    """``pad_value`` of every ``pad3d`` op of a PIR program (``inference.json``), in program order."""
+    with open(program_file, encoding="utf-8") as f:
+        program = json.load(f)
+    values: List[float] = []
+    stack = [program]
+    while stack:   # depth-first, in document order
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("#") == "1.pad3d":
+                attrs = {a.get("N"): (a.get("AT") or {}).get("D") for a in node.get("A", [])}
+                values.append(float(attrs.get("pad_value") or 0.0))
+            stack.extend(reversed(list(node.values())))
+        elif isinstance(node, list):
+            stack.extend(reversed(node))
+    return values
+
+
+def _fix_pad_values(model: Any, values: List[float]) -> None:
+    """Set the constant of each converted ``pad3d`` (ONNX ``Pad``) to the program's ``pad_value``.
+
+    paddle2onnx 2.1 reads the op's float64 ``pad_value`` attribute as float32 and writes
+    uninitialised memory into the Pad's constant input (EfficientNet's ``SamePad2D`` then
+    pads with garbage, differently on every conversion)."""
+    from onnx import numpy_helper
+
+    producers = {o: n for n in model.graph.node for o in n.output}
+    for node in model.graph.node:
+        m = re.fullmatch(r"p2o\.pd_op\.pad3d\.(\d+)\.0", node.output[0]) if node.op_type == "Pad" else None
+        if m is None:
+            continue
+        index = int(m.group(1))
+        if index >= len(values) or len(node.input) < 3:
+            raise ConfigError(f"Export.formats: cannot match ONNX node {node.name} to the program's pad ops")
+        constant = producers.get(node.input[2])
+        if constant is None or constant.op_type != "Constant":
+            continue
+        for attr in constant.attribute:
+            if attr.name == "value":
+                dtype = numpy_helper.to_array(attr.t).dtype
+                attr.t.CopyFrom(numpy_helper.from_array(np.array(values[index], dtype=dtype), attr.t.name))
 
 
 def parity(model_dir: str, onnx_path: str, input_shape: Sequence[int], batch: int = 2, seed: int = 0) -> float:

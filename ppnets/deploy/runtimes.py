@@ -3,30 +3,35 @@
 Each runtime takes an NCHW float32 batch and returns the exported model's output
 (probabilities, or logits when exported with ``Export.softmax: false``).
 
-``backend="auto"`` picks, among the runtimes that are installed and whose model file is in
-the export directory, the first of :data:`AUTO_ORDER`: ONNX Runtime, then OpenVINO, then
-paddle.inference. That is their order of speed on an x86 CPU for the exported CNNs at batch
-1 and 16 (``python tools/benchmark.py --sections predictor``; figures in docs/deploy.md).
+``backend="auto"`` (:func:`auto_candidates`, :func:`pick_fastest`): when the export has an ONNX
+file, the faster of ONNX Runtime and OpenVINO **on this machine for this model**, timed when
+the model loads (random batches of 1 and 8, interleaved, median of 3 rounds: about 0.3 s for
+MobileNetV2 at 224 px); without one, paddle.inference. Neither ONNX runtime wins everywhere
+(OpenVINO has the larger per-call overhead and wins on bigger inputs and batches; measured
+figures in docs/deploy.md), and paddle.inference was the slowest in every measurement.
 """
 from __future__ import annotations
 
 import importlib.util
 import os
-from typing import Callable, Dict, List, Optional, Tuple
+import statistics
+import time
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..errors import ConfigError, DataError
 from ..utils.runtime import retain_freed_memory as _retain_freed_memory
 
-__all__ = ["BACKENDS", "AUTO_ORDER", "PRECISIONS", "MODEL_FILES", "resolve_backend", "create_runtime",
-           "PaddleRuntime", "OnnxRuntime", "OpenVINORuntime"]
+__all__ = ["BACKENDS", "AUTO_ORDER", "PRECISIONS", "MODEL_FILES", "resolve_backend", "auto_candidates",
+           "pick_fastest", "create_runtime", "PaddleRuntime", "OnnxRuntime", "OpenVINORuntime"]
 
 PADDLE_FILES = ("inference.json", "inference.pdiparams")
 ONNX_FILE, INT8_FILE = "inference.onnx", "inference.int8.onnx"
 BACKENDS = ("paddle", "onnxruntime", "openvino")
 PRECISIONS = ("fp32", "int8")
-#: backend="auto": the first of these that is installed and has its model file
+#: backend="auto": the candidates, in order of preference (ties and errors keep the earlier one);
+#: paddle only when no ONNX runtime has its file
 AUTO_ORDER = ("onnxruntime", "openvino", "paddle")
 #: (backend, precision) → the files it reads from the export directory
 MODEL_FILES: Dict[Tuple[str, str], Tuple[str, ...]] = {
@@ -49,8 +54,15 @@ def _has_files(model_dir: str, backend: str, precision: str) -> bool:
     return files is not None and all(os.path.isfile(os.path.join(model_dir, f)) for f in files)
 
 
-def resolve_backend(model_dir: str, backend: str = "auto", precision: str = "fp32") -> str:
-    """The runtime that ``backend`` names for this export; ``auto`` follows :data:`AUTO_ORDER`.
+def auto_candidates(model_dir: str, precision: str = "fp32") -> List[str]:
+    """What ``backend="auto"`` chooses among: the ONNX runtimes installed with their file, else paddle."""
+    found = [b for b in AUTO_ORDER if _has_files(model_dir, b, precision) and _installed(b)]
+    onnx_runtimes = [b for b in found if b != "paddle"]
+    return onnx_runtimes or found
+
+
+def resolve_backend(model_dir: str, backend: str = "auto", precision: str = "fp32") -> List[str]:
+    """The runtime(s) ``backend`` may be for this export: ``[backend]``, or the candidates of ``auto``.
 
     Raises a :class:`ConfigError` for an unknown name or precision and a :class:`DataError`
     when the model file the runtime needs is missing (with the command that writes it).
@@ -58,11 +70,11 @@ def resolve_backend(model_dir: str, backend: str = "auto", precision: str = "fp3
     if precision not in PRECISIONS:
         raise ConfigError(f"precision: expected one of {', '.join(PRECISIONS)}, got {precision!r}")
     if backend == "auto":
-        for name in AUTO_ORDER:
-            if _has_files(model_dir, name, precision) and _installed(name):
-                return name
-        needed = INT8_FILE if precision == "int8" else f"{PADDLE_FILES[0]} or {ONNX_FILE}"
-        raise DataError(f"{model_dir}: no {precision} model for any installed runtime (looked for {needed})")
+        found = auto_candidates(model_dir, precision)
+        if not found:
+            needed = INT8_FILE if precision == "int8" else f"{PADDLE_FILES[0]} or {ONNX_FILE}"
+            raise DataError(f"{model_dir}: no {precision} model for any installed runtime (looked for {needed})")
+        return found
     if backend not in BACKENDS:
         raise ConfigError(f"backend: expected auto or one of {', '.join(BACKENDS)}, got {backend!r}")
     if (backend, precision) not in MODEL_FILES:
@@ -73,7 +85,28 @@ def resolve_backend(model_dir: str, backend: str = "auto", precision: str = "fp3
     if not _installed(backend):
         raise ConfigError(f"backend {backend}: the Python package '{_MODULES[backend]}' is not installed "
                           "(pip install -r requirements.txt)")
-    return backend
+    return [backend]
+
+
+def pick_fastest(runtimes: Dict[str, Callable[[np.ndarray], np.ndarray]], shape: Sequence[int],
+                 batches: Sequence[int] = (1, 8), rounds: int = 3) -> Tuple[str, Dict[str, float]]:
+    """The runtime with the least summed median seconds per image over ``batches`` (random NCHW
+    inputs, one warm-up call each, rounds interleaved); returns ``(name, {name: seconds})``."""
+    rng = np.random.default_rng(0)
+    inputs = [rng.standard_normal((b, *shape)).astype(np.float32) for b in batches]
+    for run in runtimes.values():
+        for x in inputs:
+            run(x)
+    times: Dict[Tuple[str, int], List[float]] = {(n, i): [] for n in runtimes for i in range(len(inputs))}
+    for _ in range(rounds):
+        for i, x in enumerate(inputs):
+            for name, run in runtimes.items():
+                tic = time.perf_counter()
+                run(x)
+                times[(name, i)].append((time.perf_counter() - tic) / len(x))
+    score = {n: sum(statistics.median(times[(n, i)]) for i in range(len(inputs))) for n in runtimes}
+    best = min(runtimes, key=lambda n: (score[n], AUTO_ORDER.index(n)))
+    return best, score
 
 
 class PaddleRuntime:
@@ -166,6 +199,3 @@ def create_runtime(model_dir: str, backend: str, precision: str, cpu_threads: Op
         raise DataError(f"{path}: {backend} cannot load it: {first}") from None
 
 
-def available_backends(model_dir: str, precision: str = "fp32") -> List[str]:
-    """The backends installed and with their model file for this export, in :data:`AUTO_ORDER`."""
-    return [b for b in AUTO_ORDER if _has_files(model_dir, b, precision) and _installed(b)]
