@@ -411,9 +411,12 @@ def bench_eval(model: str, size: int, batch: int, rounds: int = 3, warmup: int =
 
 def bench_predictor(model: str, size: int, work_dir: str, batches: Sequence[int] = (1, 16),
                     threads: Sequence[int] = (1, 2), mkldnn: Sequence[bool] = (True, False), rounds: int = 5,
-                    warmup: int = 2, class_num: int = 1000, progress: Progress = _no_progress) -> List[Result]:
+                    warmup: int = 2, class_num: int = 1000, progress: Progress = _no_progress,
+                    runtimes: Sequence[Tuple[str, str]] = ()) -> List[Result]:
     """The exported model on the deploy :class:`Predictor`: img/s and latency (ms per batch)
-    for every (oneDNN on/off, threads, batch size), all timed in interleaved rounds."""
+    for every (oneDNN on/off, threads, batch size), all timed in interleaved rounds; then the
+    ``(backend, precision)`` pairs of ``runtimes`` each in its own process, at the largest thread
+    count (:func:`ppnets.deploy.bench.bench_backends`)."""
     from .analysis.zoo import export_for_benchmark
     from .arch import build_model
     from .engine.export import Predictor
@@ -438,6 +441,10 @@ def bench_predictor(model: str, size: int, work_dir: str, batches: Sequence[int]
                                            f"{t} thread{'s' if t != 1 else ''}", model, size, b,
                               {"img_s": b / med, "latency_ms": med * 1000.0},
                               {"mkldnn": use_mkldnn, "threads": t, "rounds": rounds}))
+    if runtimes:
+        from .deploy.bench import bench_backends
+        results += bench_backends(model, size, work_dir, batches, max(threads), rounds, warmup, runtimes, class_num,
+                                  progress)
     return results
 
 

@@ -217,3 +217,17 @@ def test_quantize_tool_errors_are_one_line(export, tmp_path):
     r = tool("tools/quantize.py", "--model_dir", export["model_dir"], "-c", "configs/mobilenetv2.yaml",
              "--calib_images", "0")
     assert r.returncode == 2 and "--calib_images: expected a positive integer, got 0" in r.stderr
+
+
+def test_runtime_benchmark_times_each_runtime_in_its_own_process(tmp_path):
+    from ppnets.deploy.bench import bench_backends
+
+    rows = bench_backends("MobileNetV2_x0_25", 32, str(tmp_path), batches=(1, 2), threads=1, rounds=2, warmup=1,
+                          variants=[("paddle", "fp32"), ("auto", "fp32"), ("onnxruntime", "int8")], class_num=10)
+    assert [(r.settings["backend"], r.settings["precision"], r.batch_size) for r in rows] == [
+        ("paddle", "fp32", 1), ("paddle", "fp32", 2), ("auto", "fp32", 1), ("auto", "fp32", 2),
+        ("onnxruntime", "int8", 1), ("onnxruntime", "int8", 2)]
+    assert rows[2].settings["runtime"] in ("onnxruntime", "openvino") and rows[2].variant.startswith("auto (chose ")
+    for r in rows:
+        assert r.metrics["img_s"] == pytest.approx(r.batch_size / r.metrics["latency_ms"] * 1000.0)
+    assert os.path.isfile(tmp_path / "export_MobileNetV2_x0_25_32_onnx" / "inference.int8.onnx")
