@@ -105,11 +105,11 @@ def main(argv=None):
             report["img_s"].setdefault(precision, {})[b] = b / statistics.median(ts)
     with open(os.path.join(args.model_dir, "inference.int8.json"), "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2)
-    print(f"| | top-1 ({n} val images) | size (MB) | " + " | ".join(f"img/s batch {b}" for b in args.batches) + " |")
+    print(f"| | top-1 ({n} val images) | size (MB) |" + "".join(f" img/s batch {b} |" for b in args.batches))
     print("|---|---:|---:|" + "---:|" * len(args.batches))
     for k in ("fp32", "int8"):
-        speeds = " | ".join(f"{report['img_s'][k][b]:.1f}" for b in args.batches) if args.batches else ""
-        print(f"| {k} | {100 * acc[k]['top1']:.2f} % | {report['size_mb'][k]:.2f} | {speeds} |")
+        speeds = "".join(f" {report['img_s'][k][b]:.1f} |" for b in args.batches)
+        print(f"| {k} | {100 * acc[k]['top1']:.2f} % | {report['size_mb'][k]:.2f} |{speeds}")
     print(f"top-1 drop {report['top1_drop_points']:.2f} points; int8 agrees with fp32 on "
           f"{100 * acc['int8']['agreement']:.2f} % of images")
     if args.batches:
