@@ -44,6 +44,8 @@ def deploy_config(meta: Dict[str, Any], model_dir: str, topk: int = 5,
                   batch_size: int = 1) -> Tuple[Optional[Dict[str, Any]], str]:
     """PaddleClas's ``inference_cls.yaml`` for an export, or ``(None, reason)`` when its
     preprocessing cannot be expressed with PaddleClas deploy's ops."""
+    if not meta.get("transform_ops"):
+        return None, "the export has no preprocessing ops"
     ops, reason = _deploy_ops(meta["transform_ops"])
     if ops is None:
         return None, reason
