@@ -231,3 +231,12 @@ def test_runtime_benchmark_times_each_runtime_in_its_own_process(tmp_path):
     for r in rows:
         assert r.metrics["img_s"] == pytest.approx(r.batch_size / r.metrics["latency_ms"] * 1000.0)
     assert os.path.isfile(tmp_path / "export_MobileNetV2_x0_25_32_onnx" / "inference.int8.onnx")
+
+
+def test_label_files_in_paddleclas_id_name_form_are_read(tmp_path):
+    from ppnets.engine.infer import read_label_file
+
+    (tmp_path / "ids.txt").write_text("0 tench, Tinca tinca\n1 goldfish\n2 great white shark\n")
+    assert read_label_file(str(tmp_path / "ids.txt")) == ["tench, Tinca tinca", "goldfish", "great white shark"]
+    (tmp_path / "names.txt").write_text("cat\n2 dogs\n")
+    assert read_label_file(str(tmp_path / "names.txt")) == ["cat", "2 dogs"]

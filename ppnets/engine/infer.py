@@ -27,10 +27,15 @@ def list_inputs(path: str) -> List[str]:
 
 
 def read_label_file(path: str) -> List[str]:
+    """Label names, one per line; PaddleClas's ``id name`` form (ids 0, 1, 2 … in order) too."""
     if not os.path.isfile(path):
         raise DataError(f"label file not found: {path}")
     with open(path, encoding="utf-8") as f:
-        return [line.strip() for line in f if line.strip()]
+        lines = [line.strip() for line in f if line.strip()]
+    pairs = [line.split(" ", 1) for line in lines]
+    if lines and all(len(p) == 2 and p[0] == str(i) for i, p in enumerate(pairs)):
+        return [p[1].strip() for p in pairs]
+    return lines
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
