@@ -20,7 +20,7 @@ from ppnets.config import load_config
 from ppnets.data.transforms import build_transforms
 from ppnets.deploy import quantize as q
 from ppnets.deploy.paddleclas import DEPLOY_CONFIG, LABEL_MAP
-from ppnets.deploy.runtimes import AUTO_ORDER, resolve_backend
+from ppnets.deploy.runtimes import AUTO_ORDER, OPENVINO_MIN_PIXELS, auto_backend, resolve_backend
 from ppnets.engine.export import Predictor, export_model
 from ppnets.engine.infer import iterate_batches, list_inputs
 from ppnets.errors import ConfigError, DataError
@@ -95,18 +95,20 @@ def test_predict_tool_gives_the_same_answers_on_every_backend(export, digits_sli
     for backend in ("onnxruntime", "openvino", "auto"):
         np.testing.assert_allclose(scores[backend], scores["paddle"], atol=2e-5)
         assert names[backend] == names["paddle"]
+    assert outputs["auto"] == outputs["onnxruntime"]       # a 32-px export: auto is ONNX Runtime
 
 
-def test_auto_rule_follows_the_files_present(export, tmp_path):
-    """With an ONNX file, auto takes the faster ONNX runtime as timed at load; without, paddle.inference."""
+def test_auto_rule_follows_the_files_present_and_the_input_size(export, tmp_path):
+    """With an ONNX file: ONNX Runtime below 96×96 pixels, OpenVINO from there; without: paddle.inference."""
     model_dir = export["model_dir"]
-    assert AUTO_ORDER == ("onnxruntime", "openvino", "paddle")
+    assert AUTO_ORDER == ("onnxruntime", "openvino", "paddle") and OPENVINO_MIN_PIXELS == 96 * 96
     assert resolve_backend(model_dir) == ["onnxruntime", "openvino"]
-    predictor = Predictor(model_dir)
-    timings = predictor.auto_timings
-    assert set(timings) == {"onnxruntime", "openvino"} and all(t > 0 for t in timings.values())
-    assert predictor.backend == min(timings, key=timings.get)
-    assert Predictor(model_dir, backend="openvino").auto_timings == {}
+    assert Predictor(model_dir).backend == "onnxruntime"                    # the 32-px digits export
+    both = ["onnxruntime", "openvino"]
+    assert auto_backend(both, [3, 95, 96]) == "onnxruntime" and auto_backend(both, [3, 96, 96]) == "openvino"
+    assert auto_backend(both, [3, 224, 224]) == "openvino" and auto_backend(["onnxruntime"], [3, 224, 224]) == \
+        "onnxruntime"
+    assert auto_backend(["paddle"], [3, 224, 224]) == "paddle"
     paddle_only = tmp_path / "paddle_only"
     paddle_only.mkdir()
     for f in ("inference.json", "inference.pdiparams", "inference.yml"):
@@ -128,7 +130,7 @@ def test_onnx_only_export_and_bad_formats(export, digits_slice, tmp_path):
     out = export_model(cfg, str(tmp_path / "onnx_only"))
     assert sorted(os.listdir(out)) == sorted([DEPLOY_CONFIG, LABEL_MAP, "inference.onnx", "inference.yml"])
     predictor = Predictor(out)
-    assert predictor.backend in ("onnxruntime", "openvino")
+    assert predictor.backend == "onnxruntime"
     x = np.random.default_rng(1).normal(0, 1, (2, 3, 32, 32)).astype("float32")
     np.testing.assert_allclose(predictor.run(x), Predictor(export["model_dir"], backend="paddle").run(x), atol=1e-5)
     assert yaml.safe_load(open(os.path.join(out, DEPLOY_CONFIG)))["Global"]["use_onnx"] is True
@@ -200,7 +202,7 @@ def test_quantize_tool_writes_a_qdq_int8_model_and_reports_accuracy(export, digi
     assert any(t.data_type == onnx.TensorProto.INT8 for t in graph.initializer)   # s8 weights
     assert any(t.data_type == onnx.TensorProto.UINT8 for t in graph.initializer)  # u8 activation zero points
     fp32, int8 = Predictor(model_dir), Predictor(model_dir, precision="int8")
-    assert int8.backend in ("onnxruntime", "openvino")
+    assert int8.backend == "onnxruntime"
     files = list_inputs(os.path.join(digits_slice, "val"))
     for _, batch in iterate_batches(files, fp32.transform, 16):
         a, b = fp32.run(batch), int8.run(batch)
@@ -227,7 +229,7 @@ def test_runtime_benchmark_times_each_runtime_in_its_own_process(tmp_path):
     assert [(r.settings["backend"], r.settings["precision"], r.batch_size) for r in rows] == [
         ("paddle", "fp32", 1), ("paddle", "fp32", 2), ("auto", "fp32", 1), ("auto", "fp32", 2),
         ("onnxruntime", "int8", 1), ("onnxruntime", "int8", 2)]
-    assert rows[2].settings["runtime"] in ("onnxruntime", "openvino") and rows[2].variant.startswith("auto (chose ")
+    assert rows[2].settings["runtime"] == "onnxruntime" and rows[2].variant.startswith("auto (chose onnxruntime)")
     for r in rows:
         assert r.metrics["img_s"] == pytest.approx(r.batch_size / r.metrics["latency_ms"] * 1000.0)
     assert os.path.isfile(tmp_path / "export_MobileNetV2_x0_25_32_onnx" / "inference.int8.onnx")

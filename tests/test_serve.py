@@ -120,7 +120,7 @@ def test_bad_requests_get_a_4xx_json_error(served, digits_slice, kind):
 
 def test_health_model_and_page(served):
     health = httpx.get(served["url"] + "/health").json()
-    assert health["status"] == "ok" and health["backend"] in ("onnxruntime", "openvino")
+    assert health["status"] == "ok" and health["backend"] == "onnxruntime"
     info = httpx.get(served["url"] + "/model").json()
     assert info["model_name"] == "MobileNetV2_x0_25" and info["class_num"] == 3
     assert info["input_shape"] == [3, 32, 32] and info["label_names"] == ["0", "1", "2"]

@@ -3,19 +3,16 @@
 Each runtime takes an NCHW float32 batch and returns the exported model's output
 (probabilities, or logits when exported with ``Export.softmax: false``).
 
-``backend="auto"`` (:func:`auto_candidates`, :func:`pick_fastest`): when the export has an ONNX
-file, the faster of ONNX Runtime and OpenVINO **on this machine for this model**, timed when
-the model loads (random batches of 1 and 8, interleaved, median of 3 rounds: about 0.3 s for
-MobileNetV2 at 224 px); without one, paddle.inference. Neither ONNX runtime wins everywhere
-(OpenVINO has the larger per-call overhead and wins on bigger inputs and batches; measured
-figures in docs/deploy.md), and paddle.inference was the slowest in every measurement.
+``backend="auto"`` (:func:`auto_backend`): when the export has an ONNX file, OpenVINO for
+inputs of at least 96×96 pixels and ONNX Runtime below; without one, paddle.inference.
+OpenVINO has the larger fixed cost per call (it loses by 2-5× on 32-px digits models) and
+the faster kernels (it wins at 96 px and up, fp32 and INT8, batch 1 and 16); paddle.inference
+was the slowest in every measurement (figures and commands in docs/deploy.md).
 """
 from __future__ import annotations
 
 import importlib.util
 import os
-import statistics
-import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -24,15 +21,16 @@ from ..errors import ConfigError, DataError
 from ..utils.runtime import retain_freed_memory as _retain_freed_memory
 
 __all__ = ["BACKENDS", "AUTO_ORDER", "PRECISIONS", "MODEL_FILES", "resolve_backend", "auto_candidates",
-           "pick_fastest", "create_runtime", "PaddleRuntime", "OnnxRuntime", "OpenVINORuntime"]
+           "auto_backend", "OPENVINO_MIN_PIXELS", "create_runtime", "PaddleRuntime", "OnnxRuntime", "OpenVINORuntime"]
 
 PADDLE_FILES = ("inference.json", "inference.pdiparams")
 ONNX_FILE, INT8_FILE = "inference.onnx", "inference.int8.onnx"
 BACKENDS = ("paddle", "onnxruntime", "openvino")
 PRECISIONS = ("fp32", "int8")
-#: backend="auto": the candidates, in order of preference (ties and errors keep the earlier one);
-#: paddle only when no ONNX runtime has its file
+#: backend="auto": the runtimes it considers; paddle only when no ONNX runtime has its file
 AUTO_ORDER = ("onnxruntime", "openvino", "paddle")
+#: backend="auto": OpenVINO for inputs of at least this many pixels (H × W), ONNX Runtime below
+OPENVINO_MIN_PIXELS = 96 * 96
 #: (backend, precision) → the files it reads from the export directory
 MODEL_FILES: Dict[Tuple[str, str], Tuple[str, ...]] = {
     ("paddle", "fp32"): PADDLE_FILES,
@@ -88,25 +86,13 @@ def resolve_backend(model_dir: str, backend: str = "auto", precision: str = "fp3
     return [backend]
 
 
-def pick_fastest(runtimes: Dict[str, Callable[[np.ndarray], np.ndarray]], shape: Sequence[int],
-                 batches: Sequence[int] = (1, 8), rounds: int = 3) -> Tuple[str, Dict[str, float]]:
-    """The runtime with the least summed median seconds per image over ``batches`` (random NCHW
-    inputs, one warm-up call each, rounds interleaved); returns ``(name, {name: seconds})``."""
-    rng = np.random.default_rng(0)
-    inputs = [rng.standard_normal((b, *shape)).astype(np.float32) for b in batches]
-    for run in runtimes.values():
-        for x in inputs:
-            run(x)
-    times: Dict[Tuple[str, int], List[float]] = {(n, i): [] for n in runtimes for i in range(len(inputs))}
-    for _ in range(rounds):
-        for i, x in enumerate(inputs):
-            for name, run in runtimes.items():
-                tic = time.perf_counter()
-                run(x)
-                times[(name, i)].append((time.perf_counter() - tic) / len(x))
-    score = {n: sum(statistics.median(times[(n, i)]) for i in range(len(inputs))) for n in runtimes}
-    best = min(runtimes, key=lambda n: (score[n], AUTO_ORDER.index(n)))
-    return best, score
+def auto_backend(candidates: Sequence[str], input_shape: Sequence[int]) -> str:
+    """``backend="auto"``'s choice among ``candidates`` (:func:`auto_candidates`) for an input
+    of ``input_shape`` (C, H, W): OpenVINO from :data:`OPENVINO_MIN_PIXELS` pixels up, else
+    ONNX Runtime (whichever of them is there), else paddle.inference."""
+    pixels = int(input_shape[-1]) * int(input_shape[-2])
+    order = ("openvino", "onnxruntime") if pixels >= OPENVINO_MIN_PIXELS else ("onnxruntime", "openvino")
+    return next((b for b in order + ("paddle",) if b in candidates), candidates[0])
 
 
 class PaddleRuntime:

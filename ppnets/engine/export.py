@@ -26,7 +26,7 @@ from ..arch import build_model
 from ..data.transforms import Compose, build_transforms
 from ..deploy.onnx_export import MIN_OPSET, PARITY_ATOL, convert_to_onnx, parity
 from ..deploy.paddleclas import DEPLOY_CONFIG, LABEL_MAP, deploy_config, label_map_text
-from ..deploy.runtimes import ONNX_FILE, PADDLE_FILES, create_runtime, pick_fastest, resolve_backend
+from ..deploy.runtimes import ONNX_FILE, PADDLE_FILES, auto_backend, create_runtime, resolve_backend
 from ..errors import ConfigError, DataError
 from ..utils.logger import get_logger
 from .checkpoint import load_pretrained, trained_class_names
@@ -195,8 +195,8 @@ class Predictor:
 
     Args:
         model_dir: a directory written by :func:`export_model` (and tools/quantize.py for int8).
-        backend: ``auto`` (default: with an ONNX file, the faster of ONNX Runtime and OpenVINO
-            for this model on this machine, timed at load; else paddle.inference — see
+        backend: ``auto`` (default: with an ONNX file, OpenVINO for inputs of 96×96 pixels
+            and more, ONNX Runtime below; else paddle.inference — see
             :mod:`ppnets.deploy.runtimes`), ``paddle``, ``onnxruntime`` or ``openvino``.
         precision: ``fp32``, or ``int8`` (``inference.int8.onnx``; ONNX Runtime or OpenVINO).
         cpu_threads: math library threads (default: all cores).
@@ -223,18 +223,10 @@ class Predictor:
         self.label_names = self.meta.get("label_names")
         self.model_dir, self.precision = model_dir, precision
         candidates = resolve_backend(model_dir, backend, precision)
+        self.backend = auto_backend(candidates, self.meta["input_shape"]) if backend == "auto" else candidates[0]
         options = dict(use_mkldnn=use_mkldnn, use_gpu=use_gpu, ir_optim=ir_optim,
-                       retain_freed_memory=retain_freed_memory)
-        runtimes = {b: create_runtime(model_dir, b, precision, cpu_threads, **(options if b == "paddle" else {}))
-                    for b in candidates}
-        #: seconds per image of each candidate of backend="auto", as timed at load ({} otherwise)
-        self.auto_timings: Dict[str, float] = {}
-        if len(runtimes) > 1:
-            self.backend, self.auto_timings = pick_fastest(runtimes, self.meta["input_shape"])
-        else:
-            self.backend = candidates[0]
-        self.runtime = runtimes[self.backend]
-        del runtimes
+                       retain_freed_memory=retain_freed_memory) if self.backend == "paddle" else {}
+        self.runtime = create_runtime(model_dir, self.backend, precision, cpu_threads, **options)
         self.config = self.runtime.config
 
     def run(self, batch: np.ndarray) -> np.ndarray:
