@@ -5,9 +5,9 @@ Each runtime takes an NCHW float32 batch and returns the exported model's output
 
 ``backend="auto"`` (:func:`auto_backend`): when the export has an ONNX file, OpenVINO for
 inputs of at least 96×96 pixels and ONNX Runtime below; without one, paddle.inference.
-OpenVINO has the larger fixed cost per call (it loses by 2-5× on 32-px digits models) and
-the faster kernels (it wins at 96 px and up, fp32 and INT8, batch 1 and 16); paddle.inference
-was the slowest in every measurement (figures and commands in docs/deploy.md).
+OpenVINO has the larger fixed cost per call (it lost by 2-10× on a 32-px model) and the
+faster kernels (it won at 224 px, fp32 and INT8, batch 1 and 16); the threshold lies between
+those measured sizes. paddle.inference was never the fastest (figures in docs/deploy.md).
 """
 from __future__ import annotations
 
