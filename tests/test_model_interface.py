@@ -207,7 +207,8 @@ def test_export_features_only_arch(digits_slice, tmp_path):
     config = os.path.join(REPO, "configs", "mobilenetv2.yaml")
     export_main(["-c", config, "-o", f"Global.pretrained_model={weights}", "-o", f"Global.save_inference_dir={out}",
                  "-o", "Arch.name=MobileNetV2_x0_25", "-o", "Arch.class_num=3", "-o", "Arch.features_only=True",
-                 "-o", "Arch.out_indices=[1,3,-1]", "-o", "Global.image_shape=[3,64,64]"])
+                 "-o", "Arch.out_indices=[1,3,-1]", "-o", "Global.image_shape=[3,64,64]",
+                 "-o", "Infer.transforms=[{DecodeImage: {}}, {ResizeImage: {size: 64}}, {NormalizeImage: {}}]"])
     predictor = Predictor(out)
     assert predictor.meta["features_only"] and [d["num_chs"] for d in predictor.meta["feature_info"]] == [6, 16, 80]
     x = _x(64)
