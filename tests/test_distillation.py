@@ -158,6 +158,10 @@ Infer:
       - DecodeImage:
           to_rgb: True
           channel_first: False
+      - ResizeImage:
+          resize_short: 36
+      - CropImage:
+          size: 32
       - NormalizeImage:
           scale: 1.0/255.0
           mean: [0.485, 0.456, 0.406]

@@ -118,8 +118,11 @@ def test_features_only_backbone(built):
         np.testing.assert_allclose(m.numpy(), r.numpy(), rtol=1e-5, atol=1e-5)
     # neck, head and unused stages are gone: every parameter left belongs to the stem or a kept stage
     keep = _prefixes(model, range(picks[-1] + 1))
-    keys = list(backbone.state_dict())
-    assert keys and all(k.startswith(keep) for k in keys), [k for k in keys if not k.startswith(keep)][:3]
+    layout = [(k, v.shape) for k, v in backbone.state_dict().items()]
+    assert layout and all(k.startswith(keep) for k, _ in layout), [k for k, _ in layout if not k.startswith(keep)][:3]
+    # a second build in the same process: the same layout (here, its backbone part), new parameter names
+    assert layout == [(k, v.shape) for k, v in model.state_dict().items() if k.startswith(keep)]
+    assert {p.name for p in backbone.parameters()}.isdisjoint(p.name for p in model.parameters())
     with pytest.raises(ConfigError, match=r"out_indices/indices must be stage numbers in \[-\d+, \d+\]"):
         backbone.stage_indices([n])
 
@@ -200,26 +203,27 @@ def test_frozen_parameters_stay_identical_through_training(digits_slice, tmp_pat
 def test_export_features_only_arch(digits_slice, tmp_path):
     export_main = load_tool("export_model").main
     paddle.seed(1)
-    model = ppnets.build_model("MobileNetV2_x0_25", class_num=3)
+    model = ppnets.build_model("MobileNetV1_x0_25", class_num=3)
     weights = str(tmp_path / "w.pdparams")
     paddle.save(model.state_dict(), weights)   # a classifier's weights: the head keys are left aside
     out = str(tmp_path / "backbone")
     config = os.path.join(REPO, "configs", "mobilenetv2.yaml")
     export_main(["-c", config, "-o", f"Global.pretrained_model={weights}", "-o", f"Global.save_inference_dir={out}",
-                 "-o", "Arch.name=MobileNetV2_x0_25", "-o", "Arch.class_num=3", "-o", "Arch.features_only=True",
-                 "-o", "Arch.out_indices=[1,3,-1]", "-o", "Global.image_shape=[3,64,64]"])
+                 "-o", "Arch.name=MobileNetV1_x0_25", "-o", "Arch.class_num=3", "-o", "Arch.features_only=True",
+                 "-o", "Arch.out_indices=[0,2]", "-o", "Global.image_shape=[3,64,64]",
+                 "-o", "Infer.transforms=[{DecodeImage: {}}, {ResizeImage: {size: 64}}, {NormalizeImage: {}}]"])
     predictor = Predictor(out)
-    assert predictor.meta["features_only"] and [d["num_chs"] for d in predictor.meta["feature_info"]] == [6, 16, 80]
+    assert predictor.meta["features_only"] and [d["num_chs"] for d in predictor.meta["feature_info"]] == [16, 64]
     x = _x(64)
     maps = predictor.features(x.numpy())
     model.eval()
     with paddle.no_grad():
-        ref = model.forward_intermediates(x, [1, 3, -1])
-    assert len(maps) == 3
+        ref = model.forward_intermediates(x, [0, 2])
+    assert len(maps) == 2
     for got, want in zip(maps, ref):
         np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-4)  # no softmax, raw maps
     with pytest.raises(ppnets.errors.DataError, match="features_only"):
         predictor.run(x.numpy())
-    assert set(read_weights(weights)) > set(ppnets.build_model("MobileNetV2_x0_25", features_only=True).state_dict())
+    assert set(read_weights(weights)) > set(ppnets.build_model("MobileNetV1_x0_25", features_only=True).state_dict())
     with pytest.raises(ConfigError, match="Arch.features_only: a feature extractor has no classifier"):
         Engine(load_small_config(digits_slice, str(tmp_path), **{"Arch.features_only": True}), "train")

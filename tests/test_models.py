@@ -56,10 +56,17 @@ def test_reference_data_covers_every_paddleclas_model():
     assert sorted(SIZES) == sorted(manifest_names()), "a manifest without a sizes row, or the reverse"
 
 
-@pytest.mark.parametrize("name", WITH_SIZES)
-def test_params_and_macs_match_reference(name):
+@pytest.fixture(scope="module", params=sorted(set(WITH_SIZES) | set(WITH_MANIFEST)))
+def reference_model(request):
+    """Each model with reference data, built once (1000 classes) for the two tests below."""
+    return request.param, ppnets.build_model(request.param, class_num=1000)
+
+
+def test_params_and_macs_match_reference(reference_model):
+    name, model = reference_model
+    if name not in SIZES:
+        pytest.fail(f"{name}: no row in tests/reference/model_sizes.md")
     size, params, macs = SIZES[name]
-    model = ppnets.build_model(name, class_num=1000)
     assert count_params(model) == params
     prof = profile_model(model, size)
     assert prof.params == params
@@ -71,9 +78,10 @@ def test_params_and_macs_match_reference(name):
         assert prof.macs == macs
 
 
-@pytest.mark.parametrize("name", WITH_MANIFEST)
-def test_state_dict_matches_paddleclas_manifest(name):
-    model = ppnets.build_model(name, class_num=1000)
+def test_state_dict_matches_paddleclas_manifest(reference_model):
+    name, model = reference_model
+    if not has_manifest(name):
+        pytest.fail(f"{name}: no tests/reference/paddleclas_keys/{name}.txt")
     info = model_info(name)
     ref = manifest(name)
     if info.from_paddleclas is None:
@@ -85,16 +93,6 @@ def test_state_dict_matches_paddleclas_manifest(name):
         mine = dict(_state_layout(model))
         assert sorted(converted) == sorted(mine)
         assert all(list(np.shape(v)) == mine[k] for k, v in converted.items())
-
-
-@pytest.mark.parametrize("name", ALL)
-def test_builds_twice_in_one_process(name):
-    if name in HEAVY:
-        name = "EfficientNetB0" if "EfficientNetB0" in ALL else name
-    a = ppnets.build_model(name, class_num=3)
-    b = ppnets.build_model(name, class_num=3)
-    assert _state_layout(a) == _state_layout(b)
-    assert {p.name for p in a.parameters()}.isdisjoint({p.name for p in b.parameters()})
 
 
 _TOY_PPCLS = """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 
@@ -172,6 +173,8 @@ Infer:
     - DecodeImage:
         to_rgb: True
         channel_first: False
+    - ResizeImage:
+        size: [64, 32]
     - NormalizeImage:
         scale: 1.0/255.0
         mean: [0.485, 0.456, 0.406]
@@ -193,48 +196,114 @@ Metric:
 """
 
 
-def test_paddleclas_multilabel_config_trains_evaluates_exports_and_infers(pairs, tmp_path):
-    out = str(tmp_path / "out")
-    path = tmp_path / "multilabel.yaml"
+def _tool(path, name, *args):
+    r = subprocess.run([sys.executable, f"tools/{name}.py", "-c", str(path), *args], cwd=REPO,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r.stdout
+
+
+@pytest.fixture(scope="module")
+def multilabel_run(pairs, tmp_path_factory):
+    """The PaddleClas-layout multi-label config trained for 2 epochs with tools/train.py and
+    exported (paddle + onnx) with tools/export_model.py."""
+    tmp = tmp_path_factory.mktemp("multilabel")
+    out = str(tmp / "out")
+    path = tmp / "multilabel.yaml"
     path.write_text(PADDLECLAS_MULTILABEL.format(out=out, root=pairs))
-    cfg = load_config(str(path))
+    _tool(path, "train")
+    best = os.path.join(out, "MobileNetV1_x0_25", "best_model")
+    _tool(path, "export_model", "-o", f"Global.pretrained_model={best}", "-o", "Export.formats=[paddle,onnx]")
+    return {"path": path, "out": out, "best": best, "model_dir": os.path.join(out, "inference")}
+
+
+def test_paddleclas_multilabel_config_trains_evaluates_exports_and_infers(pairs, multilabel_run):
+    path, best, run = multilabel_run["path"], multilabel_run["best"], os.path.dirname(multilabel_run["best"])
+    cfg = load_config(str(path), [f"Global.pretrained_model={best}"])
     assert cfg["Infer"]["threshold"] == 0.3 and cfg["Global"]["use_multilabel"]
-
-    def tool(name, *args):
-        r = subprocess.run([sys.executable, f"tools/{name}.py", "-c", str(path), *args], cwd=REPO,
-                           capture_output=True, text=True, timeout=600)
-        assert r.returncode == 0, r.stderr[-3000:]
-        return r.stdout
-
-    tool("train")
-    run = os.path.join(out, "MobileNetV1_x0_25")
     log = open(os.path.join(run, "train.log")).read()
     assert "[Eval][Epoch 2][Avg] loss: " in log and "AccuracyScore: " in log and "HammingDistance: " in log
-    best = os.path.join(run, "best_model")
-    report = tool("eval", "-o", f"Global.pretrained_model={best}")
+    report = _tool(path, "eval", "-o", f"Global.pretrained_model={best}")
     assert "per-class metrics (precision / recall / F1 at threshold 0.3)" in report
     rows = open(os.path.join(run, "per_class_metrics.csv")).read().splitlines()
     assert rows[0] == "class,ap,precision,recall,f1,positives" and len(rows) == 11
-    tool("export_model", "-o", f"Global.pretrained_model={best}")
-    meta = yaml.safe_load(open(os.path.join(out, "inference", "inference.yml")))
+    meta = yaml.safe_load(open(os.path.join(multilabel_run["model_dir"], "inference.yml")))
     assert meta["multilabel"] is True and meta["threshold"] == 0.3 and meta["softmax"] is False
-    # the exported model ends in a sigmoid: its outputs are the dynamic model's logits through a sigmoid
+    # PaddleClas's deploy config gets its multi-label post-processing
+    deploy = yaml.safe_load(open(os.path.join(multilabel_run["model_dir"], "inference_cls.yaml")))
+    assert deploy["PostProcess"]["main_indicator"] == "MultiLabelThreshOutput"
+    assert deploy["PostProcess"]["MultiLabelThreshOutput"]["threshold"] == 0.3
+    # the exported model ends in a sigmoid: its outputs are the dynamic model's logits through a sigmoid,
+    # on paddle.inference and on ONNX Runtime alike
     from ppnets.engine.export import load_model_for_inference, preprocess_transform
     from ppnets.engine.infer import dynamic_runner, iterate_batches, list_inputs
-    cfg["Global"]["pretrained_model"] = best
     run_dynamic = dynamic_runner(load_model_for_inference(cfg), multilabel=True)
-    predictor = Predictor(os.path.join(out, "inference"), cpu_threads=1)
+    predictors = [Predictor(multilabel_run["model_dir"], backend=b, cpu_threads=1) for b in ("paddle", "onnxruntime")]
+    assert all(p.multilabel and p.threshold == 0.3 for p in predictors)
     files = list_inputs(os.path.join(pairs, "val"))
     for _, batch in iterate_batches(files, preprocess_transform(cfg), 8):
-        probs = predictor.run(batch)
-        np.testing.assert_allclose(probs, run_dynamic(batch), atol=1e-4)
-        assert ((probs > 0) & (probs < 1)).all() and not np.allclose(probs.sum(axis=1), 1.0)
+        reference = run_dynamic(batch)
+        for predictor in predictors:
+            probs = predictor.run(batch)
+            np.testing.assert_allclose(probs, reference, atol=1e-4)
+            assert ((probs > 0) & (probs < 1)).all() and not np.allclose(probs.sum(axis=1), 1.0)
     # inference prints the classes above the threshold (possibly none), named by the label map
-    text = tool("infer", "-o", f"Global.pretrained_model={best}", "-o", "Infer.threshold=0.0")
+    text = _tool(path, "infer", "-o", f"Global.pretrained_model={best}", "-o", "Infer.threshold=0.0")
     lines = [line for line in text.splitlines() if line.startswith(os.path.join(pairs, "val"))]
     assert len(lines) == 24 and all(line.count("(") == 10 for line in lines)  # threshold 0: every class
-    text = tool("infer", "-o", f"Global.pretrained_model={best}", "-o", "Infer.threshold=1.0")
+    text = _tool(path, "infer", "-o", f"Global.pretrained_model={best}", "-o", "Infer.threshold=1.0")
     assert text.count("(no class above the threshold)") == 24
+
+
+def test_predict_tool_prints_the_classes_above_the_threshold(pairs, multilabel_run):
+    from ppnets.engine.infer import classify_files, format_result, list_inputs
+    model_dir, val = multilabel_run["model_dir"], os.path.join(pairs, "val")
+    predictor = Predictor(model_dir, backend="paddle", cpu_threads=1)
+
+    def predict(*extra):
+        r = subprocess.run([sys.executable, "tools/predict.py", "--model_dir", model_dir, "--image", val,
+                            "--backend", "paddle", *extra], cwd=REPO, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-2000:]
+        return r.stdout.strip().splitlines()
+
+    for threshold, extra in ((0.3, ()), (0.45, ("--threshold", "0.45"))):  # the export's, then the option's
+        expected = [format_result(r) for r in classify_files(list_inputs(val), predictor.transform, 16,
+                                                             predictor.run, 5, predictor.label_names,
+                                                             threshold=threshold)]
+        assert predict(*extra) == expected
+        assert all(s >= threshold for r in expected for s in map(float, re.findall(r": ([\d.]+)", r)))
+    r = subprocess.run([sys.executable, "tools/predict.py", "--model_dir", model_dir, "--image", val, "--threshold",
+                        "1.5"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 2 and "--threshold: expected a probability in [0, 1], got 1.5" in r.stderr
+
+
+def test_serving_answers_the_classes_above_the_threshold(pairs, multilabel_run):
+    import httpx
+    from deploy_helpers import start_server
+    from ppnets.engine.infer import threshold_results
+    model_dir = multilabel_run["model_dir"]
+    predictor = Predictor(model_dir, backend="paddle", cpu_threads=1)
+    proc, url = start_server(model_dir, ["--backend", "paddle", "--threads", "1"])
+    try:
+        info = httpx.get(url + "/model", timeout=30).json()
+        assert info["multilabel"] is True and info["threshold"] == 0.3
+        for name in sorted(os.listdir(os.path.join(pairs, "val")))[:4]:
+            data = open(os.path.join(pairs, "val", name), "rb").read()
+            probs = predictor.run(np.asarray(predictor.transform(data))[None])
+            for query, threshold in (("", 0.3), ("?threshold=0.05", 0.05)):
+                answer = httpx.post(url + "/predict" + query, files={"image": (name, data, "image/png")},
+                                    timeout=60).json()["results"]
+                expected = threshold_results(["upload"], probs, threshold, predictor.label_names)[0]
+                assert [r["class_id"] for r in answer] == expected["class_ids"]
+                np.testing.assert_allclose([r["score"] for r in answer], expected["scores"], atol=1e-4)
+                assert all(r["score"] >= threshold for r in answer)
+        bad = httpx.post(url + "/predict?threshold=2", content=data, headers={"Content-Type": "image/png"},
+                         timeout=60)
+        assert bad.status_code == 400 and bad.json() == {"error": "threshold: expected a probability from 0 to 1, "
+                                                                  "got '2'"}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def test_multilabel_config_rules(pairs, digits_slice, tmp_path):

@@ -17,7 +17,9 @@ Sections (``--sections``, default all):
   variant in its own process;
 - eval: dynamic-mode evaluation img/s, fast vs native convolutions;
 - predictor: the exported model (random weights) on the deploy Predictor (paddle.inference):
-  img/s and latency per batch size, oneDNN on/off, per thread count;
+  img/s and latency per batch size, oneDNN on/off, per thread count; then every runtime
+  (``--predictor-runtimes``: paddle.inference, ONNX Runtime, OpenVINO, ``auto``, fp32 and INT8)
+  each in its own process, rounds interleaved (ppnets.deploy.bench);
 - pipeline: JPEG decode + augmentation + collation alone, img/s per num_workers;
 - reader: a real training epoch on JPEGs; the engine's reader_cost as a share of batch_cost;
 - config: whole epochs (training + evaluation) of ``--config``, fast vs native convolutions.
@@ -72,6 +74,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-mkldnn-compare", action="store_true", help="predictor with oneDNN only (skip oneDNN off)")
     p.add_argument("--predictor-backends", nargs="+", default=["paddle"], choices=list(PREDICTOR_BACKENDS),
                    metavar="R", help=f"deploy runtimes: {' '.join(PREDICTOR_BACKENDS)} (paddle)")
+    p.add_argument("--predictor-runtimes", nargs="*", default=["paddle:fp32", "onnxruntime:fp32", "openvino:fp32",
+                                                               "auto:fp32", "onnxruntime:int8", "openvino:int8",
+                                                               "auto:int8"], metavar="BACKEND:PRECISION",
+                   help="runtimes timed each in its own process (Paddle + ONNX + INT8 export; all 7; none: skip)")
     p.add_argument("--workers", nargs="+", type=int, default=[0, 1, 2], metavar="N",
                    help="pipeline num_workers values (0 1 2)")
     p.add_argument("--pipeline-size", type=int, default=224, help="pipeline crop size (224)")
@@ -119,6 +125,12 @@ def _check(args) -> None:
     if args.images < need:
         raise ConfigError(f"--images: {args.images} generated images are fewer than the {need} the chosen "
                           "sections need (batch size × batches)")
+    for r in args.predictor_runtimes:
+        backend, _, precision = r.partition(":")
+        if backend not in ("paddle", "onnxruntime", "openvino", "auto") or precision not in ("fp32", "int8") \
+                or (backend, precision) == ("paddle", "int8"):
+            raise ConfigError(f"--predictor-runtimes: expected BACKEND:PRECISION (paddle:fp32, onnxruntime:int8, "
+                              f"openvino:fp32, auto:int8 …), got {r!r}")
     if args.config and not os.path.isfile(args.config):
         raise ConfigError(f"--config: file not found: {args.config}")
 
@@ -174,7 +186,8 @@ def main(argv=None):
                     results += bm.bench_predictor(model, args.sizes[0], work, args.predictor_batches,
                                                   args.predictor_threads, mkldnn, args.predictor_rounds,
                                                   max(args.warmup, 1), backends=args.predictor_backends,
-                                                  progress=progress)
+                                                  progress=progress,
+                                                  runtimes=[tuple(r.split(":", 1)) for r in args.predictor_runtimes])
                 bm.set_threads(args.threads, args.paddle_threads or 1)  # the predictor changed them
             elif section == "pipeline":
                 results += bm.bench_pipeline(data_root, work, args.pipeline_size, args.pipeline_batch, args.workers,

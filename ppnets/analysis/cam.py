@@ -20,7 +20,7 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
-from ..arch.layers import native_convolutions
+from ..arch import backend
 from ..errors import ConfigError, DataError
 
 __all__ = ["CamResult", "resolve_stage", "grad_cam", "upsample", "overlay", "cam_files"]
@@ -75,7 +75,7 @@ def grad_cam(model: nn.Layer, x: paddle.Tensor, stage: Union[None, int, str] = N
     x.stop_gradient = False  # so that the stage map is in the graph even when its layers are frozen
     # Paddle's own convolution kernels: the oneDNN training path (a PyLayer) cannot be differentiated
     # with respect to an intermediate tensor only (paddle.grad prunes the weights it returns gradients for)
-    with native_convolutions():
+    with backend.use("paddle"):
         try:
             logits = model(x)
         finally:

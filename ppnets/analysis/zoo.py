@@ -110,7 +110,8 @@ def select_models(patterns: Optional[Sequence[str]] = None, family: Optional[str
     return chosen
 
 
-def export_for_benchmark(model: paddle.nn.Layer, save_dir: str, input_size: int, name: str = "") -> str:
+def export_for_benchmark(model: paddle.nn.Layer, save_dir: str, input_size: int, name: str = "",
+                         formats: Sequence[str] = ("paddle",)) -> str:
     """Export ``model`` (any weights) with a softmax head and a dynamic batch to ``save_dir``.
 
     Writes what :func:`ppnets.engine.export.export_model` writes (``inference.json``,
@@ -118,7 +119,7 @@ def export_for_benchmark(model: paddle.nn.Layer, save_dir: str, input_size: int,
     """
     meta = {"model_name": name or type(model).__name__, "class_num": getattr(model, "class_num", None),
             "transform_ops": [{"ToCHWImage": None}], "label_names": None}
-    return save_inference_model(model, save_dir, [3, input_size, input_size], meta)
+    return save_inference_model(model, save_dir, [3, input_size, input_size], meta, formats=formats)
 
 
 def read_accuracy(runs_dir: str, name: str) -> Tuple[Optional[float], str]:

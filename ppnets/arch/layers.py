@@ -7,7 +7,6 @@ that each family's ``state_dict`` matches PaddleClas key for key.
 """
 from __future__ import annotations
 
-import functools
 from typing import Optional, Sequence, Tuple, Union
 
 import paddle
@@ -32,6 +31,14 @@ class HardSigmoidPC(nn.Layer):
         return F.hardsigmoid(x, slope=0.2, offset=0.5)
 
 
+class Clip01(nn.Layer):
+    """``clip(x, 0, 1)``, PaddleClas GhostNet's SE gate (``paddle.clip``: ``nn.Hardtanh(0, 1)``
+    computes the same, but paddle2onnx 2.1 converts its bounds wrongly)."""
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return paddle.clip(x, 0.0, 1.0)
+
+
 #: Activation name → layer factory. ``None`` or ``"linear"`` means no activation.
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -43,7 +50,7 @@ ACTIVATIONS = {
     "silu": nn.Silu,
     "sigmoid": nn.Sigmoid,
     "leaky_relu": nn.LeakyReLU,
-    "hardclip": functools.partial(nn.Hardtanh, 0.0, 1.0),  # clip(x, 0, 1) (PaddleClas GhostNet SE)
+    "hardclip": Clip01,                                    # clip(x, 0, 1) (PaddleClas GhostNet SE)
     "gelu": nn.GELU,                                       # exact (erf) GELU (MobileNetV4 hybrid_large)
 }
 

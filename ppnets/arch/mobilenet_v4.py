@@ -38,7 +38,7 @@ import paddle.nn.functional as F
 from ..errors import ConfigError, did_you_mean
 from .base import ClassificationModel
 from .blocks import BlockPaths
-from .layers import ConvBNLayer, DropPath, make_divisible
+from .layers import ConvBNLayer, DropPath, FastConv2D, make_divisible
 from .registry import register_model
 
 __all__ = ["ARCHS", "MobileNetV4", "EdgeResidual", "UniversalInvertedResidual", "MobileAttention"]
@@ -226,14 +226,14 @@ class MobileAttention(_Residual):
         self.heads, self.kv_dim, self.query_dim = heads, kv_dim, query_dim
         self.scale = query_dim ** -0.5   # PaddleClas's scale (the full query width, not kv_dim)
         self.norm = nn.BatchNorm2D(in_c)
-        self.query_proj = nn.Conv2D(in_c, query_dim, 1, bias_attr=False)
+        self.query_proj = FastConv2D(in_c, query_dim, 1, bias_attr=False)
         self.key_down_proj = self.value_down_proj = None
         if kv_stride > 1:
             self.key_down_proj = ConvBNLayer(in_c, in_c, kernel_size, kv_stride, groups=in_c)
             self.value_down_proj = ConvBNLayer(in_c, in_c, kernel_size, kv_stride, groups=in_c)
-        self.key_proj = nn.Conv2D(in_c, kv_dim, 1, bias_attr=False)
-        self.value_proj = nn.Conv2D(in_c, kv_dim, 1, bias_attr=False)
-        self.proj = nn.Conv2D(query_dim, out_c, 1, bias_attr=False)
+        self.key_proj = FastConv2D(in_c, kv_dim, 1, bias_attr=False)
+        self.value_proj = FastConv2D(in_c, kv_dim, 1, bias_attr=False)
+        self.proj = FastConv2D(query_dim, out_c, 1, bias_attr=False)
         self._init_residual(in_c, out_c, stride, drop_path, layer_scale)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:

@@ -44,9 +44,12 @@ PREDICTOR_BACKENDS: Dict[str, Factory] = {"paddle": paddle_inference}
 def bench_predictor(model: str, size: int, work_dir: str, batches: Sequence[int] = (1, 16),
                     threads: Sequence[int] = (1, 2), mkldnn: Sequence[bool] = (True, False), rounds: int = 5,
                     warmup: int = 2, class_num: int = 1000, backends: Sequence[str] = ("paddle",),
-                    progress: Progress = no_progress) -> List[Result]:
+                    progress: Progress = no_progress, runtimes: Sequence[Tuple[str, str]] = ()) -> List[Result]:
     """The exported model (random weights) on every runtime of ``backends``: img/s and latency
-    (ms per batch) for every (runtime setting, threads, batch size), all timed in interleaved rounds."""
+    (ms per batch) for every (runtime setting, threads, batch size), all timed in interleaved rounds
+    in this process; then the ``(backend, precision)`` pairs of ``runtimes`` (paddle.inference, ONNX
+    Runtime, OpenVINO, ``auto``; fp32 and INT8) each in its own process, at the largest thread count
+    (:func:`ppnets.deploy.bench.bench_backends`)."""
     from ..analysis.zoo import export_for_benchmark
     from ..arch import build_model
 
@@ -74,4 +77,8 @@ def bench_predictor(model: str, size: int, work_dir: str, batches: Sequence[int]
         med = median(ts)
         results.append(Result("predictor", variant, model, size, b, {"img_s": b / med, "latency_ms": med * 1000.0},
                               settings))
+    if runtimes:
+        from ..deploy.bench import bench_backends
+        results += bench_backends(model, size, work_dir, batches, max(threads), rounds, warmup, runtimes, class_num,
+                                  progress)
     return results

@@ -272,5 +272,8 @@ SCHEMA: Dict[str, Section] = {
     "Export": Section({
         "softmax": Key(bool, True, "append a softmax so the inference model outputs probabilities"),
         "batch_size": Key(Optional[int], None, "fixed batch size of the exported input (null = dynamic)", minimum=1),
+        "formats": Key(List[str], ["paddle"], "what to write: paddle (inference.json/.pdiparams) and/or onnx "
+                       "(inference.onnx, paddle2onnx, checked against paddle.inference)"),
+        "onnx_opset": Key(int, 13, "ONNX opset of inference.onnx (13 or higher)", minimum=13, maximum=23),
     }),
 }

@@ -1,10 +1,12 @@
-"""Export to a Paddle inference model, and the deploy predictor on ``paddle.inference``.
+"""Export to a Paddle inference model (and ONNX), and the deploy predictor over its runtimes.
 
 ``export_model`` writes to ``Global.save_inference_dir``:
 
 - ``inference.json`` + ``inference.pdiparams`` (``paddle.jit.save``; PIR program format),
+- ``inference.onnx`` when ``Export.formats`` has ``onnx`` (paddle2onnx, dynamic batch),
 - ``inference.yml``: model name, input shape, the preprocessing ops, label names and
-  whether the outputs are already probabilities.
+  whether the outputs are already probabilities,
+- ``inference_cls.yaml`` + ``class_id_map.txt``: PaddleClas's deploy config and label map.
 
 A multi-label model (``Global.use_multilabel``) ends in a sigmoid instead; ``inference.yml`` then
 records ``multilabel: true`` and the ``threshold`` above which a class is reported.
@@ -12,14 +14,16 @@ records ``multilabel: true`` and the ``threshold`` above which a class is report
 A ``features_only`` Arch exports its backbone: no softmax, one output per stage of
 ``out_indices`` (``inference.yml`` lists their ``feature_info``).
 
-:class:`Predictor` reads only that directory and runs on a stock ``paddle.inference``.
+:class:`Predictor` (:mod:`ppnets.deploy.predictor`) reads only that directory and runs on
+paddle.inference, ONNX Runtime or OpenVINO (:mod:`ppnets.deploy.runtimes`).
 """
 from __future__ import annotations
 
 import os
 import shutil
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import cv2
 import numpy as np
 import paddle
 import yaml
@@ -27,18 +31,20 @@ import yaml
 from ..arch.distillation import inference_arch
 from ..data.labels import read_label_file
 from ..data.transforms import Compose, build_transforms, ensure_chw
+from ..deploy.onnx_export import MIN_OPSET, PARITY_ATOL, convert_to_onnx, parity
+from ..deploy.paddleclas import DEPLOY_CONFIG, LABEL_MAP, deploy_config, label_map_text
+from ..deploy.runtimes import ONNX_FILE, PADDLE_FILES
 from ..errors import ConfigError, DataError
 from ..utils.logger import get_logger
-from ..utils.runtime import retain_freed_memory as _retain_freed_memory
 from .checkpoint import trained_class_names
-from .export_meta import check_export_files, file_digests, read_export_meta
-from .infer import softmax
+from .export_meta import file_digests
 from .models import build_run_model, load_run_weights
 
 __all__ = ["export_model", "save_inference_model", "Predictor", "preprocess_ops", "preprocess_transform",
-           "label_names_for"]
+           "label_names_for", "check_input_shape", "pipeline_output_shape", "FORMATS"]
 
 MODEL_FILE, PARAMS_FILE, META_FILE = "inference.json", "inference.pdiparams", "inference.yml"
+FORMATS = ("paddle", "onnx")
 
 
 class _WithActivation(paddle.nn.Layer):
@@ -102,10 +108,60 @@ def load_model_for_inference(config: Dict[str, Any]) -> paddle.nn.Layer:
     return model
 
 
+def pipeline_output_shape(transform: Compose) -> Optional[List[int]]:
+    """The ``[C, H, W]`` every image leaves ``transform`` with, or None when it depends on the image
+    (checked on two synthetic images of different sizes and aspect ratios)."""
+    shapes = set()
+    for h, w in ((517, 389), (403, 611)):
+        image = np.random.default_rng(h).integers(0, 256, (h, w, 3), dtype=np.uint8)
+        ok, png = cv2.imencode(".png", image)
+        try:
+            shapes.add(tuple(np.asarray(transform(png.tobytes())).shape))
+        except DataError:   # e.g. a crop larger than the synthetic image
+            return None
+    return list(shapes.pop()) if len(shapes) == 1 else None
+
+
+def check_input_shape(image_shape: List[int], ops: List[Dict[str, Any]], where: str) -> None:
+    """A ConfigError when the preprocessing ``ops`` does not produce ``Global.image_shape`` images:
+    the exported model would declare an input size its own pipeline never feeds it."""
+    shape = pipeline_output_shape(build_transforms(ops, where=where))
+    if shape is None:
+        raise ConfigError(f"{where}: the preprocessing gives images of different sizes; end it with a fixed "
+                          f"size (CropImage or ResizeImage size) equal to Global.image_shape {list(image_shape)}")
+    if shape != list(image_shape):
+        raise ConfigError(f"Global.image_shape: {list(image_shape)} differs from the {shape} images that {where} "
+                          f"produces; set -o 'Global.image_shape={shape}' or change the preprocessing")
+
+
+def _write_deploy_files(tmp_dir: str, save_dir: str, meta: Dict[str, Any]) -> None:
+    """PaddleClas's deploy config and ``id name`` label map beside the model (see ppnets.deploy.paddleclas)."""
+    config, reason = deploy_config(meta, save_dir)
+    if config is None:
+        get_logger().warning(f"no {DEPLOY_CONFIG} written: {reason}")
+        return
+    if "onnx" in meta["formats"] and "paddle" not in meta["formats"]:
+        config["Global"]["use_onnx"] = True
+    with open(os.path.join(tmp_dir, DEPLOY_CONFIG), "w", encoding="utf-8") as f:
+        yaml.safe_dump(config, f, sort_keys=False, allow_unicode=True)
+    if meta.get("label_names"):
+        with open(os.path.join(tmp_dir, LABEL_MAP), "w", encoding="utf-8") as f:
+            f.write(label_map_text(meta["label_names"]))
+
+
 def save_inference_model(model: paddle.nn.Layer, save_dir: str, image_shape: List[int], meta: Dict[str, Any],
-                         softmax: bool = True, batch_size: Optional[int] = None) -> str:
+                         softmax: bool = True, batch_size: Optional[int] = None,
+                         formats: Sequence[str] = ("paddle",), onnx_opset: int = MIN_OPSET) -> str:
     """``paddle.jit.to_static`` + ``paddle.jit.save`` of ``model`` (eval mode) into ``save_dir``,
-    with ``inference.yml`` holding ``meta`` (preprocessing ops, label names …) for :class:`Predictor`."""
+    with ``inference.yml`` holding ``meta`` (preprocessing ops, label names …) for :class:`Predictor`.
+
+    ``formats`` containing ``onnx`` adds ``inference.onnx`` (paddle2onnx; its max |Δ| from the
+    Paddle model is logged); without ``paddle`` the Paddle files are not kept. PaddleClas's
+    deploy config and label map are written beside them.
+    """
+    unknown = set(formats) - set(FORMATS)
+    if unknown or not formats:
+        raise ConfigError(f"Export.formats: expected a non-empty list of {', '.join(FORMATS)}, got {list(formats)}")
     model.eval()
     net = _WithActivation(model) if softmax else model
     net.eval()
@@ -120,9 +176,22 @@ def save_inference_model(model: paddle.nn.Layer, save_dir: str, image_shape: Lis
         raise ConfigError(f"Global.save_inference_dir: cannot create {save_dir}: {e.strerror or e}") from None
     try:
         paddle.jit.save(static, os.path.join(tmp_dir, "inference"))
-        meta = dict(meta, input_shape=[c, h, w], softmax=softmax, files=file_digests(tmp_dir))
+        meta = dict(meta, input_shape=[c, h, w], softmax=softmax, formats=list(formats))
+        if "onnx" in formats:
+            log = get_logger()
+            log.info(f"converting to ONNX (paddle2onnx, opset {onnx_opset}) and checking it against paddle.inference")
+            onnx_path = convert_to_onnx(tmp_dir, opset=onnx_opset)
+            delta = parity(tmp_dir, onnx_path, [c, h, w], batch=batch_size or 2)
+            (log.info if delta <= PARITY_ATOL else log.warning)(
+                f"{ONNX_FILE}: max |Δ| from paddle.inference = {delta:.3g} (limit {PARITY_ATOL:g})")
+            meta["onnx"] = {"opset": onnx_opset, "parity_max_abs_diff": delta}
+            if "paddle" not in formats:
+                for name in PADDLE_FILES:
+                    os.remove(os.path.join(tmp_dir, name))
+        meta["files"] = file_digests(tmp_dir)
         with open(os.path.join(tmp_dir, META_FILE), "w", encoding="utf-8") as f:
             yaml.safe_dump(meta, f, sort_keys=False, allow_unicode=True)
+        _write_deploy_files(tmp_dir, save_dir, meta)
         written = sorted(os.listdir(tmp_dir), key=lambda n: n == META_FILE)  # inference.yml last
         for name in written:
             os.replace(os.path.join(tmp_dir, name), os.path.join(save_dir, name))
@@ -134,14 +203,20 @@ def save_inference_model(model: paddle.nn.Layer, save_dir: str, image_shape: Lis
 
 
 def export_model(config: Dict[str, Any], save_dir: Optional[str] = None) -> str:
-    """Export ``Arch`` with ``Global.pretrained_model`` to ``save_dir`` (default Global.save_inference_dir)."""
+    """Export ``Arch`` with ``Global.pretrained_model`` to ``save_dir`` (default Global.save_inference_dir)
+    in ``Export.formats``; the preprocessing must produce ``Global.image_shape`` images."""
     save_dir = save_dir or config["Global"]["save_inference_dir"]
+    log = get_logger()
     preprocess_transform(config)  # a list that cannot be built is refused before anything is written
+    ops, where = _preprocess_source(config)
+    check_input_shape(config["Global"]["image_shape"], ops, where)
+    log.info(f"exporting {config['Arch']['name']}: loading {config['Global']['pretrained_model']}")
     model = load_model_for_inference(config)
     name = inference_arch(config["Arch"])[0]["name"]  # a DistillationModel exports its infer_model_name
     meta = {"model_name": name, "class_num": config["Arch"]["class_num"],
-            "transform_ops": preprocess_ops(config), "label_names": label_names_for(config)}
-    softmax = config["Export"]["softmax"]
+            "transform_ops": ops, "label_names": label_names_for(config)}
+    exp = config["Export"]
+    softmax = exp["softmax"]
     if getattr(model, "features_only", False):  # a backbone: its outputs are feature maps
         meta.update(class_num=None, label_names=None, features_only=True,
                     feature_info=[{k: v for k, v in model.feature_info[i].items() if k != "modules"}
@@ -150,85 +225,14 @@ def export_model(config: Dict[str, Any], save_dir: Optional[str] = None) -> str:
     elif config["Global"]["use_multilabel"]:  # one sigmoid per class; inference keeps those above the threshold
         meta.update(multilabel=True, threshold=config["Infer"]["threshold"])
         model, softmax = _WithActivation(model, "sigmoid"), False
-    save_inference_model(model, save_dir, config["Global"]["image_shape"], meta,
-                         softmax=softmax, batch_size=config["Export"]["batch_size"])
-    get_logger().info(f"exported {name} to {save_dir} ({MODEL_FILE}, {PARAMS_FILE}, {META_FILE})")
+    log.info(f"tracing the model with paddle.jit.to_static and saving it (formats: {', '.join(exp['formats'])})")
+    save_inference_model(model, save_dir, config["Global"]["image_shape"], meta, softmax=softmax,
+                         batch_size=exp["batch_size"], formats=exp["formats"], onnx_opset=exp["onnx_opset"])
+    files = sorted(f for f in os.listdir(save_dir) if f.startswith(("inference", "class_id_map")))
+    log.info(f"exported {name} to {save_dir} ({', '.join(files)})")
     return save_dir
 
 
-class Predictor:
-    """Classify images with an exported model through ``paddle.inference`` (CPU, oneDNN); for a
-    ``features_only`` export, :meth:`features` returns its maps.
 
-    Args:
-        model_dir: a directory written by :func:`export_model`.
-        cpu_threads: math library threads (default: all cores).
-        use_mkldnn: use oneDNN kernels (several times faster on x86 CPUs; Paddle 3 turns them
-            on by default, so ``False`` disables them explicitly).
-        use_gpu: run on GPU 0 (needs a CUDA build of Paddle).
-        ir_optim: apply Paddle's graph optimisations (BN folding, conv + activation fusion …).
-        retain_freed_memory: on the CPU, make the process keep freed memory for reuse
-            (:func:`ppnets.utils.runtime.retain_freed_memory`): without it every run
-            page-faults its activations afresh; +20 % img/s for MobileNetV2 at batch 16.
-    """
 
-    def __init__(self, model_dir: str, cpu_threads: Optional[int] = None, use_mkldnn: bool = True,
-                 use_gpu: bool = False, ir_optim: bool = True, retain_freed_memory: bool = True) -> None:
-        paths = [os.path.join(model_dir, n) for n in (MODEL_FILE, PARAMS_FILE, META_FILE)]
-        missing = [p for p in paths if not os.path.isfile(p)]
-        if missing:
-            raise DataError(f"{model_dir}: not an exported ppnets model (missing {', '.join(missing)}); "
-                            "run tools/export_model.py first")
-        self.model_dir = model_dir
-        self.meta = read_export_meta(model_dir)
-        check_export_files(model_dir, self.meta)
-        where = f"{paths[2]}: transform_ops"
-        self.transform = build_transforms(ensure_chw(self.meta["transform_ops"], where), where=where)
-        self.label_names = self.meta.get("label_names")
-        cfg = paddle.inference.Config(paths[0], paths[1])
-        if use_gpu:
-            cfg.enable_use_gpu(256, 0)
-        else:
-            cfg.disable_gpu()
-            cfg.set_cpu_math_library_num_threads(cpu_threads or os.cpu_count() or 1)
-            if use_mkldnn:
-                cfg.enable_mkldnn()
-            else:
-                cfg.disable_mkldnn()
-            if retain_freed_memory:
-                _retain_freed_memory()
-        cfg.switch_ir_optim(ir_optim)
-        # enable_memory_optim() is not used: with PIR programs Paddle 3.3's predictor fails to
-        # build ("Not find predictor_id 0 and pass_name memory_optimize_pass")
-        cfg.disable_glog_info()
-        self.config = cfg
-        try:
-            self.predictor = paddle.inference.create_predictor(cfg)
-        except (RuntimeError, ValueError, OSError) as e:  # Paddle's C++ errors, e.g. a damaged .pdiparams
-            first = next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__)
-            raise DataError(f"{model_dir}: paddle.inference cannot load the exported model ({first[:160]}); "
-                            "re-export it with tools/export_model.py") from None
-        self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
-        self.outputs = [self.predictor.get_output_handle(n) for n in self.predictor.get_output_names()]
-        self.output = self.outputs[0]
-
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        """NCHW float32 batch → class probabilities (N, class_num)."""
-        if self.meta.get("features_only"):
-            raise DataError(f"{self.model_dir}: a features_only (backbone) export outputs feature maps, "
-                            "not class scores; use Predictor.features()")
-        self._forward(batch)
-        out = self.output.copy_to_cpu()
-        if self.meta.get("multilabel"):
-            return out  # already the per-class sigmoid
-        return out if self.meta.get("softmax", True) else softmax(out)
-
-    def features(self, batch: np.ndarray) -> List[np.ndarray]:
-        """NCHW float32 batch → every output of the exported program (a backbone's stage maps)."""
-        self._forward(batch)
-        return [out.copy_to_cpu() for out in self.outputs]
-
-    def _forward(self, batch: np.ndarray) -> None:
-        self.input.reshape(list(batch.shape))
-        self.input.copy_from_cpu(np.ascontiguousarray(batch, dtype=np.float32))
-        self.predictor.run()
+from ..deploy.predictor import Predictor  # noqa: E402  (re-exported: ppnets.engine.export.Predictor)

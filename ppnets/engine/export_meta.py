@@ -63,6 +63,13 @@ def read_export_meta(model_dir: str) -> Dict[str, Any]:
         raise DataError(f"{path}: 'label_names' must be a list of names, got {short_repr(names)}; {_REEXPORT}")
     if not isinstance(meta.get("softmax", True), bool):
         raise DataError(f"{path}: 'softmax' must be true or false, got {short_repr(meta.get('softmax'))}")
+    if not isinstance(meta.get("multilabel", False), bool):
+        raise DataError(f"{path}: 'multilabel' must be true or false, got {short_repr(meta.get('multilabel'))}")
+    threshold = meta.get("threshold")
+    if meta.get("multilabel") and not (isinstance(threshold, (int, float)) and not isinstance(threshold, bool)
+                                       and 0.0 <= threshold <= 1.0):
+        raise DataError(f"{path}: a multi-label export needs 'threshold' in [0, 1], got {short_repr(threshold)}; "
+                        f"{_REEXPORT}")
     files = meta.get("files", {})
     if not isinstance(files, dict) or not all(isinstance(v, dict) for v in files.values()):
         raise DataError(f"{path}: 'files' must map file names to their size and digest; {_REEXPORT}")
