@@ -270,7 +270,8 @@ def test_distillation_resumes_from_latest(digits_slice, teacher_weights, tmp_pat
 
 
 @pytest.mark.parametrize("teacher", ["MobileNetV1_x0_25", "MobileNetV3_small_x0_35", "ShuffleNetV1_g3_x0_25",
-                                     "SqueezeNet1_1", "EfficientNetB0", "ShuffleNetV2_swish"])
+                                     "SqueezeNet1_1", "EfficientNetB0", "ShuffleNetV2_swish", "GhostNet_x0_5",
+                                     "PPLCNet_x0_25", "MobileNetV4_conv_small"])
 def test_any_zoo_model_can_teach(teacher, tmp_path):
     weights = _save_weights(ppnets.build_model(teacher, class_num=4), str(tmp_path / "t.pdparams"))
     model = DistillationModel(models=[{"Teacher": {"name": teacher, "class_num": 4, "pretrained": weights}},
@@ -327,11 +328,20 @@ def test_config_problems_are_reported_together(digits_slice, teacher_weights, tm
     assert len(lines) == 3
 
 
-def test_paddleclas_keys_of_sub_models(digits_slice, teacher_weights, tmp_path):
+def test_paddleclas_keys_of_sub_models(digits_slice, teacher_weights, tmp_path, monkeypatch):
     over = _distill(teacher_weights, **{"Arch.models.1.Student.pretrained": True})
-    with pytest.raises(ConfigError, match=r"Arch\.models\.1\.Student\.pretrained: true would download weights, "
-                                          r"which ppnets never does; set it to the weights' path"):
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))  # PaddleClas's download folder: ~/.paddleclas/weights
+    with pytest.raises(ConfigError, match=r"Arch\.models\.1\.Student\.pretrained: true would download "
+                                          r"ShuffleNetV2_x0_25_pretrained\.pdparams, which ppnets never does; set it "
+                                          r"to the weights' path"):
         load_small_config(digits_slice, str(tmp_path), **over)
+    cached = home / ".paddleclas" / "weights" / "ShuffleNetV2_x0_25_pretrained.pdparams"
+    cached.parent.mkdir(parents=True)
+    _save_weights(ppnets.build_model("ShuffleNetV2_x0_25", class_num=3), str(cached))
+    cfg = load_small_config(digits_slice, str(tmp_path), **over)  # PaddleClas's downloaded copy is used
+    assert cfg["Arch"]["models"][1]["Student"]["pretrained"] == str(cached)
+    assert any("using PaddleClas's downloaded weights" in n for n in cfg.notices)
     with pytest.raises(ConfigError, match=r"DistillationCELoss: needs Arch\.name: DistillationModel"):
         load_small_config(digits_slice, str(tmp_path), **{"Loss.Train": "[{DistillationCELoss: "
                                                                         "{model_name_pairs: [[Student, Teacher]]}}]"})

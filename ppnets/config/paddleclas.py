@@ -18,7 +18,7 @@ Values are clipped as PaddleClas clips them (``warmup_epoch`` beyond ``Global.ep
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 __all__ = ["translate", "PADDLECLAS_WEIGHTS"]
 
@@ -71,14 +71,13 @@ def _arch(arch: Dict[str, Any], cfg: Dict[str, Any], notices: Notices, refuse: R
         for k in ("Backbone", "Head", "Neck", "BackboneStopLayer", "infer_output_key"):
             arch.pop(k, None)
     if arch.get("name") == "DistillationModel":
-        _distillation(arch, refuse)
+        _distillation(arch, notices, refuse)
         return
     _dropout_prob(arch)
     pretrained = arch.pop("pretrained", False)
     ssld = arch.pop("use_ssld", False)
     if pretrained is True:
-        name = f"{arch.get('name')}_{'ssld_' if ssld else ''}pretrained.pdparams"
-        cached = os.path.join(os.path.expanduser(PADDLECLAS_WEIGHTS), name)
+        name, cached = _paddleclas_download(arch.get("name"), ssld)
         g = cfg.setdefault("Global", {}) or {}
         if os.path.isfile(cached) and isinstance(g, dict) and not g.get("pretrained_model"):
             g["pretrained_model"] = cached
@@ -98,15 +97,21 @@ def _arch(arch: Dict[str, Any], cfg: Dict[str, Any], notices: Notices, refuse: R
         export.setdefault("softmax", bool(arch.pop("infer_add_softmax")))
 
 
+def _paddleclas_download(model: Any, ssld: bool) -> Tuple[str, str]:
+    """``(file name, path)`` of the weights PaddleClas's ``pretrained: true`` downloads for ``model``."""
+    name = f"{model}_{'ssld_' if ssld else ''}pretrained.pdparams"
+    return name, os.path.join(os.path.expanduser(PADDLECLAS_WEIGHTS), name)
+
+
 def _dropout_prob(spec: Dict[str, Any]) -> None:
     """PaddleClas's ``dropout_prob`` (null: no dropout) is ppnets's ``dropout``."""
     if "dropout_prob" in spec and "dropout" not in spec:
         spec["dropout"] = spec.pop("dropout_prob") or 0.0
 
 
-def _distillation(arch: Dict[str, Any], refuse: Refuse) -> None:
+def _distillation(arch: Dict[str, Any], notices: Notices, refuse: Refuse) -> None:
     """A DistillationModel's sub-models: ``pretrained: <path>`` stays theirs, ``false`` is dropped,
-    ``true`` (a download) is refused."""
+    ``true`` (a download) uses PaddleClas's downloaded copy if there is one, else is refused."""
     models = arch.get("models")
     for i, item in enumerate(models if isinstance(models, list) else []):
         if not isinstance(item, dict) or len(item) != 1 or not isinstance(next(iter(item.values())), dict):
@@ -115,9 +120,15 @@ def _distillation(arch: Dict[str, Any], refuse: Refuse) -> None:
         _dropout_prob(spec)
         ssld = spec.pop("use_ssld", False)
         if spec.get("pretrained") is True:
-            refuse(f"Arch.models.{i}.{label}.pretrained: true would download {'SSLD ' if ssld else ''}weights, "
-                   f"which ppnets never does; set it to the weights' path (-o Arch.models.{i}.{label}.pretrained="
-                   "<prefix or .pdparams>) or to null to start from random weights")
+            name, cached = _paddleclas_download(spec.get("name"), ssld)
+            if os.path.isfile(cached):
+                spec["pretrained"] = cached
+                notices.append(f"Arch.models.{i}.{label}.pretrained: true — using PaddleClas's downloaded weights "
+                               f"{cached}")
+                continue
+            refuse(f"Arch.models.{i}.{label}.pretrained: true would download {name}, which ppnets never does; set "
+                   f"it to the weights' path (-o Arch.models.{i}.{label}.pretrained=<prefix or .pdparams>; or "
+                   f"download it into {PADDLECLAS_WEIGHTS}/) or to null to start from random weights")
             spec.pop("pretrained")
         elif spec.get("pretrained") is False:
             spec.pop("pretrained")
