@@ -167,3 +167,13 @@ def test_pretrained_true_uses_paddleclas_downloaded_weights(tmp_path, monkeypatc
     cfg = load_config(paddleclas_shaped(tmp_path, Arch={"name": "MobileNetV2_x0_25", "pretrained": True}))
     assert cfg["Global"]["pretrained_model"] == str(weights)
     assert cfg.notices == [f"Arch.pretrained: true — using PaddleClas's downloaded weights {weights}"]
+
+
+def test_paddleclas_model_arguments_without_effect_are_dropped_with_a_notice(tmp_path):
+    cfg = load_config(paddleclas_shaped(tmp_path, Arch={"_delete_": True, "name": "MobileNetV4_conv_small",
+                                                        "class_num": 10, "drop_rate": 0.25, "drop_path_rate": 0.03,
+                                                        "use_fused_attn": False}))
+    assert cfg["Arch"]["drop_path_rate"] == 0.03  # a real MobileNetV4 argument stays
+    assert "drop_rate" not in cfg["Arch"] and "use_fused_attn" not in cfg["Arch"]
+    assert cfg.notices == ["Arch.drop_rate: 0.25 ignored — PaddleClas's MobileNetV4 accepts it but never applies "
+                           "it; Arch.dropout sets the classifier dropout"]

@@ -91,6 +91,7 @@ def _arch(arch: Dict[str, Any], cfg: Dict[str, Any], notices: Notices, refuse: R
         if isinstance(g, dict) and not g.get("pretrained_model"):
             g["pretrained_model"] = pretrained
             notices.append(f"Arch.pretrained: used as Global.pretrained_model ({pretrained})")
+    _unused_model_keys(arch, notices)
     if "infer_add_softmax" in arch:
         export = cfg.get("Export")
         export = cfg["Export"] = export if isinstance(export, dict) else {}
@@ -136,6 +137,31 @@ def _distillation(arch: Dict[str, Any], notices: Notices, refuse: Refuse) -> Non
     if isinstance(listed, list) and any(p is True for p in listed):
         refuse("Arch.pretrained_list: true would download weights, which ppnets never does; give paths or null")
         arch["pretrained_list"] = [p if isinstance(p, str) else None for p in listed]
+
+
+#: PaddleClas model arguments that its own model code accepts without effect, or that select a kernel:
+#: dropped (with a notice when set to something other than the value ppnets behaves as) when the
+#: ppnets model does not take them
+_MODEL_KEYS = {
+    "use_fused_attn": (False, "ppnets computes attention with paddle.matmul (no fused attention kernel)"),
+    "drop_rate": (None, "PaddleClas's MobileNetV4 accepts it but never applies it; Arch.dropout sets the "
+                        "classifier dropout"),
+}
+
+
+def _unused_model_keys(arch: Dict[str, Any], notices: Notices) -> None:
+    from ..arch.registry import MODELS
+    from ..registry import accepted_kwargs
+
+    name = arch.get("name")
+    if not isinstance(name, str) or name not in MODELS:
+        return
+    valid = accepted_kwargs(MODELS.get(name).cls) or []
+    for key, (neutral, why) in _MODEL_KEYS.items():
+        if key in arch and key not in valid:
+            value = arch.pop(key)
+            if value != neutral:
+                notices.append(f"Arch.{key}: {value!r} ignored — {why}")
 
 
 _LR_NAMES = {"MultiStepDecay": "MultiStep", "ConstLR": "Constant"}

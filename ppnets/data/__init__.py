@@ -36,17 +36,34 @@ def iterate_loader(loader: paddle.io.DataLoader) -> Iterator[Tuple[paddle.Tensor
     """
     transform = getattr(loader.dataset, "transform", None)
     where = getattr(transform, "where", "transform_ops")
-    for images, labels, skipped, status in loader:
-        text = bytes(status.numpy().tobytes()).decode("utf-8")
-        if text[0] == "D":
-            raise DataError(text[1:])
-        if text[0] == "I":
-            raise RuntimeError(text[1:])
-        if text[0] == "E":  # every sample of the batch was unreadable and skipped
-            images, labels = images[:0], labels[:0]
-        else:
-            check_model_input(images.shape, where)
-        yield images, labels, int(skipped)
+    batches = iter(loader)
+    try:
+        for images, labels, skipped, status in batches:
+            text = bytes(status.numpy().tobytes()).decode("utf-8")
+            if text[0] == "D":
+                raise DataError(text[1:])
+            if text[0] == "I":
+                raise RuntimeError(text[1:])
+            if text[0] == "E":  # every sample of the batch was unreadable and skipped
+                images, labels = images[:0], labels[:0]
+            else:
+                check_model_input(images.shape, where)
+            yield images, labels, int(skipped)
+    finally:
+        shut_down(batches)
+
+
+def shut_down(batches: Iterator) -> None:
+    """Stop a Paddle DataLoader iterator's prefetch thread and worker processes now.
+
+    An iterator left part-way (an error, a ``break``, one ``next``) keeps its prefetch thread
+    blocked on a full queue, and that thread holds a reference to the iterator, so it is never
+    collected. A later loader that forks its workers while such a thread runs can deadlock in
+    the child; this runs Paddle's own shutdown (the one its ``__del__`` would run) instead.
+    """
+    stop = getattr(batches, "_try_shutdown_all", None)
+    if stop is not None:
+        stop()
 
 
 class SafeCollate:
