@@ -36,7 +36,7 @@ CONTAINERS: Tuple[type, ...] = (nn.Sequential, nn.LayerList)
 
 _ACT_NAMES = {"ReLU": "ReLU", "ReLU6": "ReLU6", "Hardswish": "h-swish", "Swish": "swish", "Silu": "SiLU",
               "Sigmoid": "sigmoid", "Hardsigmoid": "h-sigmoid", "HardSigmoidPC": "h-sigmoid",
-              "Hardtanh": "clip[0,1]", "GELU": "GELU",
+              "Clip01": "clip[0,1]", "GELU": "GELU",
               "LeakyReLU": "leaky ReLU"}
 
 
