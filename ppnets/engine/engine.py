@@ -1,23 +1,20 @@
 """The training / evaluation engine behind ``tools/train.py`` and ``tools/eval.py``."""
 from __future__ import annotations
 
-import contextlib
-import datetime
 import os
 import signal
 import threading
 import time
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import paddle
 import paddle.distributed as dist
 
 from ..arch import backend
-from ..arch.distillation import inference_arch, inference_model, is_distillation
 from ..config import dump_config
-from ..data import build_dataloader, class_counts, iterate_loader
-from ..errors import CheckpointError, ConfigError, DataError, TrainingError, TrainingInterrupted
+from ..data import build_dataloader, class_counts
+from ..errors import ConfigError, DataError
 from ..loss import balanced_class_weights, build_loss
 from ..metric import build_metrics
 from ..optimizer import build_optimizer
@@ -26,11 +23,13 @@ from ..utils.files import atomic_write
 from ..utils.lock import RunLock
 from ..utils.runtime import retain_freed_memory
 from .amp import AmpSettings
-from .checkpoint import load_checkpoint, save_checkpoint, trained_class_names
+from .checkpoint import trained_class_names
 from .ema import ModelEMA
 from .evaluation import EvaluationMixin
-from .models import build_run_model, float32_outputs, load_run_weights, numpy_outputs
-from .report import closing_summary, nothing_to_do, quiet_paddle_warnings, start_banner
+from .models import build_run_model, load_run_weights
+from .report import closing_summary, nothing_to_do, start_banner
+from .run_state import RunStateMixin
+from .train_loop import TrainLoopMixin
 
 __all__ = ["Engine"]
 
@@ -39,11 +38,7 @@ __all__ = ["Engine"]
 _STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
-def _fmt_eta(seconds: float) -> str:
-    return str(datetime.timedelta(seconds=int(max(seconds, 0))))
-
-
-class Engine(EvaluationMixin):
+class Engine(TrainLoopMixin, EvaluationMixin, RunStateMixin):
     """Builds everything a config describes and runs ``train()`` or ``evaluate()``.
 
     Args:
@@ -208,52 +203,8 @@ class Engine(EvaluationMixin):
         else:
             paddle.set_device("cpu")
 
-    def _step_seed(self) -> None:
-        """Seed the RNGs from (seed, rank, step): dropout and drop-path are reproducible and resumable."""
-        if self.seed is not None:
-            paddle.seed((self.seed * 1_000_003 + self.global_step * 8_191 + self.rank) % (2 ** 31))
-
     def _write_label_list(self, path: str) -> None:
         atomic_write(path, "\n".join(self.class_names) + "\n")
-
-    def _resume(self, prefix: str) -> None:
-        states = load_checkpoint(prefix, self.model, self.optimizer, self.arch_name,
-                                 trust=self.config["Global"]["trust_pickles"],
-                                 optimizer_name=self.config["Optimizer"]["name"])
-        self.global_step = int(states.get("global_step", 0))
-        self.best_metric = float(states.get("best_metric", -np.inf))
-        self.best_epoch = int(states.get("best_epoch", 0))
-        self.best_ema_metric = float(states.get("best_ema_metric", -np.inf))
-        self.partial = states.get("partial")
-        self.start_epoch = int(states["epoch"]) + 1
-        if states.get("paddleclas"):  # PaddleClas's checkpoint: the LR position follows from the epoch
-            self.global_step = int(states["epoch"]) * self.steps_per_epoch
-            updates = int(states["epoch"]) * (-(-self.steps_per_epoch // self.update_freq))
-            self.lr_scheduler.step(int(states["epoch"]) if getattr(self.lr_scheduler, "by_epoch", False) else updates)
-            self.log.info(f"resuming PaddleClas's checkpoint {prefix}: epoch {states['epoch']} done (its metric "
-                          f"{states.get('metric', float('nan')):.5f}); the best metric restarts, as in PaddleClas")
-        if int(states["epoch"]) > self.epochs:
-            raise ConfigError(f"Global.epochs={self.epochs}, but checkpoint {prefix} has already finished "
-                              f"{states['epoch']} epochs: nothing left to do (its LR schedule spanned more epochs; "
-                              f"set Global.epochs above {states['epoch']} to train further)")
-        extra = states.get("extra", {})
-        if self.ema is not None:
-            if "pdema" in extra:
-                ema_state = extra["pdema"]
-            elif "ema.safetensors" in extra:
-                ema_state = {"weights": extra["ema.safetensors"], "updates": states.get("ema_updates") or 0}
-            else:
-                raise CheckpointError(f"checkpoint {prefix} has no EMA weights (.pdema) but EMA.decay is set; "
-                                      "resume without EMA or from a checkpoint written with EMA")
-            if not isinstance(ema_state, dict) or not isinstance(ema_state.get("weights"), dict):
-                raise CheckpointError(f"checkpoint {prefix}: its EMA file does not hold EMA weights")
-            self.ema.set_state_dict(ema_state)
-        if self.scaler is not None and states.get("scaler"):
-            self.scaler.load_state_dict(states["scaler"])
-        where = (f"epoch {self.partial['epoch']} iteration {self.partial['iters']}" if self.partial
-                 else f"epoch {states['epoch']} done")
-        self.log.info(f"resumed from {prefix}: {where}, best {self.best_metric:.5f} at epoch {self.best_epoch}, "
-                      f"lr {self.optimizer.get_lr():.6g}")
 
     # ------------------------------------------------------------------ train
 
@@ -317,17 +268,6 @@ class Engine(EvaluationMixin):
                 self.log.info(line)
         return {"eval": last_eval, "best_metric": self.best_metric, "best_epoch": self.best_epoch}
 
-    def _last_good_checkpoint(self) -> str:
-        """Where a failed run can resume from: this run's ``latest`` if it has been saved (a
-        resumed run saves its own, so the resumed checkpoint is named only before that)."""
-        latest = os.path.join(self.output_dir, "latest")
-        if os.path.isfile(f"{latest}.pdstates"):
-            return f"The last good checkpoint is {latest}"
-        resumed = self.config["Global"]["checkpoints"]
-        if resumed:
-            return f"No checkpoint of this run was saved yet; it resumed from {resumed}"
-        return "No checkpoint was saved yet"
-
     def _on_signal(self, signum: int, frame: Any) -> None:
         if self._stop_signal is not None:  # a second Ctrl-C: stop now
             raise KeyboardInterrupt
@@ -335,195 +275,9 @@ class Engine(EvaluationMixin):
         self.log.warning(f"{self._stop_signal} received: stopping after this iteration and saving 'latest' "
                          "(press Ctrl-C again to abort without saving)")
 
-    def train_epoch(self, epoch: Optional[int] = None, loader: Optional[Iterable[Sequence[paddle.Tensor]]] = None
-                    ) -> Dict[str, float]:
-        """One training epoch on the configured conv backend; returns its mean ``loss``, ``steps`` and ``samples``.
-
-        ``epoch`` (default: the next one, ``start_epoch``) sets the data order, the LR schedule
-        position of epoch-wise schedules and the log lines. ``loader`` (default
-        ``DataLoader.Train``, with the resume position of an interrupted epoch) may be any
-        sized iterable of ``(images, labels)`` batches, e.g. in-memory tensors.
-        """
-        if self.optimizer is None:
-            raise ConfigError("Engine.train_epoch: the engine was built in mode "
-                              f"'{self.mode}'; training needs mode 'train'")
-        epoch = self.start_epoch if epoch is None else int(epoch)
-        with backend.use(self.conv_backend), quiet_paddle_warnings():
-            if loader is None:
-                return self._train_epoch(epoch, self._loader_batches(epoch), self.steps_per_epoch, resume=True)
-            return self._train_epoch(epoch, enumerate(((b[0], b[1], 0) for b in loader)), len(loader), resume=False)
-
-    def _loader_batches(self, epoch: int) -> Iterator[Tuple[int, Tuple[paddle.Tensor, paddle.Tensor, int]]]:
-        """``(iteration, batch)`` of ``DataLoader.Train`` for ``epoch``, from where an interrupted run stopped."""
-        self._set_epoch(self.train_loader, epoch)
-        start_iter = 0
-        if self.partial and int(self.partial["epoch"]) == epoch:
-            start_iter = int(self.partial["iters"])
-            self.train_loader.batch_sampler.skip(start_iter)
-        return enumerate(iterate_loader(self.train_loader), start=start_iter)
-
-    def _train_epoch(self, epoch: int, batches: Iterator[Tuple[int, Tuple[paddle.Tensor, paddle.Tensor, int]]],
-                     steps_per_epoch: int, resume: bool) -> Dict[str, float]:
-        g = self.config["Global"]
-        by_epoch = getattr(self.lr_scheduler, "by_epoch", False)
-        loss_sum, seen = 0.0, 0
-        if resume and self.partial and int(self.partial["epoch"]) == epoch:
-            loss_sum, seen = float(self.partial["loss_sum"]), int(self.partial["seen"])
-        self.partial = None
-        self.train_model.train()
-        total_steps = self.epochs * steps_per_epoch
-        writer = self._writer
-        tic = time.time()
-        skipped, pending, steps = 0, False, 0  # pending: gradients accumulated but not applied yet
-        for it, (images, labels, n_bad) in batches:
-            reader_cost = time.time() - tic
-            skipped += n_bad  # bad_image: skip/warn drops unreadable files from the batch
-            last_micro = (it + 1) % self.update_freq == 0 or it + 1 == steps_per_epoch
-            empty = images.shape[0] == 0  # every file of the batch was unreadable (bad_image: skip/warn)
-            if not empty:
-                self._step_seed()
-                logits, loss = self._forward_backward(images, labels, sync=last_micro)
-                pending = True
-            lr = self.optimizer.get_lr()
-            if last_micro:  # an accumulation window ends here even if its last batch was empty
-                if pending:
-                    self._optimizer_step()
-                    pending = False
-                if not by_epoch:
-                    self.lr_scheduler.step()
-            if empty:
-                tic = time.time()
-                continue
-            value = float(loss)  # CPU ops are synchronous: this costs nothing extra
-            if not np.isfinite(value):
-                raise TrainingError(f"loss is {value} at epoch {epoch}, iteration {it + 1}; stopped. "
-                                    f"{self._last_good_checkpoint()} (lower the learning rate or check the data)")
-            self.global_step += 1
-            steps += 1
-            n = images.shape[0]
-            loss_sum, seen = loss_sum + value * n, seen + n
-            if (it + 1) % g["print_batch_step"] == 0 or it + 1 == steps_per_epoch:
-                self._log_step(epoch, it, lr, loss_sum, seen, logits, labels, reader_cost, time.time() - tic,
-                               total_steps, steps_per_epoch, writer)
-            if last_micro and (self._stop_signal or (g["save_steps"] and self.global_step % g["save_steps"] == 0
-                                                    and it + 1 < steps_per_epoch)):
-                progress = {"epoch": epoch, "iters": it + 1, "loss_sum": loss_sum, "seen": seen}
-                if self.is_main:
-                    self.save("latest", epoch - 1, partial=progress)
-                if self._stop_signal:
-                    raise TrainingInterrupted(
-                        f"{self._stop_signal}: stopped at epoch {epoch}, iteration {it + 1}; saved "
-                        f"{os.path.join(self.output_dir, 'latest')} — resume with "
-                        f"-o Global.checkpoints={os.path.join(self.output_dir, 'latest')}")
-            tic = time.time()
-        if by_epoch:
-            self.lr_scheduler.step()
-        total = self._all_reduce_sum([loss_sum, float(seen), float(skipped)])
-        self.log.info(f"[Train][Epoch {epoch}/{self.epochs}][Avg] loss: {total[0] / max(total[1], 1):.5f}")
-        if total[2]:
-            self.log.warning(f"[Train][Epoch {epoch}] skipped {int(total[2])} unreadable image(s) "
-                             f"(DataLoader.Train.dataset.bad_image: {self.train_loader.dataset.bad_image})")
-        return {"loss": total[0] / max(total[1], 1), "steps": float(steps), "samples": total[1]}
-
-    def _forward_backward(self, images: paddle.Tensor, labels: paddle.Tensor, sync: bool):
-        """One micro-batch: forward (under AMP if enabled) and backward of ``loss / update_freq``."""
-        no_sync = self.world_size > 1 and not sync
-        ctx = self.train_model.no_sync() if no_sync else contextlib.nullcontext()
-        with ctx:
-            with self.amp.autocast():
-                logits = self.train_model(images)
-                loss = self.train_loss(float32_outputs(logits), labels)["loss"]
-            scaled = loss / self.update_freq if self.update_freq > 1 else loss
-            if self.scaler is not None:
-                scaled = self.scaler.scale(scaled)
-            scaled.backward()
-        return logits, loss
-
-    def _optimizer_step(self) -> None:
-        if self.scaler is not None:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
-        self.optimizer.clear_grad()
-        if self.ema is not None:
-            self.ema.update(self.model)
-
-    def _all_reduce_sum(self, values: List[float]) -> List[float]:
-        if self.world_size == 1:
-            return values
-        t = paddle.to_tensor(values, dtype="float64")
-        dist.all_reduce(t)
-        return t.numpy().tolist()
-
-    def _log_step(self, epoch, it, lr, loss_sum, seen, logits, labels, reader_cost, batch_cost, total_steps,
-                  steps_per_epoch, writer) -> None:
-        loss_sum, seen = self._all_reduce_sum([loss_sum, float(seen)])  # the loss over all ranks
-        acc = self._batch_metrics(logits, labels)
-        start_time, start_step = self._clock
-        done = max(self.global_step - start_step, 1)
-        eta = (time.time() - start_time) / done * (total_steps - self.global_step)
-        n = labels.shape[0] * self.world_size
-        parts = [f"lr: {lr:.6f}", f"loss: {loss_sum / seen:.5f}"]
-        parts += [f"{k}: {v:.5f}" for k, v in acc.items()]
-        parts += [f"batch_cost: {batch_cost:.5f} s", f"reader_cost: {reader_cost:.5f} s",
-                  f"ips: {n / max(batch_cost, 1e-9):.2f} samples/s", f"eta: {_fmt_eta(eta)}"]
-        self.log.info(f"[Train][Epoch {epoch}/{self.epochs}][Iter {it + 1}/{steps_per_epoch}] "
-                      + ", ".join(parts))
-        if writer is not None:
-            writer.add_scalar("train/loss", loss_sum / seen, self.global_step)
-            writer.add_scalar("train/lr", lr, self.global_step)
-            for k, v in acc.items():
-                writer.add_scalar(f"train/{k}", v, self.global_step)
-
-    @staticmethod
-    def _set_epoch(loader: paddle.io.DataLoader, epoch: int) -> None:
-        loader.dataset.set_epoch(epoch)
-        if hasattr(loader.batch_sampler, "set_epoch"):
-            loader.batch_sampler.set_epoch(epoch)
-
-    def _batch_metrics(self, logits: paddle.Tensor, labels: paddle.Tensor) -> Dict[str, float]:
-        if not self.multilabel and labels.ndim == 2 and labels.shape[-1] == self.config["Arch"]["class_num"]:
-            return {}  # soft targets (mixup): batch accuracy is not defined
-        out: Dict[str, float] = {}
-        for metric in self.train_metrics:
-            out.update(metric(numpy_outputs(logits), labels.numpy()))
-        return out
-
     def _metric_keys(self, result: Dict[str, float]) -> List[str]:
         return [k for k in result if k != "loss"] or ["loss"]
 
     def _visualdl(self):
         from visualdl import LogWriter
         return LogWriter(logdir=os.path.join(self.output_dir, "vdl"))
-
-    def _states(self, epoch: int, partial: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-        return {"epoch": epoch, "global_step": self.global_step, "best_metric": self.best_metric,
-                "best_epoch": self.best_epoch, "best_ema_metric": self.best_ema_metric, "arch": self.arch_name,
-                "class_num": self.config["Arch"]["class_num"], "class_names": self.class_names,
-                "partial": partial, "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-                "optimizer": self.config["Optimizer"]["name"],
-                "ema_updates": self.ema.updates if self.ema is not None else None}
-
-    def save(self, name: str, epoch: int, partial: Optional[Dict[str, Any]] = None) -> None:
-        """Write the checkpoint ``<output_dir>/<name>``: ``epoch`` epochs done, plus ``partial`` progress.
-        A DistillationModel's ``best_model`` holds its ``infer_model_name`` model alone."""
-        if name == "best_model" and is_distillation(self.config["Arch"]):
-            self.save_evaluated(name, self.model, epoch)
-            return
-        fmt = self.config["Global"]["weights_format"]
-        extra = None
-        if self.ema is not None:  # safetensors holds tensors only: the update count is in .pdstates
-            extra = {"pdema": self.ema.state_dict()} if fmt == "pdparams" else \
-                {"ema.safetensors": self.ema.model.state_dict()}
-        save_checkpoint(os.path.join(self.output_dir, name), self.model, self.optimizer,
-                        self._states(epoch, partial), extra_files=extra, weights_format=fmt)
-
-    def save_evaluated(self, name: str, model: paddle.nn.Layer, epoch: int) -> None:
-        """Write the weights of the evaluated model (a DistillationModel's ``infer_model_name``) as
-        ``<output_dir>/<name>``, loadable with that model's own Arch."""
-        states = self._states(epoch)
-        if is_distillation(self.config["Arch"]):
-            states["arch"] = inference_arch(self.config["Arch"])[0]["name"]
-        save_checkpoint(os.path.join(self.output_dir, name), inference_model(model), None, states,
-                        weights_format=self.config["Global"]["weights_format"])
