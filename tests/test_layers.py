@@ -86,6 +86,8 @@ def _fwd_bwd(layer, x, grad_out, native):
     (8, 8, 3, 2, 1, 8, (10, 7), False),     # depthwise, stride 2, odd sizes
     (12, 12, 5, 2, 2, 12, (11, 11), False), # channels not a multiple of the 8-lane block
     (16, 16, 3, 1, 1, 16, (1, 1), False),   # 1×1 map: only the centre tap
+    (24, 24, 3, 1, 1, 24, (2, 2), False),   # 2×2 map (the weight gradient by unfold)
+    (24, 24, 3, 2, 1, 24, (2, 2), False),   # 2×2 → 1×1, stride 2
     (12, 12, 7, 2, 3, 12, (8, 8), True),    # depthwise with bias
     (6, 5, 1, 1, 0, 1, (7, 7), False),      # pointwise
     (3, 8, 3, 2, 1, 1, (17, 17), False),    # stem
@@ -104,6 +106,23 @@ def test_onednn_conv_equals_native_forward_and_backward(cin, cout, k, stride, pa
     for name, a, b in zip(names, fast, ref):
         scale = max(np.abs(b).max(), 1.0)
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * scale, err_msg=name)
+
+
+@needs_onednn
+def test_depthwise_weight_gradient_avoids_onednns_gemm_fallback_on_maps_smaller_than_the_kernel():
+    from ppnets.arch.onednn import conv, runtime
+    rt = runtime.get()
+    plans = {hw: conv._plan(rt, ((4, 32, hw, hw), (32, 1, 3, 3), (1, 1), (1, 1), 32, True)) for hw in (1, 2, 9)}
+    names = {hw: rt.impl_name(plan._pds[2]) for hw, plan in plans.items()}  # backward-weights
+    assert names[9].startswith("jit_dw") and not plans[9].dw_unfold
+    for hw in (1, 2):
+        assert plans[hw].dw_unfold == ("gemm" in names[hw])
+    x, dy = paddle.randn([4, 32, 2, 2]), paddle.randn([4, 32, 2, 2])
+    xp = np.pad(x.numpy(), ((0, 0), (0, 0), (1, 1), (1, 1)))
+    expected = np.stack([[(xp[:, :, i:i + 2, j:j + 2] * dy.numpy()).sum((0, 2, 3)) for j in range(3)]
+                         for i in range(3)], -1).transpose(1, 2, 0)[:, None]
+    np.testing.assert_allclose(conv.depthwise_weight_grad(x, dy, (3, 3), (1, 1), (1, 1)).numpy(), expected,
+                               rtol=1e-5, atol=1e-5)
 
 
 @needs_onednn

@@ -71,6 +71,11 @@ class _ConvPlan:
                                 self._op(user_y, q(bwd_w, Q_DIFF_DST, 0), "y" if dy_shared else "y2", False),
                                 self._op(user_w, q(bwd_w, Q_DIFF_WEIGHTS, 0), "dw", True))
             self.dy_shared = bool(dy_shared)
+            # oneDNN's depthwise weight-gradient kernel (jit_dw) refuses maps smaller than the
+            # kernel (MobileNetV2's 1×1 and 2×2 maps at 32 px): it falls back to a per-sample GEMM
+            # that takes milliseconds for a few thousand MACs; such gradients are computed here
+            self.dw_unfold = (groups > 1 and groups == c == o and "gemm" in rt.impl_name(bwd_w))
+            self.kernel, self.stride, self.padding = (kh, kw), stride, padding
         except Exception:
             self.close()
             raise
@@ -119,7 +124,9 @@ class _ConvPlan:
             self.rt.execute(prim, [(ARG_DIFF_DST, dy_mem), (ARG_WEIGHTS, wo.bind(w.data_ptr(), True)),
                                    (ARG_DIFF_SRC, dxo.bind(dx.data_ptr(), False))], scratch)
             dxo.store()
-        if need_dw:
+        if need_dw and self.dw_unfold:
+            dw = depthwise_weight_grad(x, dy, self.kernel, self.stride, self.padding)
+        elif need_dw:
             dw = paddle.empty(list(w.shape), dtype="float32")
             (prim, scratch), xo, dyo, dwo = self.bwd_weights
             if dy_mem is None or not self.dy_shared:
@@ -142,6 +149,19 @@ class _ConvPlan:
         for md in self._mds:
             lib.dnnl_memory_desc_destroy(md)
         self._operands, self._prims, self._pds, self._mds, self._scratches = [], [], [], [], []
+
+
+def depthwise_weight_grad(x: paddle.Tensor, dy: paddle.Tensor, kernel: Tuple[int, int], stride: Tuple[int, int],
+                          padding: Tuple[int, int]) -> paddle.Tensor:
+    """The weight gradient ``[C, 1, kh, kw]`` of a depthwise convolution (``groups = C``) from
+    its input ``x`` ``[N, C, H, W]`` and output gradient ``dy`` ``[N, C, OH, OW]``:
+    ``dw[c, 0, i, j] = Σ_{n, p} unfold(x)[n, c, (i, j), p] · dy[n, c, p]``, with Paddle's ops."""
+    n, c = x.shape[0], x.shape[1]
+    kh, kw = kernel
+    with paddle.no_grad():
+        cols = paddle.nn.functional.unfold(x, [kh, kw], strides=list(stride), paddings=list(padding))
+        cols = cols.reshape([n, c, kh * kw, -1])
+        return (cols * dy.reshape([n, c, 1, -1])).sum(axis=[0, 3]).reshape([c, 1, kh, kw])
 
 
 def _threads_for_shape(rt: Runtime, x_shape: Tuple[int, ...], w_shape: Tuple[int, ...], stride: Tuple[int, int],

@@ -29,6 +29,7 @@ FORWARD_TRAINING, CONV_DIRECT, ENGINE_CPU, STREAM_DEFAULT = 64, 1, 1, 1
 Q_SRC, Q_DIFF_SRC, Q_WEIGHTS, Q_DIFF_WEIGHTS, Q_DST, Q_DIFF_DST = 129, 130, 131, 132, 133, 134
 ARG_SRC, ARG_DST, ARG_WEIGHTS, ARG_DIFF_SRC, ARG_DIFF_DST, ARG_DIFF_WEIGHTS = 1, 17, 33, 129, 145, 161
 ARG_SCRATCHPAD, Q_SCRATCHPAD, SCRATCHPAD_USER = 80, 136, 1
+Q_IMPL_INFO_STR = 8  # dnnl_query_impl_info_str: the implementation's name, e.g. "jit_dw:avx512_core"
 #: (major, minor) of the oneDNN whose C API this binding declares: Paddle 3.3's bundled 3.6.
 BINDING_VERSION = (3, 6)
 LIBRARY_ENV = "PPNETS_ONEDNN_LIBRARY"
@@ -59,6 +60,7 @@ SIGNATURES = {
     "dnnl_memory_set_data_handle": (ctypes.c_int, [P, P]),
     "dnnl_memory_destroy": (ctypes.c_int, [P]),
     "dnnl_primitive_desc_query_md": (P, [P, ctypes.c_int, ctypes.c_int]),
+    "dnnl_primitive_desc_query": (ctypes.c_int, [P, ctypes.c_int, ctypes.c_int, P]),
     "dnnl_primitive_desc_destroy": (ctypes.c_int, [P]),
     "dnnl_primitive_create": (ctypes.c_int, [ctypes.POINTER(P), P]),
     "dnnl_primitive_destroy": (ctypes.c_int, [P]),
@@ -125,6 +127,14 @@ class Runtime:
         self.check(self.lib.dnnl_memory_desc_create_with_tag(ctypes.byref(md), len(dims), Dims(*dims), F32, tag),
                    "memory_desc_create")
         return md
+
+    def impl_name(self, pd: P) -> str:
+        """The name of the implementation oneDNN chose for a primitive descriptor (as its verbose
+        log prints it: ``jit_dw:avx512_core``, ``x64:gemm:jit`` …)."""
+        name = ctypes.c_char_p()
+        self.check(self.lib.dnnl_primitive_desc_query(pd, Q_IMPL_INFO_STR, 0, ctypes.byref(name)),
+                   "primitive_desc_query(impl_info_str)")
+        return (name.value or b"").decode("ascii", "replace")
 
     def buffer(self, role: str, nbytes: int) -> int:
         """Address of a scratch buffer of at least ``nbytes`` for ``role`` (grown, never shrunk)."""
