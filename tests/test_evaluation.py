@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 
+import numpy as np
 import paddle
 import pytest
 
@@ -53,3 +54,20 @@ def test_strict_load_names_what_does_not_fit(tmp_path):
     with pytest.raises(CheckpointError, match=r"w\.pdparams: does not fit Arch MobileNetV2_x0_25 with class_num=3"):
         ckpt.load_pretrained(ppnets.build_model("MobileNetV2_x0_25", class_num=3), str(tmp_path / "w"),
                              "MobileNetV2_x0_25", strict=True)
+
+
+def test_evaluation_slices_large_cpu_batches_without_changing_the_outputs():
+    from ppnets.engine.models import forward_in_chunks
+    paddle.seed(0)
+    model = ppnets.build_model("MobileNetV2_x0_25", class_num=5)
+    model.eval()
+    images = paddle.randn([70, 3, 32, 32])
+    calls = []
+    model.register_forward_pre_hook(lambda layer, inputs: calls.append(inputs[0].shape[0]))
+    with paddle.no_grad():
+        sliced = forward_in_chunks(model, images, chunk=32)
+        calls_sliced, calls[:] = list(calls), []
+        whole = model(images)
+    assert calls_sliced == [32, 32, 6] and sliced.shape == [70, 5]
+    np.testing.assert_allclose(sliced.numpy(), whole.numpy(), rtol=1e-5, atol=1e-5)
+    assert forward_in_chunks(lambda x: {"logits": x}, images, chunk=32)["logits"].shape == [70, 3, 32, 32]

@@ -14,9 +14,11 @@ __all__ = ["bench_eval"]
 
 def bench_eval(model: str, size: int, batch: int, rounds: int = 3, warmup: int = 1, class_num: int = 10,
                threads: Optional[int] = None, progress: Progress = no_progress) -> List[Result]:
-    """``no_grad`` forward img/s of ``model`` in eval mode, conv backend ``onednn`` (where
+    """``no_grad`` forward img/s of ``model`` in eval mode as the engine evaluates (in slices of
+    :data:`~ppnets.engine.models.EVAL_CHUNK` images on the CPU), conv backend ``onednn`` (where
     available) vs ``paddle``, in one process (the same network and batch)."""
     from ..arch import backend, build_model
+    from ..engine.models import forward_in_chunks
 
     paddle.seed(0)
     net = build_model(model, class_num=class_num)
@@ -27,7 +29,7 @@ def bench_eval(model: str, size: int, batch: int, rounds: int = 3, warmup: int =
     def runner(name: str):
         def run() -> None:
             with paddle.no_grad(), backend.use(name):
-                net(x)
+                forward_in_chunks(net, x)
         return run
 
     times = interleaved({"fast": runner(fast_backend), "native": runner("paddle")}, rounds, warmup, progress,

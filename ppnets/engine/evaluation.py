@@ -15,6 +15,7 @@ from ..arch.distillation import inference_model
 from ..data import iterate_loader
 from ..errors import ConfigError, DataError
 from ..metric import class_recall, confusion_matrix, multilabel_report
+from .models import forward_in_chunks
 
 __all__ = ["EvaluationMixin"]
 
@@ -36,7 +37,7 @@ class EvaluationMixin:
             if images.shape[0] == 0:
                 continue
             with self.amp.autocast(evaluating=True), backend.use(self.conv_backend):
-                logits = model(images)
+                logits = forward_in_chunks(model, images)
             logits_list.append(logits.astype("float32").numpy())
             labels_list.append(labels.numpy() if self.multilabel else labels.numpy().reshape(-1))
         logits = np.concatenate(logits_list) if logits_list else np.zeros((0, self.config["Arch"]["class_num"]))
