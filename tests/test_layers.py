@@ -114,7 +114,7 @@ def test_depthwise_weight_gradient_avoids_onednns_gemm_fallback_on_maps_smaller_
     rt = runtime.get()
     plans = {hw: conv._plan(rt, ((4, 32, hw, hw), (32, 1, 3, 3), (1, 1), (1, 1), 32, True)) for hw in (1, 2, 9)}
     names = {hw: rt.impl_name(plan._pds[2]) for hw, plan in plans.items()}  # backward-weights
-    assert names[9].startswith("jit_dw") and not plans[9].dw_unfold
+    assert names[9].startswith("jit_dw") and not plans[9].dw_unfold  # (and 9×9 is not smaller than the kernel)
     for hw in (1, 2):
         assert plans[hw].dw_unfold == ("gemm" in names[hw])
     x, dy = paddle.randn([4, 32, 2, 2]), paddle.randn([4, 32, 2, 2])

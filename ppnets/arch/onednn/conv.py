@@ -74,7 +74,8 @@ class _ConvPlan:
             # oneDNN's depthwise weight-gradient kernel (jit_dw) refuses maps smaller than the
             # kernel (MobileNetV2's 1×1 and 2×2 maps at 32 px): it falls back to a per-sample GEMM
             # that takes milliseconds for a few thousand MACs; such gradients are computed here
-            self.dw_unfold = (groups > 1 and groups == c == o and "gemm" in rt.impl_name(bwd_w))
+            self.dw_unfold = (groups > 1 and groups == c == o and (h < kh or w < kw)
+                              and "gemm" in rt.impl_name(bwd_w))
             self.kernel, self.stride, self.padding = (kh, kw), stride, padding
         except Exception:
             self.close()
