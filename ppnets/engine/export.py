@@ -122,16 +122,19 @@ def pipeline_output_shape(transform: Compose) -> Optional[List[int]]:
     return list(shapes.pop()) if len(shapes) == 1 else None
 
 
-def check_input_shape(image_shape: List[int], ops: List[Dict[str, Any]], where: str) -> None:
-    """A ConfigError when the preprocessing ``ops`` does not produce ``Global.image_shape`` images:
-    the exported model would declare an input size its own pipeline never feeds it."""
+def check_input_shape(image_shape: List[int], ops: List[Dict[str, Any]], where: str) -> List[int]:
+    """The ``[C, H, W]`` to export for: the size the preprocessing ``ops`` produces (the exported
+    model is only ever fed those images). A ConfigError when that size depends on the image; a
+    warning when ``Global.image_shape`` says otherwise (PaddleClas's MobileNetV4 configs declare
+    256-480 px there but crop 224 for inference)."""
     shape = pipeline_output_shape(build_transforms(ops, where=where))
     if shape is None:
         raise ConfigError(f"{where}: the preprocessing gives images of different sizes; end it with a fixed "
                           f"size (CropImage or ResizeImage size) equal to Global.image_shape {list(image_shape)}")
     if shape != list(image_shape):
-        raise ConfigError(f"Global.image_shape: {list(image_shape)} differs from the {shape} images that {where} "
-                          f"produces; set -o 'Global.image_shape={shape}' or change the preprocessing")
+        get_logger().warning(f"Global.image_shape: {list(image_shape)} differs from the {shape} images that "
+                             f"{where} produces; exporting for {shape}, the images the exported pipeline feeds")
+    return shape
 
 
 def _write_deploy_files(tmp_dir: str, save_dir: str, meta: Dict[str, Any]) -> None:
@@ -204,12 +207,12 @@ def save_inference_model(model: paddle.nn.Layer, save_dir: str, image_shape: Lis
 
 def export_model(config: Dict[str, Any], save_dir: Optional[str] = None) -> str:
     """Export ``Arch`` with ``Global.pretrained_model`` to ``save_dir`` (default Global.save_inference_dir)
-    in ``Export.formats``; the preprocessing must produce ``Global.image_shape`` images."""
+    in ``Export.formats``, for the image size its preprocessing produces (see :func:`check_input_shape`)."""
     save_dir = save_dir or config["Global"]["save_inference_dir"]
     log = get_logger()
     preprocess_transform(config)  # a list that cannot be built is refused before anything is written
     ops, where = _preprocess_source(config)
-    check_input_shape(config["Global"]["image_shape"], ops, where)
+    image_shape = check_input_shape(config["Global"]["image_shape"], ops, where)
     log.info(f"exporting {config['Arch']['name']}: loading {config['Global']['pretrained_model']}")
     model = load_model_for_inference(config)
     name = inference_arch(config["Arch"])[0]["name"]  # a DistillationModel exports its infer_model_name
@@ -226,7 +229,7 @@ def export_model(config: Dict[str, Any], save_dir: Optional[str] = None) -> str:
         meta.update(multilabel=True, threshold=config["Infer"]["threshold"])
         model, softmax = _WithActivation(model, "sigmoid"), False
     log.info(f"tracing the model with paddle.jit.to_static and saving it (formats: {', '.join(exp['formats'])})")
-    save_inference_model(model, save_dir, config["Global"]["image_shape"], meta, softmax=softmax,
+    save_inference_model(model, save_dir, image_shape, meta, softmax=softmax,
                          batch_size=exp["batch_size"], formats=exp["formats"], onnx_opset=exp["onnx_opset"])
     files = sorted(f for f in os.listdir(save_dir) if f.startswith(("inference", "class_id_map")))
     log.info(f"exported {name} to {save_dir} ({', '.join(files)})")
