@@ -15,6 +15,7 @@ import paddle.nn.functional as F
 
 from ..errors import ConfigError, did_you_mean
 from . import backend, onednn
+from .unfold import depthwise_conv_unfold
 
 __all__ = [
     "ACTIVATIONS", "make_act", "make_divisible", "ConvBNLayer", "LEGACY_NAMES", "conv_bn_legacy",
@@ -104,25 +105,6 @@ class SamePad2D(nn.Layer):
         if not any(pads):
             return x
         return F.pad(x, pads, data_format="NCHW")  # [left, right, top, bottom]
-
-
-def depthwise_conv_unfold(x: paddle.Tensor, weight: paddle.Tensor, stride: Sequence[int],
-                          padding: Sequence[int]) -> paddle.Tensor:
-    """Depthwise convolution as unfold (im2col) + a batched matrix product over the kernel taps.
-
-    Numerically the same as ``F.conv2d(x, weight, groups=C)`` (weight ``[C, 1, kh, kw]``),
-    forward and backward; on small feature maps (≤ 64 output pixels) it is 1–8× faster
-    than Paddle's CPU depthwise kernel, whose cost there is mostly overhead.
-    """
-    n, c, h, w = x.shape
-    kh, kw = weight.shape[-2:]
-    oh = (h + 2 * padding[0] - kh) // stride[0] + 1
-    ow = (w + 2 * padding[1] - kw) // stride[1] + 1
-    cols = F.unfold(x, [kh, kw], strides=list(stride), paddings=list(padding))  # [N, C*kh*kw, oh*ow]
-    cols = cols.reshape([n, c, kh * kw, oh * ow])
-    # [1, C, 1, k] @ [N, C, k, L] → [N, C, 1, L]; matmul's backward is far cheaper than a broadcast multiply's
-    out = paddle.matmul(weight.reshape([1, c, 1, kh * kw]), cols)
-    return out.reshape([n, c, oh, ow])
 
 
 class FastConv2D(nn.Conv2D):

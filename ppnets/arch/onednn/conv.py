@@ -16,6 +16,7 @@ from typing import List, Optional, Sequence, Tuple
 import paddle
 from paddle.autograd import PyLayer
 
+from ..unfold import depthwise_weight_grad
 from . import runtime
 from .runtime import (ARG_DIFF_DST, ARG_DIFF_SRC, ARG_DIFF_WEIGHTS, ARG_DST, ARG_SRC, ARG_WEIGHTS, CONV_DIRECT,
                       FORWARD_TRAINING, Q_DIFF_DST, Q_DIFF_SRC, Q_DIFF_WEIGHTS, Q_DST, Q_SRC, Q_WEIGHTS, TAG_ABCD,
@@ -150,19 +151,6 @@ class _ConvPlan:
         for md in self._mds:
             lib.dnnl_memory_desc_destroy(md)
         self._operands, self._prims, self._pds, self._mds, self._scratches = [], [], [], [], []
-
-
-def depthwise_weight_grad(x: paddle.Tensor, dy: paddle.Tensor, kernel: Tuple[int, int], stride: Tuple[int, int],
-                          padding: Tuple[int, int]) -> paddle.Tensor:
-    """The weight gradient ``[C, 1, kh, kw]`` of a depthwise convolution (``groups = C``) from
-    its input ``x`` ``[N, C, H, W]`` and output gradient ``dy`` ``[N, C, OH, OW]``:
-    ``dw[c, 0, i, j] = Σ_{n, p} unfold(x)[n, c, (i, j), p] · dy[n, c, p]``, with Paddle's ops."""
-    n, c = x.shape[0], x.shape[1]
-    kh, kw = kernel
-    with paddle.no_grad():
-        cols = paddle.nn.functional.unfold(x, [kh, kw], strides=list(stride), paddings=list(padding))
-        cols = cols.reshape([n, c, kh * kw, -1])
-        return (cols * dy.reshape([n, c, 1, -1])).sum(axis=[0, 3]).reshape([c, 1, kh, kw])
 
 
 def _threads_for_shape(rt: Runtime, x_shape: Tuple[int, ...], w_shape: Tuple[int, ...], stride: Tuple[int, int],
