@@ -11,7 +11,9 @@ returns the seconds the worker measured as :class:`~ppnets.utils.timing.Timed`, 
 The factory is ``"package.module:function"`` (imported normally) or ``"file.py:function"``
 (loaded from that file without importing its package). Protocol: one JSON line per message
 on the worker's stdin/stdout; everything else the worker prints goes to ``log_path``. The
-runner's ``info`` reaches the parent with the worker's ``pid`` and whether it loaded Paddle.
+runner's ``info`` reaches the parent with the worker's ``pid`` and whether it loaded Paddle. A
+runner with a ``pause_s`` attribute is preceded by that many seconds of sleep before each timed
+call (the previous variant's spinning thread pools settle), not counted.
 """
 from __future__ import annotations
 
@@ -140,10 +142,13 @@ def _serve() -> int:
     info = {"pid": os.getpid(), "paddle_loaded": "paddle" in sys.modules}
     info.update(getattr(runner, "info", {}))
     reply({"ready": True, "info": info})
+    pause = float(getattr(runner, "pause_s", 0.0))
     for line in sys.stdin:
         if json.loads(line) != "run":
             break
         try:
+            if pause:
+                time.sleep(pause)
             tic = time.perf_counter()
             runner()
             reply({"seconds": time.perf_counter() - tic})

@@ -1,23 +1,23 @@
 """Every inference runtime timed in its own process, rounds interleaved, median kept.
 
-:func:`time_runtimes` starts one worker process per ``(backend, precision)`` (spawned, so no
-runtime shares a process, an allocator or a thread pool with another), then runs rounds:
-each worker in turn runs its batches while the others wait idle on a pipe, and the parent
-sleeps briefly between workers so spinning thread pools settle. A busy spell of a shared
-machine thus falls on all runtimes alike. :func:`bench_backends` adds the export (Paddle +
-ONNX, random weights), the INT8 file and the result rows of ``tools/benchmark.py``.
+:func:`time_runtimes` times each ``(backend, precision, batch)`` in a benchmark worker of its
+own (:class:`ppnets.bench.workers.Worker`: no runtime shares a process, an allocator or a
+thread pool with another) through :func:`ppnets.utils.timing.interleaved`; each worker sleeps
+briefly before its timed call so the previous worker's spinning thread pools settle. A busy
+spell of a shared machine thus falls on all runtimes alike. :func:`bench_backends` adds the
+export (Paddle + ONNX, random weights), the INT8 file and the result rows of
+``tools/benchmark.py``.
 """
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import statistics
-import time
+import tempfile
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["time_runtimes", "bench_backends", "VARIANTS"]
+__all__ = ["time_runtimes", "bench_backends", "predictor_runner", "VARIANTS"]
 
 #: (backend, precision) pairs of the predictor benchmark
 VARIANTS = (("paddle", "fp32"), ("onnxruntime", "fp32"), ("openvino", "fp32"), ("auto", "fp32"),
@@ -26,37 +26,22 @@ VARIANTS = (("paddle", "fp32"), ("onnxruntime", "fp32"), ("openvino", "fp32"), (
 _SETTLE_S = 0.3
 
 
-def _worker(conn: Any, model_dir: str, backend: str, precision: str, threads: int, shape: Tuple[int, ...],
-            batches: Sequence[int]) -> None:
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    from ..engine.export import Predictor
+def predictor_runner(spec: Dict[str, Any]) -> Callable[[], None]:
+    """The worker-side runner of one ``(backend, precision, batch)``: ``spec["calls"]`` predictions
+    of a random batch; ``info["runtime"]`` is the runtime the Predictor loaded (what ``auto`` chose)."""
+    from ..deploy.predictor import Predictor
 
-    try:
-        predictor = Predictor(model_dir, backend=backend, precision=precision, cpu_threads=threads)
-    except Exception as e:  # reported to the parent, which raises it
-        conn.send(("error", f"{backend}/{precision}: {type(e).__name__}: {e}"))
-        return
-    rng = np.random.default_rng(0)
-    inputs = {b: rng.standard_normal((b, *shape)).astype(np.float32) for b in batches}
-    conn.send(("ready", predictor.backend))
-    while True:
-        msg = conn.recv()
-        if msg is None:
-            break
-        batch, calls = msg
-        x = inputs[batch]
-        tic = time.perf_counter()
-        for _ in range(calls):
+    predictor = Predictor(spec["model_dir"], backend=spec["backend"], precision=spec["precision"],
+                          cpu_threads=spec["threads"])
+    x = np.random.default_rng(0).standard_normal((spec["batch"], *spec["shape"])).astype(np.float32)
+
+    def run() -> None:
+        for _ in range(spec["calls"]):
             predictor.run(x)
-        conn.send((time.perf_counter() - tic) / calls)
 
-
-def _receive(conn: Any, proc: Any) -> Any:
-    try:
-        return conn.recv()
-    except EOFError:
-        proc.join(timeout=5)
-        raise RuntimeError(f"benchmark worker {proc.name} died (exit code {proc.exitcode})") from None
+    run.info = {"runtime": predictor.backend}
+    run.pause_s = _SETTLE_S
+    return run
 
 
 def time_runtimes(model_dir: str, variants: Sequence[Tuple[str, str]], shape: Sequence[int],
@@ -66,47 +51,32 @@ def time_runtimes(model_dir: str, variants: Sequence[Tuple[str, str]], shape: Se
     """Seconds per batch of each ``(backend, precision, batch)``, one list entry per round;
     ``resolved`` receives the runtime each variant ran on (what ``auto`` chose).
 
-    Each timed entry runs ``ceil(images_per_call / batch)`` calls, so a round processes about
+    Each timed call runs ``ceil(images_per_call / batch)`` predictions, so a round processes about
     the same number of images at every batch size."""
+    from ..bench.workers import Worker
+    from ..utils.timing import interleaved
+
     threads = threads or os.cpu_count() or 1
-    ctx = mp.get_context("spawn")
-    workers = []
-    try:
-        for backend, precision in variants:   # started one by one: loading a runtime is itself busy
-            parent, child = ctx.Pipe()
-            proc = ctx.Process(target=_worker, args=(child, model_dir, backend, precision, threads, tuple(shape),
-                                                     tuple(batches)), daemon=True)
-            proc.start()
-            child.close()   # a dead worker then ends the parent's recv() with EOFError
-            workers.append(((backend, precision), parent, proc))
-            status, detail = _receive(parent, proc)
-            if status == "error":
-                raise RuntimeError(detail)
-            if resolved is not None:
-                resolved[(backend, precision)] = detail
-        calls = {b: max(1, -(-images_per_call // b)) for b in batches}
-        for _, conn, proc in workers:
+    calls = {b: max(1, -(-images_per_call // b)) for b in batches}
+    workers: Dict[Tuple[str, str, int], Worker] = {}
+    with tempfile.TemporaryDirectory(prefix="ppnets_runtimes_") as logs:
+        try:
             for b in batches:
-                for _ in range(warmup):
-                    conn.send((b, 1))
-                    _receive(conn, proc)
-        times: Dict[Tuple[str, str, int], List[float]] = {(*v, b): [] for v, _, _ in workers for b in batches}
-        for _ in progress(range(rounds), "runtimes"):
-            for b in batches:
-                for variant, conn, proc in workers:
-                    time.sleep(_SETTLE_S)
-                    conn.send((b, calls[b]))
-                    times[(*variant, b)].append(_receive(conn, proc))
-        return times
-    finally:
-        for _, conn, proc in workers:
-            try:
-                conn.send(None)
-            except (BrokenPipeError, OSError):
-                pass
-            proc.join(timeout=30)
-            if proc.is_alive():
-                proc.kill()
+                for backend, precision in variants:   # started one by one: loading a runtime is itself busy
+                    spec = {"model_dir": os.path.abspath(model_dir), "backend": backend, "precision": precision,
+                            "threads": threads, "shape": list(shape), "batch": b, "calls": calls[b]}
+                    worker = Worker("ppnets.deploy.bench:predictor_runner", spec,
+                                    os.path.join(logs, f"{backend}_{precision}_b{b}.log"))
+                    workers[(backend, precision, b)] = worker
+                    runtime = worker.wait_ready()["runtime"]
+                    if resolved is not None:
+                        resolved[(backend, precision)] = runtime
+            times = interleaved(workers, rounds, warmup, progress, "runtimes")
+        finally:
+            for worker in workers.values():
+                worker.close()
+    # timed batch by batch, reported variant by variant
+    return {(*v, b): [t / calls[b] for t in times[(*v, b)]] for v in variants for b in batches}
 
 
 def bench_backends(model: str, size: int, work_dir: str, batches: Sequence[int] = (1, 16), threads: int = 0,
