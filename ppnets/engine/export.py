@@ -41,7 +41,7 @@ from .export_meta import file_digests
 from .models import build_run_model, load_run_weights
 
 __all__ = ["export_model", "save_inference_model", "Predictor", "preprocess_ops", "preprocess_transform",
-           "label_names_for", "check_input_shape", "pipeline_output_shape", "FORMATS"]
+           "label_names_for", "export_input_shape", "pipeline_output_shape", "FORMATS"]
 
 MODEL_FILE, PARAMS_FILE, META_FILE = "inference.json", "inference.pdiparams", "inference.yml"
 FORMATS = ("paddle", "onnx")
@@ -122,7 +122,7 @@ def pipeline_output_shape(transform: Compose) -> Optional[List[int]]:
     return list(shapes.pop()) if len(shapes) == 1 else None
 
 
-def check_input_shape(image_shape: List[int], ops: List[Dict[str, Any]], where: str) -> List[int]:
+def export_input_shape(image_shape: List[int], ops: List[Dict[str, Any]], where: str) -> List[int]:
     """The ``[C, H, W]`` to export for: the size the preprocessing ``ops`` produces (the exported
     model is only ever fed those images). A ConfigError when that size depends on the image; a
     warning when ``Global.image_shape`` says otherwise (PaddleClas's MobileNetV4 configs declare
@@ -207,12 +207,12 @@ def save_inference_model(model: paddle.nn.Layer, save_dir: str, image_shape: Lis
 
 def export_model(config: Dict[str, Any], save_dir: Optional[str] = None) -> str:
     """Export ``Arch`` with ``Global.pretrained_model`` to ``save_dir`` (default Global.save_inference_dir)
-    in ``Export.formats``, for the image size its preprocessing produces (see :func:`check_input_shape`)."""
+    in ``Export.formats``, for the image size its preprocessing produces (see :func:`export_input_shape`)."""
     save_dir = save_dir or config["Global"]["save_inference_dir"]
     log = get_logger()
     preprocess_transform(config)  # a list that cannot be built is refused before anything is written
     ops, where = _preprocess_source(config)
-    image_shape = check_input_shape(config["Global"]["image_shape"], ops, where)
+    image_shape = export_input_shape(config["Global"]["image_shape"], ops, where)
     log.info(f"exporting {config['Arch']['name']}: loading {config['Global']['pretrained_model']}")
     model = load_model_for_inference(config)
     name = inference_arch(config["Arch"])[0]["name"]  # a DistillationModel exports its infer_model_name
