@@ -45,6 +45,5 @@ def depthwise_weight_grad(x: paddle.Tensor, dy: paddle.Tensor, kernel: Sequence[
     n, c = x.shape[0], x.shape[1]
     with paddle.no_grad():
         cols = depthwise_columns(x, kernel, stride, padding)
-        # [N, C, k, L] @ [N, C, L, 1] → [N, C, k, 1], summed over the batch
-        dw = paddle.matmul(cols, dy.reshape([n, c, -1, 1])).sum(axis=0)
+        dw = (cols * dy.reshape([n, c, 1, -1])).sum(axis=[0, 3])
         return dw.reshape([c, 1, kernel[0], kernel[1]])
