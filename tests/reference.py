@@ -75,3 +75,27 @@ def check_paddleclas_file_loads(name: str, directory: str) -> None:
     report = load_pretrained(model, path, arch=name, strict=True)
     assert report["missing"] == report["unexpected"] == report["skipped"] == []
     assert all(np.array_equal(v.numpy(), arrays[k]) for k, v in model.state_dict().items())
+
+
+TIMM = os.path.join(HERE, "timm")
+
+
+def timm_reference_names() -> List[str]:
+    """timm's model names with a reference in ``tests/reference/timm/`` (a copy of the project's
+    read-only timm references: key manifest and timm's logits on deterministic stand-in weights)."""
+    return sorted(f[:-4] for f in os.listdir(TIMM) if f.endswith(".npz"))
+
+
+def timm_reference(name: str):
+    """``(state_dict, x, logits, logits_fused)`` of timm's model ``name`` (see ``timm/README.md``)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("timm_reference_weights", os.path.join(TIMM, "weights.py"))
+    weights = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(weights)
+    return weights.load_reference(TIMM, name)
+
+
+def timm_tolerance(logits: np.ndarray) -> float:
+    """The agreement a faithful conversion reaches: ``1e-4 * (1 + max |logits|)``."""
+    return 1e-4 * (1.0 + float(np.abs(logits).max()))

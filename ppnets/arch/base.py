@@ -12,59 +12,40 @@ A family declares *what* its network is — its stem, its stages and its head �
 """
 from __future__ import annotations
 
-import functools
-import inspect
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import paddle
 import paddle.nn as nn
 
 from ..errors import ConfigError
-from .layers import FastConv2D, make_act
+from .interface import INTERFACE_KWARGS, check_class_num as _check_class_num, with_interface_kwargs
+from .layers import FastConv2D, make_act, use_fast_convs
+from .reparam import assert_trainable, reparameterize
 
-__all__ = ["ClassificationModel", "INTERFACE_KWARGS"]
+__all__ = ["ClassificationModel", "FamilyHead", "INTERFACE_KWARGS"]
 
-#: Constructor keys every :class:`ClassificationModel` subclass accepts besides its own:
-#: name → (type, default). They are applied after the family's ``__init__`` has run.
-INTERFACE_KWARGS: Dict[str, Tuple[Any, Any]] = {
-    "features_only": (bool, False),
-    "out_indices": (Optional[List[int]], None),
-    "freeze_stages": (int, -1),
-}
+class FamilyHead(nn.Layer):
+    """A head a family defines itself, for heads the shared one cannot express (RepViT's
+    BatchNorm → Linear with a distillation branch averaged at inference, …).
 
+    It maps the ``forward_features`` map to logits: ``forward(x, pre_logits=False)`` (with
+    ``pre_logits`` it stops before the classifier and returns ``(N, hidden_size)`` features;
+    with ``class_num`` 0 it always does), and owns the classifier: ``get_classifier()`` and
+    ``reset_classifier(class_num)`` (fresh weights, same keys). ``hidden_size`` is the width
+    of the pre-logits features. The model declares it with
+    :meth:`ClassificationModel.init_family_head`."""
 
-def _with_interface_kwargs(init):
-    """Wrap a family's ``__init__`` so that it also takes :data:`INTERFACE_KWARGS` (and says so in its
-    signature, which ``check_kwargs`` and the config schema read), then finishes the model."""
+    hidden_size: int
+    class_num: int
 
-    sig = inspect.signature(init)
+    def forward(self, x: paddle.Tensor, pre_logits: bool = False) -> paddle.Tensor:  # pragma: no cover
+        raise NotImplementedError
 
-    @functools.wraps(init)
-    def __init__(self, *args: Any, features_only: bool = False, out_indices: Optional[Sequence[int]] = None,
-                 freeze_stages: int = -1, **kwargs: Any) -> None:
-        if "class_num" in sig.parameters:  # fail before building anything
-            bound = sig.bind_partial(self, *args, **kwargs).arguments
-            _check_class_num(type(self).__name__, bound.get("class_num", sig.parameters["class_num"].default))
-        init(self, *args, **kwargs)
-        if type(self).__init__ is __init__:  # the outermost constructor finishes the model
-            self._finish_model(features_only, out_indices, freeze_stages)
+    def get_classifier(self) -> nn.Layer:  # pragma: no cover
+        raise NotImplementedError
 
-    params = list(sig.parameters.values())
-    at = next((i for i, p in enumerate(params) if p.kind is inspect.Parameter.VAR_KEYWORD), len(params))
-    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=tp)
-             for name, (tp, default) in INTERFACE_KWARGS.items() if name not in sig.parameters]
-    __init__.__signature__ = sig.replace(parameters=params[:at] + extra + params[at:])
-    __init__.__annotations__ = {**getattr(init, "__annotations__", {}),
-                                **{name: tp for name, (tp, _) in INTERFACE_KWARGS.items()}}
-    __init__._ppnets_interface = True
-    return __init__
-
-
-def _check_class_num(owner: str, class_num: Any) -> int:
-    if isinstance(class_num, bool) or not isinstance(class_num, int) or class_num < 0:
-        raise ConfigError(f"{owner}: class_num must be an integer >= 0 (0 = no classifier: the model returns "
-                          f"pooled features), got {class_num!r}")
-    return class_num
+    def reset_classifier(self, class_num: int) -> None:  # pragma: no cover
+        raise NotImplementedError
 
 
 class ClassificationModel(nn.Layer):
@@ -87,6 +68,12 @@ class ClassificationModel(nn.Layer):
        name (its ``state_dict`` key); ``conv_classifier=True`` puts a 1×1 conv classifier before the
        pooling instead (SqueezeNet). ``num_features`` is the channel count ``forward_features``
        returns; ``class_num=0`` builds no classifier (``forward`` returns the pooled features).
+       A family with a head of its own builds a :class:`FamilyHead` and calls
+       ``self.init_family_head("head", num_features, class_num)`` instead.
+
+    Convolutions may be built as plain ``nn.Conv2D``: the finished model puts every one of them on
+    ppnets's fast CPU path (:func:`~ppnets.arch.layers.use_fast_convs`). A block with a fused
+    inference form defines ``reparameterize()`` (:mod:`ppnets.arch.reparam`).
 
     That is all: do not override ``forward*``. The family's blocks may define
     ``block_paths()`` (see :mod:`ppnets.arch.blocks`) so the analysis tools can draw them.
@@ -101,6 +88,8 @@ class ClassificationModel(nn.Layer):
     - ``forward_head(x, pre_logits=False)`` and ``forward(x)``; ``num_features``, ``head_hidden_size``
       (width of what ``pre_logits`` returns) and ``class_num``;
     - ``get_classifier()``, ``reset_classifier(class_num)`` (same key name, fresh weights);
+    - ``reparameterize()``: every block with a fused form is fused in place (eval mode; the model then
+      refuses ``train()``);
     - ``freeze_stages(k)``: the stem and the first ``k`` stages (and the neck when ``k`` is every
       stage) stop training: ``stop_gradient`` parameters, their BatchNorm/dropout in eval mode, also
       after ``model.train()``. ``-1`` freezes nothing;
@@ -122,7 +111,7 @@ class ClassificationModel(nn.Layer):
         super().__init_subclass__(**kwargs)
         init = cls.__dict__.get("__init__")
         if init is not None and not getattr(init, "_ppnets_interface", False):
-            cls.__init__ = _with_interface_kwargs(init)
+            cls.__init__ = with_interface_kwargs(init)
 
     # ------------------------------------------------------------------ declaration (family __init__)
 
@@ -179,6 +168,17 @@ class ClassificationModel(nn.Layer):
         self.classifier_act = make_act(classifier_act) if conv_classifier else None
         self.add_sublayer(classifier, self._make_classifier(self.class_num))
 
+    def init_family_head(self, head: str, num_features: int, class_num: int) -> None:
+        """Declare the family's own head: ``head`` names an already built :class:`FamilyHead`
+        sublayer, fed the ``num_features``-channel map of ``forward_features``."""
+        self.class_num = _check_class_num(type(self).__name__, class_num)
+        self.num_features = int(num_features)
+        layer = getattr(self, head, None)
+        if not isinstance(layer, FamilyHead):
+            raise TypeError(f"{type(self).__name__}.init_family_head: '{head}' is not a built FamilyHead sublayer")
+        self.head_hidden_size = int(layer.hidden_size)
+        self._head = {"classifier": head, "hidden": None, "conv": False, "family": head}
+
     def _make_classifier(self, class_num: int) -> nn.Layer:
         if class_num == 0:
             return nn.Identity()
@@ -204,6 +204,7 @@ class ClassificationModel(nn.Layer):
             raise TypeError(f"{cls}: declares no stages (call self.add_stage(...) in __init__)")
         if "_head" not in self.__dict__:
             raise TypeError(f"{cls}: has no head (call self.init_head(...) in __init__)")
+        use_fast_convs(self)
         self._stem_layers = self._resolve(self.stem_modules)
         self._stage_layers = [self._resolve(info["modules"]) for info in self.feature_info]
         self._neck_layers = self._resolve(self.neck_modules)
@@ -253,6 +254,8 @@ class ClassificationModel(nn.Layer):
         self.features_only, self.out_indices = True, keep
 
     def _head_names(self) -> List[str]:
+        if self._head.get("family"):
+            return [self._head["family"]]
         names = ["global_pool", "head_act", "head_drop", "classifier_act", self._head["classifier"]]
         if self._head["hidden"]:
             names.append(self._head["hidden"])
@@ -289,6 +292,8 @@ class ClassificationModel(nn.Layer):
         classifier and return the (N, ``head_hidden_size``) features."""
         if self.features_only:
             raise ConfigError(f"{type(self).__name__}: a features_only model has no head")
+        if self._head.get("family"):
+            return getattr(self, self._head["family"])(x, pre_logits=pre_logits)
         if self._head["conv"] and not pre_logits and self.class_num:
             if self.head_drop is not None:
                 x = self.head_drop(x)
@@ -315,6 +320,8 @@ class ClassificationModel(nn.Layer):
         """The classifier layer (``nn.Identity`` when ``class_num`` is 0)."""
         if self.features_only:
             raise ConfigError(f"{type(self).__name__}: a features_only model has no classifier")
+        if self._head.get("family"):
+            return getattr(self, self._head["family"]).get_classifier()
         return getattr(self, self._head["classifier"])
 
     def reset_classifier(self, class_num: int) -> None:
@@ -322,7 +329,17 @@ class ClassificationModel(nn.Layer):
         under the same attribute name, so the ``state_dict`` keys stay PaddleClas's."""
         self.get_classifier()
         self.class_num = _check_class_num(type(self).__name__, class_num)
-        setattr(self, self._head["classifier"], self._make_classifier(self.class_num))
+        if self._head.get("family"):
+            getattr(self, self._head["family"]).reset_classifier(self.class_num)
+        else:
+            setattr(self, self._head["classifier"], self._make_classifier(self.class_num))
+
+    # ------------------------------------------------------------------ re-parameterization
+
+    def reparameterize(self) -> "ClassificationModel":
+        """Fuse every block that has an inference form (:func:`ppnets.arch.reparam.reparameterize`),
+        in place; returns the model, in eval mode. A no-op for families without such blocks."""
+        return reparameterize(self)
 
     # ------------------------------------------------------------------ freezing
 
@@ -359,6 +376,8 @@ class ClassificationModel(nn.Layer):
                 sub.training = False
 
     def train(self, mode: bool = True) -> "ClassificationModel":
+        if mode:
+            assert_trainable(self)
         super().train(mode)
         if self.__dict__.get("_frozen"):
             self._keep_frozen_eval()

@@ -19,7 +19,7 @@ from .unfold import depthwise_conv_unfold
 
 __all__ = [
     "ACTIVATIONS", "make_act", "make_divisible", "ConvBNLayer", "LEGACY_NAMES", "conv_bn_legacy",
-    "FastConv2D", "DepthwiseConv2D", "depthwise_conv_unfold",
+    "FastConv2D", "DepthwiseConv2D", "depthwise_conv_unfold", "conv2d_class", "use_fast_convs",
     "SqueezeExcite", "DropPath",
     "channel_shuffle",
 ]
@@ -178,6 +178,25 @@ class DepthwiseConv2D(FastConv2D):
         return oh * ow
 
 
+def conv2d_class(in_channels: int, out_channels: int, groups: int) -> type:
+    """The fast-path class for a convolution of this shape: :class:`DepthwiseConv2D` when it is
+    depthwise (``groups == in == out > 1``), else :class:`FastConv2D`."""
+    return DepthwiseConv2D if groups == in_channels == out_channels and groups > 1 else FastConv2D
+
+
+def use_fast_convs(model: nn.Layer) -> int:
+    """Put every plain ``nn.Conv2D`` of ``model`` on ppnets's fast CPU path, in place: its class becomes
+    :func:`conv2d_class`'s (a subclass with the same parameters, ``state_dict`` and exported op).
+    Returns how many were switched. :class:`~ppnets.arch.base.ClassificationModel` calls it on every
+    model it finishes, so a family may build its convolutions however it likes."""
+    switched = 0
+    for layer in model.sublayers(include_self=True):
+        if type(layer) is nn.Conv2D:
+            layer.__class__ = conv2d_class(layer._in_channels, layer._out_channels, layer._groups)
+            switched += 1
+    return switched
+
+
 class ConvBNLayer(nn.Layer):
     """Conv2D → BatchNorm → activation, the unit of every network here.
 
@@ -209,7 +228,7 @@ class ConvBNLayer(nn.Layer):
             padding = ((k[0] - 1) // 2, (k[1] - 1) // 2)
         self.conv_name, self.bn_name = names
         self.has_norm = norm
-        conv_cls = DepthwiseConv2D if groups == in_channels == out_channels and groups > 1 else FastConv2D
+        conv_cls = conv2d_class(in_channels, out_channels, groups)
         setattr(self, self.conv_name, conv_cls(in_channels, out_channels, k, stride=stride, padding=padding,
                                                groups=groups, bias_attr=None if bias else False))
         if norm:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Type
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
 
 import paddle.nn as nn
 
@@ -30,6 +30,11 @@ class ModelInfo:
     paddleclas: bool = True  # PaddleClas ships this model (so its key manifest applies)
     #: maps a PaddleClas state_dict to this model's keys; None when the layouts are the same
     from_paddleclas: Optional[Callable[[Dict[str, Any]], Dict[str, Any]]] = None
+    #: timm's names of this exact model (e.g. ``("mobilenetv2_100",)``); their weights convert to it
+    timm: Tuple[str, ...] = ()
+    #: maps a timm state_dict (BatchNorm buffers already renamed ``_mean``/``_variance``, tensors in
+    #: PyTorch orientation) to this model's keys; None when the keys are timm's
+    from_timm: Optional[Callable[[Dict[str, Any]], Dict[str, Any]]] = None
 
     def build(self, **kwargs: Any) -> nn.Layer:
         check_kwargs(self.cls, kwargs, f"Arch ({self.name})")
@@ -37,19 +42,30 @@ class ModelInfo:
 
 
 MODELS = Registry("model")
+#: timm model name → the registered ppnets model it converts to
+TIMM_NAMES: Dict[str, str] = {}
 
 
 def register_model(name: str, cls: Type[nn.Layer], *, family: str, input_size: int = 224, paper: str = "",
                    year: int = 0, paddleclas: bool = True,
                    from_paddleclas: Optional[Callable[[Dict[str, Any]], Dict[str, Any]]] = None,
+                   timm: Sequence[str] = (), from_timm: Optional[Callable[[Dict[str, Any]], Dict[str, Any]]] = None,
                    **defaults: Any) -> ModelInfo:
     """Register ``cls(**defaults)`` under ``name``.
 
     ``from_paddleclas`` converts a PaddleClas state_dict of this model to ppnets's keys,
-    for families whose PaddleClas layout is not reproduced natively.
+    for families whose PaddleClas layout is not reproduced natively. ``timm`` lists timm's
+    names of the same model (architecture and all), and ``from_timm`` maps timm's keys to
+    ppnets's (None: they are the same) — see :mod:`ppnets.arch.timm`.
     """
-    info = ModelInfo(name, cls, defaults, family, input_size, paper, year, paddleclas, from_paddleclas)
+    timm = (timm,) if isinstance(timm, str) else tuple(timm)
+    for t in timm:
+        if t in TIMM_NAMES:
+            raise KeyError(f"timm model '{t}' is mapped twice ({TIMM_NAMES[t]} and {name})")
+    info = ModelInfo(name, cls, defaults, family, input_size, paper, year, paddleclas, from_paddleclas,
+                     timm, from_timm)
     MODELS.register(info, name=name)
+    TIMM_NAMES.update({t: name for t in timm})
     return info
 
 
@@ -58,8 +74,9 @@ def model_info(name: str) -> ModelInfo:
     return MODELS.get(name, "Arch.name")
 
 
-def build_model(name: str, **kwargs: Any) -> nn.Layer:
+def build_model(name: str, num_classes: Optional[int] = None, **kwargs: Any) -> nn.Layer:
     """Build the registered model ``name``; ``kwargs`` (e.g. ``class_num=10``) override its defaults.
+    ``num_classes`` is timm's name for ``class_num``.
 
     Besides its family's arguments every model takes ``features_only``, ``out_indices`` and
     ``freeze_stages`` (:class:`~ppnets.arch.base.ClassificationModel`):
@@ -70,6 +87,11 @@ def build_model(name: str, **kwargs: Any) -> nn.Layer:
     """
     if not isinstance(name, str):
         raise ConfigError(f"Arch.name: expected a model name (str), got {short_repr(name)}")
+    if num_classes is not None:
+        if "class_num" in kwargs and kwargs["class_num"] != num_classes:
+            raise ConfigError(f"{name}: num_classes={num_classes!r} and class_num={kwargs['class_num']!r} disagree "
+                              "(num_classes is timm's name for class_num: give one)")
+        kwargs["class_num"] = num_classes
     return model_info(name).build(**kwargs)
 
 
