@@ -16,7 +16,7 @@ def trained_export(digits_slice: str, out_dir: str, formats: str = "[paddle,onnx
 
     Returns ``{"cfg", "model_dir", "weights"}``."""
     from ppnets.engine import Engine
-    from ppnets.engine.export import export_model
+    from ppnets.export import export_model
 
     cfg = load_small_config(digits_slice, out_dir, **{"Global.epochs": 3, "Global.save_interval": 0,
                                                       "Global.use_visualdl": False})

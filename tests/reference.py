@@ -67,7 +67,7 @@ def check_paddleclas_file_loads(name: str, directory: str) -> None:
     import os
 
     import ppnets
-    from ppnets.engine.checkpoint import load_pretrained
+    from ppnets.checkpoint import load_pretrained
 
     path = os.path.join(directory, f"{name}_pretrained.pdparams")
     arrays = write_paddleclas_file(name, path)

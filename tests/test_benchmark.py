@@ -228,7 +228,7 @@ def test_predictor_use_mkldnn_false_really_disables_onednn(tmp_path):
     # Paddle 3 enables oneDNN by default: the Predictor has to switch it off explicitly
     from ppnets.analysis.zoo import export_for_benchmark
     from ppnets.arch import build_model
-    from ppnets.engine.export import Predictor
+    from ppnets.deploy import Predictor
     out = export_for_benchmark(build_model(TINY, class_num=3), str(tmp_path / "m"), 32, TINY)
     assert Predictor(out, cpu_threads=1, use_mkldnn=True).config.mkldnn_enabled()
     assert not Predictor(out, cpu_threads=1, use_mkldnn=False).config.mkldnn_enabled()

@@ -135,7 +135,7 @@ def test_cli_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
 
 
 def test_pretrained_model_accepts_a_paddleclas_layout_file(tmp_path):
-    from ppnets.engine.checkpoint import load_pretrained
+    from ppnets.checkpoint import load_pretrained
     sd = _fake("EfficientNetB0", seed=5)
     path = tmp_path / "EfficientNetB0_pretrained.pdparams"
     paddle.save({k: paddle.to_tensor(v) for k, v in sd.items()}, str(path))

@@ -19,10 +19,11 @@ import ppnets
 from ppnets.config import load_config
 from ppnets.data.transforms import build_transforms
 from ppnets.deploy import quantize as q
-from ppnets.deploy.paddleclas import DEPLOY_CONFIG, LABEL_MAP
+from ppnets.export.paddleclas import DEPLOY_CONFIG, LABEL_MAP
 from ppnets.deploy.runtimes import AUTO_ORDER, OPENVINO_MIN_PIXELS, auto_backend, resolve_backend
-from ppnets.engine.export import Predictor, export_model
-from ppnets.engine.infer import iterate_batches, list_inputs
+from ppnets.deploy import Predictor
+from ppnets.export import export_model
+from ppnets.deploy.inputs import iterate_batches, list_inputs
 from ppnets.errors import ConfigError, DataError
 
 from conftest import REPO, small_overrides
@@ -230,7 +231,7 @@ def test_quantize_tool_errors_are_one_line(export, tmp_path):
 
 
 def test_runtime_benchmark_times_each_runtime_in_its_own_process(tmp_path):
-    from ppnets.deploy.bench import bench_backends
+    from ppnets.bench.runtimes import bench_backends
 
     rows = bench_backends("MobileNetV2_x0_25", 32, str(tmp_path), batches=(1, 2), threads=1, rounds=2, warmup=1,
                           variants=[("paddle", "fp32"), ("auto", "fp32"), ("onnxruntime", "int8")], class_num=10)

@@ -16,7 +16,7 @@ import ppnets
 from ppnets.arch.distillation import DistillationModel
 from ppnets.config import load_config
 from ppnets.engine import Engine
-from ppnets.engine.checkpoint import read_weights
+from ppnets.checkpoint import build_run_model, read_weights
 from ppnets.errors import CheckpointError, ConfigError
 
 from conftest import REPO, load_small_config
@@ -274,9 +274,11 @@ def test_distillation_resumes_from_latest(digits_slice, teacher_weights, tmp_pat
                                      "PPLCNet_x0_25", "MobileNetV4_conv_small"])
 def test_any_zoo_model_can_teach(teacher, tmp_path):
     weights = _save_weights(ppnets.build_model(teacher, class_num=4), str(tmp_path / "t.pdparams"))
-    model = DistillationModel(models=[{"Teacher": {"name": teacher, "class_num": 4, "pretrained": weights}},
-                                      {"Student": {"name": "MobileNetV2_x0_25", "class_num": 4}}],
-                              freeze_params_list=[True, False])
+    # the constructor reads no file: whoever builds the run's model loads the sub-models' weights
+    model = build_run_model({"name": "DistillationModel",
+                             "models": [{"Teacher": {"name": teacher, "class_num": 4, "pretrained": weights}},
+                                        {"Student": {"name": "MobileNetV2_x0_25", "class_num": 4}}],
+                             "freeze_params_list": [True, False]}, "train")
     model.train()
     out = model(paddle.rand([2, 3, 32, 32]))
     assert out["Teacher"].shape == out["Student"].shape == [2, 4]
@@ -289,10 +291,11 @@ def test_any_zoo_model_can_teach(teacher, tmp_path):
 
 def test_a_teacher_must_fit_its_weights(teacher_weights):
     with pytest.raises(CheckpointError, match="does not fit"):  # a frozen teacher loads strictly
-        DistillationModel(models=[{"Teacher": {"name": "MobileNetV2_x0_25", "class_num": 5,
-                                               "pretrained": teacher_weights}},
-                                  {"Student": {"name": "MobileNetV2_x0_25", "class_num": 5}}],
-                          freeze_params_list=[True, False])
+        build_run_model({"name": "DistillationModel",
+                         "models": [{"Teacher": {"name": "MobileNetV2_x0_25", "class_num": 5,
+                                                 "pretrained": teacher_weights}},
+                                    {"Student": {"name": "MobileNetV2_x0_25", "class_num": 5}}],
+                         "freeze_params_list": [True, False]}, "train")
 
 
 def test_config_problems_are_reported_together(digits_slice, teacher_weights, tmp_path):

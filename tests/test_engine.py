@@ -14,10 +14,12 @@ import pytest
 
 from ppnets.data import build_transforms
 from ppnets.engine import Engine
-from ppnets.engine.checkpoint import (load_pretrained, portable_optimizer_state, read_weights,
-                                      save_checkpoint)
-from ppnets.engine.export import Predictor, export_model, load_model_for_inference, preprocess_ops
-from ppnets.engine.infer import classify_files, dynamic_runner, iterate_batches, list_inputs
+from ppnets.checkpoint import load_pretrained, portable_optimizer_state, read_weights, save_checkpoint
+from ppnets.checkpoint import load_model_for_inference
+from ppnets.deploy import Predictor
+from ppnets.export import export_model, preprocess_ops
+from ppnets.deploy.inputs import classify_files, iterate_batches, list_inputs
+from ppnets.engine.infer import dynamic_runner
 from ppnets.errors import CheckpointError, DataError
 
 import ppnets
@@ -95,7 +97,7 @@ def test_resume_restores_weights_and_optimizer_exactly(trained, tmp_path):
     cfg["Global"]["output_dir"] = str(tmp_path / "out")
     cfg["Global"]["save_inference_dir"] = str(tmp_path / "out" / "inference")
     fresh = Engine(cfg, "train")
-    from ppnets.engine.checkpoint import load_checkpoint
+    from ppnets.checkpoint import load_checkpoint
     load_checkpoint(prefix, fresh.model, fresh.optimizer, engine.arch_name)
     for (k, a), b in zip(engine.model.state_dict().items(), fresh.model.state_dict().values()):
         assert np.array_equal(a.numpy(), b.numpy()), k
@@ -120,7 +122,7 @@ def test_interrupted_checkpoint_is_detected(trained, tmp_path):
     finally:
         engine.model.out.bias.set_value(bias)
     os.replace(f"{b}.pdparams", f"{a}.pdparams")  # as if killed between two renames
-    from ppnets.engine.checkpoint import load_checkpoint
+    from ppnets.checkpoint import load_checkpoint
     with pytest.raises(CheckpointError, match=r"is inconsistent: .*a\.pdparams does not belong"):
         load_checkpoint(a, engine.model, engine.optimizer)
 

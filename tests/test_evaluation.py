@@ -9,7 +9,7 @@ import paddle
 import pytest
 
 import ppnets
-from ppnets.engine import checkpoint as ckpt
+from ppnets import checkpoint as ckpt
 from ppnets.errors import CheckpointError
 
 from ppnets.utils.cli import run

@@ -20,8 +20,8 @@ import pytest
 
 import ppnets
 from ppnets.engine import Engine
-from ppnets.engine.checkpoint import read_weights
-from ppnets.engine.export import Predictor
+from ppnets.checkpoint import read_weights
+from ppnets.deploy import Predictor
 from ppnets.errors import ConfigError
 
 from conftest import REPO, load_small_config, load_tool

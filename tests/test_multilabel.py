@@ -14,8 +14,8 @@ import yaml
 
 from ppnets.config import load_config
 from ppnets.data import MultiLabelDataset
-from ppnets.engine.export import Predictor
-from ppnets.engine.infer import threshold_results
+from ppnets.deploy import Predictor
+from ppnets.deploy.postprocess import threshold_results
 from ppnets.errors import ConfigError, DataError
 
 from conftest import DIGITS, REPO, load_small_config
@@ -235,8 +235,10 @@ def test_paddleclas_multilabel_config_trains_evaluates_exports_and_infers(pairs,
     assert deploy["PostProcess"]["MultiLabelThreshOutput"]["threshold"] == 0.3
     # the exported model ends in a sigmoid: its outputs are the dynamic model's logits through a sigmoid,
     # on paddle.inference and on ONNX Runtime alike
-    from ppnets.engine.export import load_model_for_inference, preprocess_transform
-    from ppnets.engine.infer import dynamic_runner, iterate_batches, list_inputs
+    from ppnets.checkpoint import load_model_for_inference
+    from ppnets.export import preprocess_transform
+    from ppnets.deploy.inputs import iterate_batches, list_inputs
+    from ppnets.engine.infer import dynamic_runner
     run_dynamic = dynamic_runner(load_model_for_inference(cfg), multilabel=True)
     predictors = [Predictor(multilabel_run["model_dir"], backend=b, cpu_threads=1) for b in ("paddle", "onnxruntime")]
     assert all(p.multilabel and p.threshold == 0.3 for p in predictors)
@@ -256,7 +258,8 @@ def test_paddleclas_multilabel_config_trains_evaluates_exports_and_infers(pairs,
 
 
 def test_predict_tool_prints_the_classes_above_the_threshold(pairs, multilabel_run):
-    from ppnets.engine.infer import classify_files, format_result, list_inputs
+    from ppnets.deploy.inputs import classify_files, list_inputs
+    from ppnets.deploy.postprocess import format_result
     model_dir, val = multilabel_run["model_dir"], os.path.join(pairs, "val")
     predictor = Predictor(model_dir, backend="paddle", cpu_threads=1)
 
@@ -280,7 +283,7 @@ def test_predict_tool_prints_the_classes_above_the_threshold(pairs, multilabel_r
 def test_serving_answers_the_classes_above_the_threshold(pairs, multilabel_run):
     import httpx
     from deploy_helpers import start_server
-    from ppnets.engine.infer import threshold_results
+    from ppnets.deploy.postprocess import threshold_results
     model_dir = multilabel_run["model_dir"]
     predictor = Predictor(model_dir, backend="paddle", cpu_threads=1)
     proc, url = start_server(model_dir, ["--backend", "paddle", "--threads", "1"])

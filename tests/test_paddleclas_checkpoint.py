@@ -15,7 +15,7 @@ import pytest
 
 import ppnets
 from ppnets.engine import Engine
-from ppnets.engine.checkpoint import portable_optimizer_state
+from ppnets.checkpoint import portable_optimizer_state
 from ppnets.errors import CheckpointError
 
 from conftest import load_small_config

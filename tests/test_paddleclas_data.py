@@ -20,9 +20,9 @@ from ppnets.data import (Compose, FileListDataset, ImageNetDataset, build_datalo
 from ppnets.data.rng import sample_rng
 from ppnets.data.transforms import output_layout
 from ppnets.engine import Engine
-from ppnets.engine.checkpoint import trained_class_names
-from ppnets.engine.export import Predictor
-from ppnets.engine.infer import iterate_batches, list_inputs
+from ppnets.checkpoint import trained_class_names
+from ppnets.deploy import Predictor
+from ppnets.deploy.inputs import iterate_batches, list_inputs
 from ppnets.errors import ConfigError, DataError
 
 from conftest import REPO

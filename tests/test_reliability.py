@@ -21,7 +21,7 @@ import paddle
 import pytest
 
 import ppnets
-from ppnets.engine import checkpoint as ckpt
+from ppnets.checkpoint import sets as ckpt
 from ppnets.utils.cli import run
 
 from conftest import REPO, load_tool, make_digits_slice, small_overrides
@@ -272,7 +272,7 @@ def test_full_disk_while_saving_keeps_the_previous_checkpoint(data, tmp_path, ca
     run(_tool("train"), train_args(data, out, **{"Global.epochs": 1}))
     prefix = os.path.join(out, "MobileNetV2_x0_25", "latest")
     before = {p: open(p, "rb").read() for p in glob.glob(prefix + ".*")}
-    import ppnets.engine.checkpoint as ck
+    import ppnets.checkpoint.sets as ck
     real = ck._write_synced
 
     def full_disk(path, blob):
@@ -292,7 +292,7 @@ def test_kill_9_during_a_checkpoint_write_never_corrupts(data, tmp_path):
     out = str(tmp_path / "o")
     driver = (
         "import os, signal, sys\n"
-        "import ppnets.engine.checkpoint as ck\n"
+        "import ppnets.checkpoint.sets as ck\n"
         "real, calls = os.replace, []\n"
         "def replace(a, b):\n"
         "    calls.append(b)\n"
@@ -433,7 +433,7 @@ def test_atomic_open_keeps_the_old_file_when_writing_fails(tmp_path):
 
 @pytest.mark.slow
 def test_export_writes_only_complete_files(tmp_path):
-    from ppnets.engine.export import save_inference_model
+    from ppnets.export import save_inference_model
     out = str(tmp_path / "inference")
     save_inference_model(ppnets.build_model("MobileNetV2_x0_25", class_num=3), out, [3, 32, 32], {"label_names": None})
     assert sorted(os.listdir(out)) == ["inference.json", "inference.pdiparams", "inference.yml"]

@@ -130,7 +130,7 @@ def test_trust_pickles_is_an_explicit_opt_in(entry, run_dir, tmp_path, capsys):
 def test_files_paddle_and_paddleclas_write_load_without_trust(run_dir, tmp_path):
     """Everything Paddle itself writes — state_dicts of every dtype, optimizer and LR states,
     protocol 2 (older PaddleClas releases) and 4 — passes the restricted loader unchanged."""
-    from ppnets.engine.serialization import decode
+    from ppnets.checkpoint.serialization import decode
     model = paddle.nn.Sequential(paddle.nn.Conv2D(3, 4, 3), paddle.nn.BatchNorm2D(4))
     opt = paddle.optimizer.AdamW(paddle.optimizer.lr.LinearWarmup(paddle.optimizer.lr.CosineAnnealingDecay(0.1, 9),
                                                                   2, 0.0, 0.1), parameters=model.parameters())

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from ppnets.engine.infer import list_inputs
+from ppnets.deploy.inputs import list_inputs
 
 from deploy_helpers import start_server, tool, trained_export
 

@@ -8,7 +8,7 @@ import pytest
 
 import ppnets
 from ppnets.analysis import count_params, profile_model
-from ppnets.analysis.counter import conv_kind
+from ppnets.arch.profile import conv_kind
 from ppnets.arch.layers import channel_shuffle
 from ppnets.arch.shufflenet_v1 import STAGE_CHANNELS, STEM, ShuffleV1Unit, shufflenet_v1_channels
 from ppnets.arch.shufflenet_v2 import ShuffleUnit

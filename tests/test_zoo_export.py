@@ -20,7 +20,8 @@ import pytest
 import ppnets
 from ppnets.config import load_config
 from ppnets.engine import Engine
-from ppnets.engine.export import Predictor, export_model
+from ppnets.deploy import Predictor
+from ppnets.export import export_model
 
 from conftest import REPO, small_overrides
 

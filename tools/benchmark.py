@@ -19,7 +19,7 @@ Sections (``--sections``, default all):
 - predictor: the exported model (random weights) on the deploy Predictor (paddle.inference):
   img/s and latency per batch size, oneDNN on/off, per thread count; then every runtime
   (``--predictor-runtimes``: paddle.inference, ONNX Runtime, OpenVINO, ``auto``, fp32 and INT8)
-  each in its own process, rounds interleaved (ppnets.deploy.bench);
+  each in its own process, rounds interleaved (ppnets.bench.runtimes);
 - pipeline: JPEG decode + augmentation + collation alone, img/s per num_workers;
 - reader: a real training epoch on JPEGs; the engine's reader_cost as a share of batch_cost;
 - config: whole epochs (training + evaluation) of ``--config``, fast vs native convolutions.

@@ -10,8 +10,9 @@
 from ppnets.analysis.cam import cam_files
 
 from ppnets.data import build_transforms
-from ppnets.engine.export import label_names_for, load_model_for_inference, preprocess_ops
-from ppnets.engine.infer import list_inputs
+from ppnets.checkpoint import load_model_for_inference
+from ppnets.export import label_names_for, preprocess_ops
+from ppnets.deploy.inputs import list_inputs
 from ppnets.errors import ConfigError
 from ppnets.utils.cli import config_parser, load_config_args, run
 

@@ -20,7 +20,8 @@ import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 
 import ppnets  # noqa: E402
-from ppnets.engine.export import Predictor, save_inference_model  # noqa: E402
+from ppnets.deploy import Predictor
+from ppnets.export import save_inference_model  # noqa: E402
 from ppnets.errors import ConfigError  # noqa: E402
 from ppnets.utils.cli import run  # noqa: E402
 

@@ -21,8 +21,8 @@ import sys
 import tempfile
 
 
-from ppnets.engine.export import Predictor
-from ppnets.engine.infer import classify_files, list_inputs
+from ppnets.deploy import Predictor
+from ppnets.deploy.inputs import classify_files, list_inputs
 from ppnets.errors import DataError
 from ppnets.utils.cli import run
 

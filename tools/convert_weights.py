@@ -37,8 +37,8 @@ def convert_file(model: str, src: str, dst: str, class_num: int = 1000, trust: b
 
     from ppnets.arch import model_info
     from ppnets.arch.convert import convert_paddleclas_state_dict, is_paddleclas_layout
-    from ppnets.engine.checkpoint import read_weights
-    from ppnets.engine.serialization import encode
+    from ppnets.checkpoint import read_weights
+    from ppnets.checkpoint.serialization import encode
 
     model_info(model)  # unknown name → ConfigError listing the valid ones
     state_dict = read_weights(src, trust)

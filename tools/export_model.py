@@ -4,7 +4,7 @@
 [-o Global.save_inference_dir=./inference]``
 """
 
-from ppnets.engine.export import export_model
+from ppnets.export import export_model
 from ppnets.utils.cli import config_parser, load_config_args, run
 from ppnets.utils.logger import setup_logger
 

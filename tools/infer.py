@@ -6,8 +6,11 @@ Infer.threshold).
 """
 
 from ppnets.arch import backend
-from ppnets.engine.export import label_names_for, load_model_for_inference, preprocess_transform
-from ppnets.engine.infer import classify_files, dynamic_runner, format_result, list_inputs
+from ppnets.checkpoint import load_model_for_inference
+from ppnets.export import label_names_for, preprocess_transform
+from ppnets.deploy.inputs import classify_files, list_inputs
+from ppnets.deploy.postprocess import format_result
+from ppnets.engine.infer import dynamic_runner
 from ppnets.errors import ConfigError
 from ppnets.utils.cli import config_parser, load_config_args, run
 from ppnets.utils.logger import setup_logger

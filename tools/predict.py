@@ -14,9 +14,10 @@ import argparse
 
 
 from ppnets.deploy.runtimes import BACKENDS, PRECISIONS
-from ppnets.engine.export import Predictor
+from ppnets.deploy import Predictor
 from ppnets.errors import ConfigError
-from ppnets.engine.infer import classify_files, format_result, list_inputs
+from ppnets.deploy.inputs import classify_files, list_inputs
+from ppnets.deploy.postprocess import format_result
 from ppnets.utils.cli import run
 
 

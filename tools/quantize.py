@@ -19,11 +19,11 @@ import sys
 
 from ppnets.config import load_config
 from ppnets.data import build_dataset
-from ppnets.deploy.bench import time_runtimes
+from ppnets.bench.runtimes import time_runtimes
 from ppnets.deploy.quantize import (CALIBRATIONS, calibration_batches, evaluate_top1, quantize_onnx,
                                     sample_indices)
 from ppnets.deploy.runtimes import INT8_FILE, ONNX_FILE
-from ppnets.engine.export import Predictor
+from ppnets.deploy import Predictor
 from ppnets.errors import ConfigError, DataError
 from ppnets.utils.cli import run
 from ppnets.utils.logger import get_logger, setup_logger

@@ -1,7 +1,7 @@
 """Architecture analysis: parameter/MAC counting, per-layer and per-block summaries, diagrams,
 cost calculators, the model-zoo comparison and training-log plots.
 
-- :mod:`.counter`: :func:`profile_model` (per-layer params and MACs), :func:`count_params`;
+- :mod:`ppnets.arch.profile`: :func:`profile_model` (per-layer params and MACs), :func:`count_params`;
 - :mod:`.blocks` / :mod:`.summary`: :func:`summarize` — stem / stages (the model's ``feature_info``) /
   blocks (their ``block_paths()``) / head roll-up;
 - :mod:`.diagram`: block-level Graphviz diagrams, the VisualDL graph;
@@ -11,7 +11,7 @@ cost calculators, the model-zoo comparison and training-log plots.
 - :mod:`.logplot`: training-log curves (``tools/plot_log.py``).
 """
 from .costs import ConvCost, conv_cost
-from .counter import LayerStat, ModelProfile, count_params, profile_model
+from ..arch.profile import LayerStat, ModelProfile, count_params, profile_model
 from .scaling import compound_scaling
 from .summary import ModelSummary, summarize
 

@@ -26,7 +26,7 @@ import paddle.nn as nn
 
 from ..arch.blocks import BlockPaths
 from ..arch.layers import ConvBNLayer, DropPath, SamePad2D, SqueezeExcite
-from .counter import conv_kind
+from ..arch.profile import conv_kind
 
 __all__ = ["Op", "BlockInfo", "find_blocks", "describe_block", "act_name", "conv_op", "pool_label"]
 

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from ..arch.efficientnet import SCALING, EfficientNet
 from ..errors import ConfigError
-from .counter import profile_model
+from ..arch.profile import profile_model
 
 __all__ = ["ALPHA", "BETA", "GAMMA", "BASE_RESOLUTION", "ScaledModel", "compound_scaling", "variant_phis",
            "format_scaling"]

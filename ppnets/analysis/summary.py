@@ -1,6 +1,6 @@
 """``model.summary()`` for ppnets models: per-layer table, stem/stage/block roll-up, MACs by kind.
 
-:func:`summarize` runs one batch-1 forward pass (through :func:`~ppnets.analysis.counter.profile_model`)
+:func:`summarize` runs one batch-1 forward pass (through :func:`~ppnets.arch.profile.profile_model`)
 while recording every block's input and output shape, and splits the per-layer statistics into
 
 - the **stem**: the model's ``stem_modules``,
@@ -25,12 +25,12 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import paddle.nn as nn
 
 from .blocks import BlockInfo, describe_block, find_blocks
-from .counter import LayerStat, LayerTotals, ModelProfile, profile_model
+from ..arch.profile import LayerStat, LayerTotals, ModelProfile, profile_model
 
 __all__ = ["BlockRecord", "Section", "ModelSummary", "summarize", "KINDS", "fmt_int", "fmt_si",
            "units_note", "format_layers", "format_rollup", "format_kinds", "format_summary", "write_layers_csv"]
 
-#: MAC kinds, in display order (see :func:`ppnets.analysis.counter.conv_kind`).
+#: MAC kinds, in display order (see :func:`ppnets.arch.profile.conv_kind`).
 KINDS: Tuple[str, ...] = ("full", "pointwise", "depthwise", "grouped", "fc")
 KIND_NAMES = {"full": "full conv (k×k, groups=1)", "pointwise": "pointwise (1×1 conv)",
               "depthwise": "depthwise conv", "grouped": "grouped conv", "fc": "fully connected"}

@@ -3,7 +3,7 @@
 For each model :func:`measure_zoo` counts parameters and MACs at its native input
 size and at a common one, exports it (random weights: latency does not depend on
 them) to a Paddle inference model, and times it with the deploy
-:class:`~ppnets.engine.export.Predictor` on ``paddle.inference`` (CPU, oneDNN): the
+:class:`~ppnets.deploy.Predictor` on ``paddle.inference`` (CPU, oneDNN): the
 median of ``repeats`` runs after ``warmup`` runs, per batch size, the runs of all models
 interleaved in rounds so that a busy spell of the machine does not fall on a few models. Accuracy comes from a
 training run's log (``<runs>/<name>/eval.log`` or ``train.log``) or is given by hand.
@@ -25,11 +25,12 @@ import numpy as np
 import paddle
 
 from ..arch import build_model, list_models, model_info
-from ..engine.export import Predictor, save_inference_model
+from ..deploy import Predictor
+from ..export import save_inference_model
 from ..errors import ConfigError, DataError
 from ..utils.tables import markdown_table, write_csv_rows
 from ..utils.timing import Progress, interleaved, median, no_progress
-from .counter import profile_model
+from ..arch.profile import profile_model
 from .logplot import best_eval, last_eval, parse_log
 
 __all__ = ["ZooEntry", "export_for_benchmark", "measure_model", "measure_zoo", "read_accuracy",
@@ -90,7 +91,7 @@ def export_for_benchmark(model: paddle.nn.Layer, save_dir: str, input_size: int,
                          formats: Sequence[str] = ("paddle",)) -> str:
     """Export ``model`` (any weights) with a softmax head and a dynamic batch to ``save_dir``.
 
-    Writes what :func:`ppnets.engine.export.export_model` writes (``inference.json``,
+    Writes what :func:`ppnets.export.export_model` writes (``inference.json``,
     ``inference.pdiparams``, ``inference.yml``), so :class:`Predictor` loads it.
     """
     meta = {"model_name": name or type(model).__name__, "class_num": getattr(model, "class_num", None),

@@ -117,21 +117,24 @@ class DistillationModel(nn.Layer):
         infer_model_name: the model evaluated, saved as ``best_model`` and exported (default:
             the only one that trains).
         class_num: the models' class count (they must agree).
-        trust_pickles: read the weights files with Paddle's unrestricted unpickler
-            (``Global.trust_pickles``, which the engine passes).
+
+    The constructor builds the models; it reads no file. The weights each sub-model names are
+    listed in :attr:`submodel_weights` (``{label: (model name, path, strict)}``, strict for a frozen teacher,
+    which must get all of its weights) and loaded by whoever builds the model
+    (:func:`ppnets.checkpoint.build_run_model`).
     """
 
     def __init__(self, models: List[Dict[str, Dict[str, Any]]], freeze_params_list: Optional[List[bool]] = None,
                  pretrained_list: Optional[List[Optional[str]]] = None, infer_model_name: Optional[str] = None,
-                 class_num: Optional[int] = None, trust_pickles: bool = False) -> None:
+                 class_num: Optional[int] = None) -> None:
         super().__init__()
         arch = {"models": models, "freeze_params_list": freeze_params_list, "pretrained_list": pretrained_list,
                 "infer_model_name": infer_model_name, "class_num": class_num}
         problems = arch_problems(arch)
         if problems:
             raise ConfigError("\n".join(problems))
-        from ..engine.checkpoint import load_pretrained  # the engine imports the models: load lazily
         self.model_names: List[str] = []
+        self.submodel_weights: Dict[str, Tuple[str, str, bool]] = {}
         self.frozen: Dict[str, bool] = {}
         flags = _frozen_flags(arch, len(models))
         for i, (label, spec) in enumerate(submodels(arch)):
@@ -140,8 +143,7 @@ class DistillationModel(nn.Layer):
             name = spec.pop("name")
             model = build_model(name, **spec)
             if weights:
-                # a teacher must get all of its weights
-                load_pretrained(model, weights, name, strict=flags[i], trust=trust_pickles)
+                self.submodel_weights[label] = (name, weights, flags[i])
             if flags[i]:
                 for p in model.parameters():
                     p.stop_gradient = True
@@ -179,12 +181,12 @@ def single_output(outputs: Any, where: str, instead: str) -> Any:
     return outputs
 
 
-def build_arch(arch: Dict[str, Any], trust_pickles: bool = False) -> nn.Layer:
-    """The model of an ``Arch`` section: a zoo model, or a :class:`DistillationModel` (whose
-    sub-models' weights are read with ``trust_pickles``)."""
+def build_arch(arch: Dict[str, Any]) -> nn.Layer:
+    """The model of an ``Arch`` section: a zoo model, or a :class:`DistillationModel` (its sub-models'
+    weights are not loaded: see :attr:`DistillationModel.submodel_weights`)."""
     arch = dict(arch)
     name = arch.pop("name")
-    return DistillationModel(**arch, trust_pickles=trust_pickles) if name == DISTILLATION else build_model(name, **arch)
+    return DistillationModel(**arch) if name == DISTILLATION else build_model(name, **arch)
 
 
 def inference_arch(arch: Dict[str, Any]) -> Tuple[Dict[str, Any], Optional[str]]:

@@ -25,9 +25,9 @@ Factory = Callable[[str, Sequence[int], Dict[str, Any]], List[Tuple[str, Dict[st
 
 def paddle_inference(model_dir: str, threads: Sequence[int], options: Dict[str, Any]
                      ) -> List[Tuple[str, Dict[str, Any], Runner]]:
-    """The deploy :class:`~ppnets.engine.export.Predictor` (stock ``paddle.inference``) per
+    """The deploy :class:`~ppnets.deploy.Predictor` (stock ``paddle.inference``) per
     ``options["mkldnn"]`` value (oneDNN on/off) and thread count."""
-    from ..engine.export import Predictor
+    from ..deploy import Predictor
     out = []
     for use_mkldnn in options.get("mkldnn", (True, False)):
         for t in threads:
@@ -49,7 +49,7 @@ def bench_predictor(model: str, size: int, work_dir: str, batches: Sequence[int]
     (ms per batch) for every (runtime setting, threads, batch size), all timed in interleaved rounds
     in this process; then the ``(backend, precision)`` pairs of ``runtimes`` (paddle.inference, ONNX
     Runtime, OpenVINO, ``auto``; fp32 and INT8) each in its own process, at the largest thread count
-    (:func:`ppnets.deploy.bench.bench_backends`)."""
+    (:func:`ppnets.bench.runtimes.bench_backends`)."""
     from ..analysis.zoo import export_for_benchmark
     from ..arch import build_model
 
@@ -78,7 +78,7 @@ def bench_predictor(model: str, size: int, work_dir: str, batches: Sequence[int]
         results.append(Result("predictor", variant, model, size, b, {"img_s": b / med, "latency_ms": med * 1000.0},
                               settings))
     if runtimes:
-        from ..deploy.bench import bench_backends
+        from .runtimes import bench_backends
         results += bench_backends(model, size, work_dir, batches, max(threads), rounds, warmup, runtimes, class_num,
                                   progress)
     return results

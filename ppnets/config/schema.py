@@ -275,5 +275,7 @@ SCHEMA: Dict[str, Section] = {
         "formats": Key(List[str], ["paddle"], "what to write: paddle (inference.json/.pdiparams) and/or onnx "
                        "(inference.onnx, paddle2onnx, checked against paddle.inference)"),
         "onnx_opset": Key(int, 13, "ONNX opset of inference.onnx (13 or higher)", minimum=13, maximum=23),
+        "reparameterize": Key(bool, True, "fuse the model's re-parameterizable branches (MobileOne, RepViT, "
+                              "PP-LCNetV2 …) into single convolutions before tracing; no effect on other models"),
     }),
 }

@@ -1,10 +1,13 @@
-"""Deployment: ONNX conversion, inference runtimes, INT8 quantization, PaddleClas's deploy format, serving.
+"""Deployment: reading an exported folder and answering with it. Nothing here imports the training
+engine or the exporter, so ``tools/predict.py`` and ``tools/serve.py`` load no training code.
 
-- :mod:`.runtimes` — paddle.inference, ONNX Runtime and OpenVINO behind
-  :class:`ppnets.engine.export.Predictor`, and the ``backend="auto"`` rule;
-- :mod:`.onnx_export` — paddle2onnx conversion and its parity check;
+- :mod:`.predictor` — :class:`Predictor`: an exported folder on a runtime;
+- :mod:`.exported` — ``inference.yml`` and the integrity of the export folder;
+- :mod:`.runtimes` — paddle.inference, ONNX Runtime and OpenVINO, and the ``backend="auto"`` rule;
+- :mod:`.inputs` / :mod:`.postprocess` — image files to batches; softmax, top-k, threshold;
 - :mod:`.quantize` — static INT8 post-training quantization with ONNX Runtime;
-- :mod:`.paddleclas` — PaddleClas deploy's ``inference_cls.yaml`` and label map;
-- :mod:`.server` — the HTTP JSON endpoint of ``tools/serve.py``;
-- :mod:`.bench` — every runtime timed in its own process.
+- :mod:`.server` — the HTTP JSON endpoint of ``tools/serve.py``.
 """
+from .predictor import Predictor
+
+__all__ = ["Predictor"]

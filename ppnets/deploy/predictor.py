@@ -1,7 +1,7 @@
 """The deploy predictor: an exported model directory on paddle.inference, ONNX Runtime or OpenVINO.
 
 It reads only that directory: ``inference.yml`` (checked: the files it lists must be the ones
-exported, see :mod:`ppnets.engine.export_meta`), the model files of the chosen runtime, and
+exported, see :mod:`ppnets.deploy.exported`), the model files of the chosen runtime, and
 the preprocessing recorded at export time, so every backend gets the same input.
 """
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import List, Optional
 import numpy as np
 
 from ..data.transforms import build_transforms, ensure_chw
-from ..engine.export_meta import META_FILE, check_export_files, read_export_meta
-from ..engine.infer import softmax
 from ..errors import DataError
+from .exported import META_FILE, check_export_files, read_export_meta
+from .postprocess import softmax
 from .runtimes import auto_backend, create_runtime, resolve_backend
 
 __all__ = ["Predictor"]

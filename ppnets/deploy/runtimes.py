@@ -1,4 +1,4 @@
-"""Inference runtimes behind :class:`ppnets.engine.export.Predictor`: paddle.inference, ONNX Runtime, OpenVINO.
+"""Inference runtimes behind :class:`ppnets.deploy.Predictor`: paddle.inference, ONNX Runtime, OpenVINO.
 
 Each runtime takes an NCHW float32 batch and returns the exported model's output
 (probabilities, or logits when exported with ``Export.softmax: false``).

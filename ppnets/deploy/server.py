@@ -27,9 +27,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from ..engine.export import Predictor
-from ..engine.infer import threshold_results, topk_results
 from ..errors import ConfigError, DataError
+from .postprocess import threshold_results, topk_results
+from .predictor import Predictor
 
 __all__ = ["create_app", "Batcher", "PAGE"]
 

@@ -12,6 +12,7 @@ import paddle
 import paddle.distributed as dist
 
 from ..arch import backend
+from ..checkpoint import build_run_model, load_run_weights, trained_class_names
 from ..config import dump_config
 from ..data import build_dataloader, class_counts
 from ..errors import ConfigError, DataError
@@ -23,10 +24,8 @@ from ..utils.files import atomic_write
 from ..utils.lock import RunLock
 from ..utils.runtime import retain_freed_memory
 from .amp import AmpSettings
-from .checkpoint import trained_class_names
 from .ema import ModelEMA
 from .evaluation import EvaluationMixin
-from .models import build_run_model, load_run_weights
 from .report import closing_summary, nothing_to_do, start_banner
 from .run_state import RunStateMixin
 from .train_loop import TrainLoopMixin
@@ -45,7 +44,7 @@ class Engine(TrainLoopMixin, EvaluationMixin, RunStateMixin):
         config: a validated config (:func:`ppnets.config.load_config`).
         mode: ``"train"`` builds the training and (if enabled) eval loaders, the loss and
             the optimizer; ``"eval"`` only the eval loader. (Export and inference build only the
-            model: :mod:`ppnets.engine.export`, :mod:`ppnets.engine.infer`.)
+            model: :mod:`ppnets.export`, :mod:`ppnets.engine.infer`.)
     """
 
     def __init__(self, config: Dict[str, Any], mode: str = "train") -> None:

@@ -1,103 +1,16 @@
-"""Classifying image files: shared by the dynamic-graph ``tools/infer.py`` and the deploy predictor."""
+"""Classifying images with the dynamic-graph model (``tools/infer.py``): the batch → probabilities
+function that :func:`ppnets.deploy.inputs.classify_files` runs."""
 from __future__ import annotations
 
-import os
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Callable
 
 import numpy as np
 import paddle
 
 from ..arch import backend
-from ..data.datasets import IMG_EXTENSIONS, _list_images
-from ..data.labels import read_label_file
-from ..data.transforms import Compose, check_model_input
-from ..errors import ConfigError, DataError
-from ..metric.multilabel import sigmoid
-from ..utils.files import shown_path
+from ..deploy.postprocess import sigmoid, softmax
 
-__all__ = ["list_inputs", "topk_results", "threshold_results", "iterate_batches", "softmax", "sigmoid",
-           "read_label_file", "classify_files"]
-
-
-def list_inputs(path: str) -> List[str]:
-    """An image file, or every image under a folder (sorted)."""
-    if os.path.isfile(path):
-        return [path]
-    if os.path.isdir(path):
-        files = _list_images(path)
-        if not files:
-            raise DataError(f"{path}: no images found ({', '.join(IMG_EXTENSIONS)})")
-        return files
-    raise DataError(f"image or folder not found: {path}")
-
-
-def softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def iterate_batches(files: Sequence[str], transform: Compose, batch_size: int) -> Iterator[tuple]:
-    """Yield ``(paths, NCHW float32 batch)``; unreadable files raise a DataError naming them, and
-    ops that do not give equal-sized CHW images a ConfigError naming the list (``transform.where``)."""
-    where = getattr(transform, "where", "transform_ops")
-    for start in range(0, len(files), batch_size):
-        chunk = files[start:start + batch_size]
-        arrays = []
-        for path in chunk:
-            try:
-                with open(path, "rb") as f:
-                    arrays.append(np.asarray(transform(f.read())))
-            except OSError as e:
-                raise DataError(f"cannot read image {shown_path(path)}: {e.strerror or e}") from None
-            except DataError as e:
-                raise DataError(f"{shown_path(path)}: {e}") from None
-            if arrays[-1].shape != arrays[0].shape:
-                raise ConfigError(f"{where}: the ops give images of different sizes ({list(arrays[0].shape)} for "
-                                  f"{chunk[0]}, {list(arrays[-1].shape)} for {path}); resize or crop them to one size")
-        batch = np.stack(arrays).astype("float32")
-        check_model_input(batch.shape, where)
-        yield chunk, batch
-
-
-def topk_results(paths: Sequence[str], probs: np.ndarray, k: int, names: Optional[List[str]]) -> List[Dict[str, Any]]:
-    """Per image: ``{"file", "class_ids", "scores", "label_names"}`` of the ``k`` best classes."""
-    out = []
-    k = min(k, probs.shape[1])
-    for path, p in zip(paths, probs):
-        ids = np.argsort(-p, kind="stable")[:k]
-        out.append({"file": path, "class_ids": ids.tolist(), "scores": [float(p[i]) for i in ids],
-                    "label_names": [names[i] if names and i < len(names) else str(i) for i in ids]})
-    return out
-
-
-def threshold_results(paths: Sequence[str], probs: np.ndarray, threshold: float,
-                      names: Optional[List[str]]) -> List[Dict[str, Any]]:
-    """Multi-label: per image, ``{"file", "class_ids", "scores", "label_names"}`` of every class whose
-    probability reaches ``threshold``, highest first (possibly none)."""
-    out = []
-    for path, p in zip(paths, probs):
-        ids = [i for i in np.argsort(-p, kind="stable") if p[i] >= threshold]
-        out.append({"file": path, "class_ids": [int(i) for i in ids], "scores": [float(p[i]) for i in ids],
-                    "label_names": [names[i] if names and i < len(names) else str(i) for i in ids]})
-    return out
-
-
-def format_result(r: Dict[str, Any]) -> str:
-    pairs = ", ".join(f"{n} ({i}): {s:.5f}" for n, i, s in zip(r["label_names"], r["class_ids"], r["scores"]))
-    return f"{shown_path(r['file'])}: {pairs or '(no class above the threshold)'}"
-
-
-def classify_files(files: Sequence[str], transform: Compose, batch_size: int,
-                   run: Callable[[np.ndarray], np.ndarray], k: int, names: Optional[List[str]],
-                   threshold: Optional[float] = None) -> List[Dict[str, Any]]:
-    """Run ``run`` (a batch → probabilities function) over ``files`` and collect the top-k classes of
-    each, or with ``threshold`` (multi-label) the classes whose probability reaches it."""
-    results = []
-    for paths, batch in iterate_batches(files, transform, batch_size):
-        probs = run(batch)
-        results += topk_results(paths, probs, k, names) if threshold is None else \
-            threshold_results(paths, probs, threshold, names)
-    return results
+__all__ = ["dynamic_runner"]
 
 
 def dynamic_runner(model: paddle.nn.Layer, conv_backend: str = "paddle",

@@ -1,38 +1,18 @@
-"""What a run tells the user: the start banner, the closing summary, and quiet Paddle warnings.
+"""What a run tells the user: the start banner and the closing summary.
 
 The banner says what is about to happen (model and its size, data, schedule, device, where the
 files go); the summary what happened (best metric and epoch, the checkpoints, the wall time).
-:func:`quiet_paddle_warnings` silences the Python warnings Paddle emits on paths ppnets drives
-itself and reports better (``set_state_dict``'s "Skip loading for …" while ppnets lists the
-skipped keys; BatchNorm's note that it tracks running statistics), only around those calls.
 """
 from __future__ import annotations
 
-import contextlib
 import datetime
 import os
-import warnings
-from typing import Any, Iterator, List, Optional
+from typing import Any, List, Optional
 
-__all__ = ["quiet_paddle_warnings", "start_banner", "closing_summary", "nothing_to_do", "cpu_threads"]
+from ..arch import backend
+from ..arch.profile import profile_model
 
-#: Paddle's own warnings that carry nothing for a ppnets user (ppnets reports the same facts itself)
-HARMLESS = (
-    r"Skip loading for .*",                       # set_state_dict: ppnets lists skipped/missing keys
-    r".*unused values in state_dict.*",           # ditto, for keys the model does not have
-    r"When training, we now always track global mean and variance.*",  # BatchNorm in training
-    r"No ccache found.*",                         # paddle's import: ppnets compiles nothing
-)
-
-
-@contextlib.contextmanager
-def quiet_paddle_warnings() -> Iterator[None]:
-    """Within the block, Paddle's :data:`HARMLESS` warnings are not shown (others are)."""
-    with warnings.catch_warnings():
-        for pattern in HARMLESS:
-            warnings.filterwarnings("ignore", message=pattern)
-        yield
-
+__all__ = ["start_banner", "closing_summary", "nothing_to_do", "cpu_threads"]
 
 def cpu_threads() -> int:
     """The CPU cores this process may run on (its affinity mask)."""
@@ -43,7 +23,6 @@ def _device(engine: Any) -> str:
     g = engine.config["Global"]
     if g["device"] != "cpu":
         return f"device: {g['device']}"
-    from ..arch import backend
     kernels = (f"oneDNN training convolutions on {_plural(backend.num_threads(), 'thread')}" if engine.conv_backend == "onednn"
                else "Paddle's convolution kernels")
     return f"device: cpu ({cpu_threads()} cores), {kernels}"
@@ -59,12 +38,9 @@ def _count(n: float, unit: str) -> str:
 
 def start_banner(engine: Any) -> List[str]:
     """The lines logged when training starts."""
-    from ..analysis import profile_model
-
     cfg = engine.config
     g = cfg["Global"]
     c, h, w = g["image_shape"]
-    from ..arch import backend
     try:
         with backend.use(engine.conv_backend):  # every pass of the engine runs on its backend
             profile = profile_model(engine.model, (h, w), in_chans=c)

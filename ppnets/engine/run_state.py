@@ -12,7 +12,7 @@ import paddle
 
 from ..arch.distillation import inference_arch, inference_model, is_distillation
 from ..errors import CheckpointError, ConfigError
-from .checkpoint import load_checkpoint, save_checkpoint
+from ..checkpoint import load_checkpoint, save_checkpoint
 
 __all__ = ["RunStateMixin"]
 

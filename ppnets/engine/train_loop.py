@@ -18,7 +18,7 @@ from ..arch import backend
 from ..data import iterate_loader
 from ..errors import ConfigError, TrainingError, TrainingInterrupted
 from .models import float32_outputs, numpy_outputs
-from .report import quiet_paddle_warnings
+from ..utils.quiet import quiet_paddle_warnings
 
 __all__ = ["TrainLoopMixin"]
 

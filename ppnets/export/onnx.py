@@ -20,7 +20,7 @@ from typing import Any, List, Optional, Sequence
 import numpy as np
 
 from ..errors import ConfigError
-from .runtimes import ONNX_FILE, PADDLE_FILES, OnnxRuntime, PaddleRuntime
+from ..deploy.runtimes import ONNX_FILE, PADDLE_FILES, OnnxRuntime, PaddleRuntime
 
 __all__ = ["convert_to_onnx", "parity", "MIN_OPSET", "PARITY_ATOL"]
 

@@ -12,6 +12,7 @@ import hashlib
 import os
 from typing import Any, Dict
 
+from ..config.yaml_io import read_yaml_file
 from ..errors import ConfigError, DataError, short_repr
 
 __all__ = ["META_FILE", "file_digests", "read_export_meta", "check_export_files"]
@@ -41,7 +42,6 @@ def file_digests(folder: str) -> Dict[str, Dict[str, Any]]:
 
 def read_export_meta(model_dir: str) -> Dict[str, Any]:
     """The checked contents of ``<model_dir>/inference.yml``."""
-    from ..config.yaml_io import read_yaml_file
     path = os.path.join(model_dir, META_FILE)
     try:
         meta = read_yaml_file(path)

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
+from ..arch import model_info
 from ..errors import CheckpointError
+from .optimizer_state import rename_opt_keys
 from .serialization import parameter_names
 
 __all__ = ["is_paddleclas_states", "optimizer_state", "structured_key_map"]
@@ -27,7 +29,6 @@ def is_paddleclas_states(states: Dict[str, Any]) -> bool:
 
 def structured_key_map(keys: Any, arch: Optional[str]) -> Dict[str, str]:
     """PaddleClas's structured key → ppnets's, for the families ppnets lays out differently (EfficientNet)."""
-    from ..arch import model_info
     keys = list(keys)
     if arch is None or model_info(arch).from_paddleclas is None:
         return {k: k for k in keys}
@@ -37,8 +38,6 @@ def structured_key_map(keys: Any, arch: Optional[str]) -> Dict[str, str]:
 
 def optimizer_state(pdopt: Any, pdparams: bytes, where: str, arch: Optional[str]) -> Dict[str, Any]:
     """PaddleClas's ``.pdopt`` content as ppnets's portable optimizer state (``<key>@<accumulator>``)."""
-    from .checkpoint import _rename_opt_keys
-
     if isinstance(pdopt, list):
         if len(pdopt) != 1:
             raise CheckpointError(f"{where} holds {len(pdopt)} optimizers' states (PaddleClas's per-scope "
@@ -54,4 +53,4 @@ def optimizer_state(pdopt: Any, pdparams: bytes, where: str, arch: Optional[str]
     keys = structured_key_map(names, arch)
     mapping = {param: f"{keys[key]}@" for key, param in names.items()}
     state = {k: v for k, v in pdopt.items() if k != "LR_Scheduler"}
-    return _rename_opt_keys(state, mapping)
+    return rename_opt_keys(state, mapping)

@@ -1,6 +1,4 @@
-"""Checkpoints and pretrained weights.
-
-A checkpoint is a prefix with three files, as in PaddleClas: ``<prefix>.pdparams``
+"""Checkpoints: a prefix with three files, as in PaddleClas: ``<prefix>.pdparams``
 (model weights), ``<prefix>.pdopt`` (optimizer and LR state) and ``<prefix>.pdstates``
 (epoch, step, best metric, architecture, digests of the other files), plus ``.pdema``
 with EMA. With ``Global.weights_format: safetensors`` the model and EMA weights are
@@ -8,7 +6,7 @@ with EMA. With ``Global.weights_format: safetensors`` the model and EMA weights 
 replaces a set as a unit: a process killed at any moment leaves the new or the previous
 complete set, never a mix of two (the digests tell which).
 
-Every file is read through :mod:`~ppnets.engine.serialization` (no code runs from a pickle)
+Every file is read through :mod:`~ppnets.checkpoint.serialization` (no code runs from a pickle)
 and its contents are checked before use: the right type, keys and shapes of this model.
 """
 from __future__ import annotations
@@ -17,21 +15,21 @@ import glob
 import hashlib
 import os
 import shutil
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 import paddle
 
 from ..errors import CheckpointError
 from ..utils.logger import get_logger
-from ..data.labels import read_label_file
-from .checkpoint_checks import check_optimizer_state, check_state_dict, check_states
-from .report import quiet_paddle_warnings
-from .paddleclas_checkpoint import is_paddleclas_states, optimizer_state as paddleclas_optimizer_state
+from ..utils.quiet import quiet_paddle_warnings
+from .checks import check_optimizer_state, check_state_dict, check_states
+from .optimizer_state import portable_optimizer_state, restore_optimizer_state
+from .paddleclas import is_paddleclas_states, optimizer_state as paddleclas_optimizer_state
 from .serialization import decode, encode, load
+from .weights import WEIGHT_SUFFIXES, checkpoint_prefix, convert_if_paddleclas
 
-__all__ = ["save_checkpoint", "load_checkpoint", "load_pretrained", "read_weights", "weights_path",
-           "portable_optimizer_state", "restore_optimizer_state", "WEIGHTS_FORMATS"]
+__all__ = ["save_checkpoint", "load_checkpoint", "WEIGHTS_FORMATS"]
 
 #: file suffix of the model weights in each ``Global.weights_format``; EMA weights add ``ema.``
 WEIGHTS_FORMATS = {"pdparams": "pdparams", "safetensors": "safetensors"}
@@ -41,50 +39,7 @@ def _digest(data: bytes) -> str:
     return hashlib.sha1(data).hexdigest()
 
 
-def _rename_opt_keys(state: Dict[str, Any], mapping: Dict[str, str]) -> Dict[str, Any]:
-    """Rename optimizer-state keys whose prefix is a parameter name (longest match first)."""
-    names = sorted(mapping, key=len, reverse=True)
-
-    def rename(key: str) -> str:
-        for n in names:
-            if key == n or key.startswith(n + "_") or key.startswith(n + "@"):
-                return mapping[n] + key[len(n):]
-        return key
-
-    out: Dict[str, Any] = {}
-    for key, value in state.items():
-        if isinstance(value, dict) and key != "LR_Scheduler":
-            value = {rename(k): v for k, v in value.items()}  # e.g. AMP master weights
-        out[rename(key)] = value
-    return out
-
-
-def portable_optimizer_state(optimizer: paddle.optimizer.Optimizer, model: paddle.nn.Layer) -> Dict[str, Any]:
-    """The optimizer's state keyed by structured parameter names (``conv1._conv.weight@…``).
-
-    Paddle keys accumulators by the parameters' generated names (``conv2d_36.w_0_velocity_0``),
-    which depend on how many layers the process built before; structured names do not.
-    """
-    mapping = {p.name: f"{k}@" for k, p in model.named_parameters()}
-    return _rename_opt_keys(optimizer.state_dict(), mapping)
-
-
-def restore_optimizer_state(optimizer: paddle.optimizer.Optimizer, model: paddle.nn.Layer,
-                            state: Dict[str, Any], where: str = "optimizer state") -> None:
-    """Inverse of :func:`portable_optimizer_state`; a state that does not fit ``model`` and
-    ``optimizer`` is a CheckpointError naming ``where``, and nothing is set."""
-    check_optimizer_state(state, model, where)
-    mapping = {f"{k}@": p.name for k, p in model.named_parameters()}
-    try:
-        with quiet_paddle_warnings():  # "unused values in state_dict": the LR scheduler's own bookkeeping
-            optimizer.set_state_dict(_rename_opt_keys(state, mapping))
-    except (AssertionError, RuntimeError, KeyError, TypeError, ValueError) as e:
-        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{where} does not fit the configured optimizer and LR schedule ({first})") from None
-
-
 _SUFFIXES = ("pdparams", "safetensors", "pdopt", "pdema", "ema.safetensors", "pdstates")
-_WEIGHT_SUFFIXES = ("pdparams", "safetensors")
 
 
 def _link_or_copy(src: str, dst: str) -> None:
@@ -161,116 +116,6 @@ def _write_synced(path: str, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
-def checkpoint_prefix(path: str) -> str:
-    """``prefix.pdparams``, ``prefix.safetensors`` or ``prefix`` → ``prefix`` (the inverse of :func:`weights_path`)."""
-    for suffix in _WEIGHT_SUFFIXES:
-        if path.endswith(f".{suffix}"):
-            return path[:-len(suffix) - 1]
-    return path
-
-
-def weights_path(path: str) -> str:
-    """``prefix``, ``prefix.pdparams`` or ``prefix.safetensors`` → the weights file (a prefix means
-    ``prefix.pdparams``, or ``prefix.safetensors`` when only that exists)."""
-    if any(path.endswith(f".{s}") for s in _WEIGHT_SUFFIXES):
-        return path
-    if not os.path.isfile(f"{path}.pdparams") and os.path.isfile(f"{path}.safetensors"):
-        return f"{path}.safetensors"
-    return f"{path}.pdparams"
-
-
-def read_weights(path: str, trust: bool = False) -> Dict[str, np.ndarray]:
-    """Read a weights file (or prefix, see :func:`weights_path`) as ``{key: numpy array}``."""
-    file = weights_path(path)
-    obj, _ = load(file, "weights file", trust)
-    return check_state_dict(obj, f"weights file {file}")
-
-
-def _convert_if_paddleclas(weights: Dict[str, np.ndarray], arch: Optional[str]) -> Dict[str, np.ndarray]:
-    """Rename a PaddleClas-layout file of a family ppnets lays out differently (EfficientNet)."""
-    if arch is None:
-        return weights
-    from ..arch import model_info
-    from ..arch.convert import convert_paddleclas_state_dict, is_paddleclas_layout
-    if model_info(arch).from_paddleclas is not None and is_paddleclas_layout(arch, weights):
-        get_logger().info(f"converting PaddleClas-layout weights to ppnets's {arch} layout")
-        return convert_paddleclas_state_dict(arch, weights, check=False)
-    return weights
-
-
-def _under(weights: Dict[str, np.ndarray], prefix: Optional[str]) -> Dict[str, np.ndarray]:
-    """The entries under ``<prefix>.`` (prefix removed) when there are any, else ``weights``."""
-    if prefix is None:
-        return weights
-    head = f"{prefix}."
-    inner = {k[len(head):]: v for k, v in weights.items() if k.startswith(head)}
-    return inner or weights
-
-
-def load_pretrained(model: paddle.nn.Layer, path: str, arch: Optional[str] = None,
-                    strict: bool = False, trust: bool = False, prefix: Optional[str] = None) -> Dict[str, List[str]]:
-    """Initialise ``model`` from ``path``, skipping keys whose shape differs (e.g. another class count).
-
-    PaddleClas-layout files of models ppnets lays out differently are converted first.
-    Returns and logs ``{"loaded", "skipped", "missing", "unexpected"}`` key lists.
-    ``strict`` (evaluation, export, inference): every parameter of the model must come from the
-    file, else nothing is loaded and a :class:`CheckpointError` says what does not fit.
-    ``trust``: the file may hold any pickled object (see :mod:`~ppnets.engine.serialization`).
-    ``prefix``: a file holding a whole DistillationModel gives the sub-model ``prefix`` its keys
-    under ``<prefix>.``; a file without such keys is the model's own.
-    """
-    weights = _convert_if_paddleclas(_under(read_weights(path, trust), prefix), arch)
-    file = weights_path(path)
-    own = model.state_dict()
-    report: Dict[str, List[str]] = {"loaded": [], "skipped": [], "missing": [], "unexpected": []}
-    to_load = {}
-    for key, value in weights.items():
-        if key not in own:
-            report["unexpected"].append(key)
-        elif list(value.shape) != list(own[key].shape):
-            report["skipped"].append(f"{key} {list(value.shape)} vs model {list(own[key].shape)}")
-        else:
-            to_load[key] = value.astype(own[key].numpy().dtype) if value.dtype != np.float32 else value
-            report["loaded"].append(key)
-    report["missing"] = [k for k in own if k not in weights]
-    if strict and (report["skipped"] or report["missing"]):
-        raise CheckpointError(f"{file}: does not fit Arch {arch or type(model).__name__} with "
-                              f"class_num={getattr(model, 'class_num', '?')} ({len(report['skipped'])} mismatched, "
-                              f"{len(report['missing'])} missing keys, e.g. "
-                              f"{(report['skipped'] + report['missing'])[0]})")
-    if not to_load:
-        raise CheckpointError(f"pretrained weights {file} share no key and shape with the model "
-                              f"({len(report['unexpected'])} unexpected, {len(report['skipped'])} mismatched): "
-                              "is it from another architecture?")
-    with quiet_paddle_warnings():  # ppnets reports skipped/missing keys below
-        model.set_state_dict(to_load)
-    log = get_logger()
-    log.info(f"loaded pretrained weights {file}: {len(report['loaded'])}/{len(own)} tensors")
-    for title in ("skipped", "missing", "unexpected"):
-        items = report[title]
-        if items:
-            more = f" … and {len(items) - 8} more" if len(items) > 8 else ""
-            log.warning(f"pretrained {title} ({len(items)}): {', '.join(items[:8])}{more}")
-    return report
-
-
-def trained_class_names(weights: Optional[str], trust: bool = False) -> Optional[List[str]]:
-    """The class names ``weights`` (a prefix or weights file) were trained with: the checkpoint's
-    ``class_names``, else the run's ``label_list.txt`` beside it; None when neither exists."""
-    if not weights:
-        return None
-    prefix = checkpoint_prefix(weights)
-    if os.path.isfile(f"{prefix}.pdstates"):
-        states, _ = load(f"{prefix}.pdstates", "checkpoint states file", trust)
-        names = check_states(states, f"{prefix}.pdstates").get("class_names")
-        if names:
-            return list(names)
-    label_list = os.path.join(os.path.dirname(prefix), "label_list.txt")
-    if os.path.isfile(label_list):
-        return read_label_file(label_list)
-    return None
-
-
 def _read_checkpoint(prefix: str, trust: bool) -> Tuple[Dict[str, Any], Dict[str, bytes]]:
     """Read ``<prefix>.pdstates`` and the files it lists, checking each against its digest."""
     states, _ = load(f"{prefix}.pdstates", "checkpoint states file", trust)
@@ -289,7 +134,7 @@ def _read_checkpoint(prefix: str, trust: bool) -> Tuple[Dict[str, Any], Dict[str
         if digest is not None and _digest(blobs[suffix]) != digest:
             raise CheckpointError(f"checkpoint {prefix} is inconsistent: {path} does not belong to "
                                   f"{prefix}.pdstates (interrupted while saving?)")
-    if not any(s in blobs for s in _WEIGHT_SUFFIXES):
+    if not any(s in blobs for s in WEIGHT_SUFFIXES):
         raise CheckpointError(f"{prefix}.pdstates lists no model weights ({prefix}.pdparams)")
     return states, blobs
 
@@ -325,11 +170,11 @@ def load_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer: Optional[pad
     paddleclas = is_paddleclas_states(states)
     if paddleclas and "pdema" in blobs:  # PaddleClas saves the EMA weights as .pdparams, the raw ones as .pdema
         blobs["pdparams"], blobs["pdema"] = blobs["pdema"], blobs["pdparams"]
-    suffix = next(s for s in _WEIGHT_SUFFIXES if s in blobs)
+    suffix = next(s for s in WEIGHT_SUFFIXES if s in blobs)
     where = f"{prefix}.{suffix}"
     params = check_state_dict(decode(blobs[suffix], where, "checkpoint weights file", trust), where)
     if paddleclas and arch is not None:
-        params = _convert_if_paddleclas(params, arch)
+        params = convert_if_paddleclas(params, arch)
     own = model.state_dict()
     bad = [k for k in own if k not in params or list(np.shape(params[k])) != list(own[k].shape)]
     extra = [k for k in params if k not in own]
@@ -355,7 +200,7 @@ def load_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer: Optional[pad
         states = dict(states, paddleclas=True)
         if "pdema" in states.get("extra", {}):  # PaddleClas's EMA file is a plain state_dict
             weights = states["extra"]["pdema"]
-            states["extra"]["pdema"] = {"weights": _convert_if_paddleclas(weights, arch) if arch else weights}
+            states["extra"]["pdema"] = {"weights": convert_if_paddleclas(weights, arch) if arch else weights}
     with quiet_paddle_warnings():
         model.set_state_dict(params)
     if optimizer is not None:

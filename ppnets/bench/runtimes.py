@@ -16,6 +16,16 @@ import tempfile
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
+import paddle
+
+from ..analysis.zoo import export_for_benchmark
+from ..arch import build_model
+from ..deploy.predictor import Predictor
+from ..deploy.quantize import quantize_onnx
+from ..deploy.runtimes import INT8_FILE, ONNX_FILE
+from ..utils.timing import interleaved
+from .results import Result
+from .workers import Worker
 
 __all__ = ["time_runtimes", "bench_backends", "predictor_runner", "VARIANTS"]
 
@@ -29,8 +39,6 @@ _SETTLE_S = 0.3
 def predictor_runner(spec: Dict[str, Any]) -> Callable[[], None]:
     """The worker-side runner of one ``(backend, precision, batch)``: ``spec["calls"]`` predictions
     of a random batch; ``info["runtime"]`` is the runtime the Predictor loaded (what ``auto`` chose)."""
-    from ..deploy.predictor import Predictor
-
     predictor = Predictor(spec["model_dir"], backend=spec["backend"], precision=spec["precision"],
                           cpu_threads=spec["threads"])
     x = np.random.default_rng(0).standard_normal((spec["batch"], *spec["shape"])).astype(np.float32)
@@ -53,8 +61,6 @@ def time_runtimes(model_dir: str, variants: Sequence[Tuple[str, str]], shape: Se
 
     Each timed call runs ``ceil(images_per_call / batch)`` predictions, so a round processes about
     the same number of images at every batch size."""
-    from ..bench.workers import Worker
-    from ..utils.timing import interleaved
 
     threads = threads or os.cpu_count() or 1
     calls = {b: max(1, -(-images_per_call // b)) for b in batches}
@@ -65,7 +71,7 @@ def time_runtimes(model_dir: str, variants: Sequence[Tuple[str, str]], shape: Se
                 for backend, precision in variants:   # started one by one: loading a runtime is itself busy
                     spec = {"model_dir": os.path.abspath(model_dir), "backend": backend, "precision": precision,
                             "threads": threads, "shape": list(shape), "batch": b, "calls": calls[b]}
-                    worker = Worker("ppnets.deploy.bench:predictor_runner", spec,
+                    worker = Worker("ppnets.bench.runtimes:predictor_runner", spec,
                                     os.path.join(logs, f"{backend}_{precision}_b{b}.log"))
                     workers[(backend, precision, b)] = worker
                     runtime = worker.wait_ready()["runtime"]
@@ -86,13 +92,6 @@ def bench_backends(model: str, size: int, work_dir: str, batches: Sequence[int] 
     """``model`` (random weights, softmax head) exported to Paddle + ONNX, INT8-quantized on random
     calibration batches when an int8 variant is asked for, and timed by :func:`time_runtimes`.
     Rows of ``section="predictor"``; ``auto`` is timed as a variant of its own (its choice is in the name)."""
-    import paddle
-
-    from ..analysis.zoo import export_for_benchmark
-    from ..arch import build_model
-    from ..bench.results import Result
-    from .quantize import quantize_onnx
-    from .runtimes import INT8_FILE, ONNX_FILE
 
     out_dir = os.path.join(work_dir, f"export_{model}_{size}_onnx")
     if not os.path.isfile(os.path.join(out_dir, ONNX_FILE)):

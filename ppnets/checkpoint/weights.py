@@ -1,0 +1,132 @@
+"""Model weights: finding a weights file, reading it safely, and initialising a model from it
+(``Global.pretrained_model``), converting PaddleClas-layout files of families ppnets lays out
+differently; and the class names a checkpoint was trained with."""
+from __future__ import annotations
+
+import os
+from typing import Dict, List, Optional
+
+import numpy as np
+import paddle
+
+from ..arch import model_info
+from ..arch.convert import convert_paddleclas_state_dict, is_paddleclas_layout
+from ..data.labels import read_label_file
+from ..errors import CheckpointError
+from ..utils.logger import get_logger
+from ..utils.quiet import quiet_paddle_warnings
+from .checks import check_state_dict, check_states
+from .serialization import load
+
+__all__ = ["WEIGHT_SUFFIXES", "checkpoint_prefix", "weights_path", "read_weights", "convert_if_paddleclas",
+           "load_pretrained", "trained_class_names"]
+
+WEIGHT_SUFFIXES = ("pdparams", "safetensors")
+
+
+def checkpoint_prefix(path: str) -> str:
+    """``prefix.pdparams``, ``prefix.safetensors`` or ``prefix`` → ``prefix`` (the inverse of :func:`weights_path`)."""
+    for suffix in WEIGHT_SUFFIXES:
+        if path.endswith(f".{suffix}"):
+            return path[:-len(suffix) - 1]
+    return path
+
+
+def weights_path(path: str) -> str:
+    """``prefix``, ``prefix.pdparams`` or ``prefix.safetensors`` → the weights file (a prefix means
+    ``prefix.pdparams``, or ``prefix.safetensors`` when only that exists)."""
+    if any(path.endswith(f".{s}") for s in WEIGHT_SUFFIXES):
+        return path
+    if not os.path.isfile(f"{path}.pdparams") and os.path.isfile(f"{path}.safetensors"):
+        return f"{path}.safetensors"
+    return f"{path}.pdparams"
+
+
+def read_weights(path: str, trust: bool = False) -> Dict[str, np.ndarray]:
+    """Read a weights file (or prefix, see :func:`weights_path`) as ``{key: numpy array}``."""
+    file = weights_path(path)
+    obj, _ = load(file, "weights file", trust)
+    return check_state_dict(obj, f"weights file {file}")
+
+
+def convert_if_paddleclas(weights: Dict[str, np.ndarray], arch: Optional[str]) -> Dict[str, np.ndarray]:
+    """Rename a PaddleClas-layout file of a family ppnets lays out differently (EfficientNet)."""
+    if arch is None:
+        return weights
+    if model_info(arch).from_paddleclas is not None and is_paddleclas_layout(arch, weights):
+        get_logger().info(f"converting PaddleClas-layout weights to ppnets's {arch} layout")
+        return convert_paddleclas_state_dict(arch, weights, check=False)
+    return weights
+
+
+def _under(weights: Dict[str, np.ndarray], prefix: Optional[str]) -> Dict[str, np.ndarray]:
+    """The entries under ``<prefix>.`` (prefix removed) when there are any, else ``weights``."""
+    if prefix is None:
+        return weights
+    head = f"{prefix}."
+    inner = {k[len(head):]: v for k, v in weights.items() if k.startswith(head)}
+    return inner or weights
+
+
+def load_pretrained(model: paddle.nn.Layer, path: str, arch: Optional[str] = None,
+                    strict: bool = False, trust: bool = False, prefix: Optional[str] = None) -> Dict[str, List[str]]:
+    """Initialise ``model`` from ``path``, skipping keys whose shape differs (e.g. another class count).
+
+    PaddleClas-layout files of models ppnets lays out differently are converted first.
+    Returns and logs ``{"loaded", "skipped", "missing", "unexpected"}`` key lists.
+    ``strict`` (evaluation, export, inference): every parameter of the model must come from the
+    file, else nothing is loaded and a :class:`CheckpointError` says what does not fit.
+    ``trust``: the file may hold any pickled object (see :mod:`~ppnets.checkpoint.serialization`).
+    ``prefix``: a file holding a whole DistillationModel gives the sub-model ``prefix`` its keys
+    under ``<prefix>.``; a file without such keys is the model's own.
+    """
+    weights = convert_if_paddleclas(_under(read_weights(path, trust), prefix), arch)
+    file = weights_path(path)
+    own = model.state_dict()
+    report: Dict[str, List[str]] = {"loaded": [], "skipped": [], "missing": [], "unexpected": []}
+    to_load = {}
+    for key, value in weights.items():
+        if key not in own:
+            report["unexpected"].append(key)
+        elif list(value.shape) != list(own[key].shape):
+            report["skipped"].append(f"{key} {list(value.shape)} vs model {list(own[key].shape)}")
+        else:
+            to_load[key] = value.astype(own[key].numpy().dtype) if value.dtype != np.float32 else value
+            report["loaded"].append(key)
+    report["missing"] = [k for k in own if k not in weights]
+    if strict and (report["skipped"] or report["missing"]):
+        raise CheckpointError(f"{file}: does not fit Arch {arch or type(model).__name__} with "
+                              f"class_num={getattr(model, 'class_num', '?')} ({len(report['skipped'])} mismatched, "
+                              f"{len(report['missing'])} missing keys, e.g. "
+                              f"{(report['skipped'] + report['missing'])[0]})")
+    if not to_load:
+        raise CheckpointError(f"pretrained weights {file} share no key and shape with the model "
+                              f"({len(report['unexpected'])} unexpected, {len(report['skipped'])} mismatched): "
+                              "is it from another architecture?")
+    with quiet_paddle_warnings():  # ppnets reports skipped/missing keys below
+        model.set_state_dict(to_load)
+    log = get_logger()
+    log.info(f"loaded pretrained weights {file}: {len(report['loaded'])}/{len(own)} tensors")
+    for title in ("skipped", "missing", "unexpected"):
+        items = report[title]
+        if items:
+            more = f" … and {len(items) - 8} more" if len(items) > 8 else ""
+            log.warning(f"pretrained {title} ({len(items)}): {', '.join(items[:8])}{more}")
+    return report
+
+
+def trained_class_names(weights: Optional[str], trust: bool = False) -> Optional[List[str]]:
+    """The class names ``weights`` (a prefix or weights file) were trained with: the checkpoint's
+    ``class_names``, else the run's ``label_list.txt`` beside it; None when neither exists."""
+    if not weights:
+        return None
+    prefix = checkpoint_prefix(weights)
+    if os.path.isfile(f"{prefix}.pdstates"):
+        states, _ = load(f"{prefix}.pdstates", "checkpoint states file", trust)
+        names = check_states(states, f"{prefix}.pdstates").get("class_names")
+        if names:
+            return list(names)
+    label_list = os.path.join(os.path.dirname(prefix), "label_list.txt")
+    if os.path.isfile(label_list):
+        return read_label_file(label_list)
+    return None

@@ -1,0 +1,64 @@
+"""Image files in, batches out, answers back: shared by the deploy predictor (``tools/predict.py``)
+and the dynamic-graph ``tools/infer.py``."""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+
+import numpy as np
+
+from ..data.datasets import IMG_EXTENSIONS, _list_images
+from ..data.transforms import Compose, check_model_input
+from ..errors import ConfigError, DataError
+from ..utils.files import shown_path
+from .postprocess import threshold_results, topk_results
+
+__all__ = ["list_inputs", "iterate_batches", "classify_files"]
+
+
+def list_inputs(path: str) -> List[str]:
+    """An image file, or every image under a folder (sorted)."""
+    if os.path.isfile(path):
+        return [path]
+    if os.path.isdir(path):
+        files = _list_images(path)
+        if not files:
+            raise DataError(f"{path}: no images found ({', '.join(IMG_EXTENSIONS)})")
+        return files
+    raise DataError(f"image or folder not found: {path}")
+
+
+def iterate_batches(files: Sequence[str], transform: Compose, batch_size: int) -> Iterator[tuple]:
+    """Yield ``(paths, NCHW float32 batch)``; unreadable files raise a DataError naming them, and
+    ops that do not give equal-sized CHW images a ConfigError naming the list (``transform.where``)."""
+    where = getattr(transform, "where", "transform_ops")
+    for start in range(0, len(files), batch_size):
+        chunk = files[start:start + batch_size]
+        arrays = []
+        for path in chunk:
+            try:
+                with open(path, "rb") as f:
+                    arrays.append(np.asarray(transform(f.read())))
+            except OSError as e:
+                raise DataError(f"cannot read image {shown_path(path)}: {e.strerror or e}") from None
+            except DataError as e:
+                raise DataError(f"{shown_path(path)}: {e}") from None
+            if arrays[-1].shape != arrays[0].shape:
+                raise ConfigError(f"{where}: the ops give images of different sizes ({list(arrays[0].shape)} for "
+                                  f"{chunk[0]}, {list(arrays[-1].shape)} for {path}); resize or crop them to one size")
+        batch = np.stack(arrays).astype("float32")
+        check_model_input(batch.shape, where)
+        yield chunk, batch
+
+
+def classify_files(files: Sequence[str], transform: Compose, batch_size: int,
+                   run: Callable[[np.ndarray], np.ndarray], k: int, names: Optional[List[str]],
+                   threshold: Optional[float] = None) -> List[Dict[str, Any]]:
+    """Run ``run`` (a batch → probabilities function) over ``files`` and collect the top-k classes of
+    each, or with ``threshold`` (multi-label) the classes whose probability reaches it."""
+    results = []
+    for paths, batch in iterate_batches(files, transform, batch_size):
+        probs = run(batch)
+        results += topk_results(paths, probs, k, names) if threshold is None else \
+            threshold_results(paths, probs, threshold, names)
+    return results

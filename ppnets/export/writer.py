@@ -1,0 +1,104 @@
+"""Writing an export folder: ``paddle.jit.save`` of the traced model, ``inference.onnx``,
+``inference.yml`` and PaddleClas's deploy files, all into a temporary folder first."""
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any, Dict, List, Optional, Sequence
+
+import paddle
+import yaml
+
+from ..deploy.exported import META_FILE, file_digests
+from ..deploy.runtimes import ONNX_FILE, PADDLE_FILES
+from ..errors import ConfigError
+from ..utils.logger import get_logger
+from .onnx import MIN_OPSET, PARITY_ATOL, convert_to_onnx, parity
+from .paddleclas import DEPLOY_CONFIG, LABEL_MAP, deploy_config, label_map_text
+
+__all__ = ["save_inference_model", "WithActivation", "FORMATS"]
+
+FORMATS = ("paddle", "onnx")
+
+
+class WithActivation(paddle.nn.Layer):
+    """``model`` followed by a softmax (class probabilities) or a sigmoid (multi-label: one per class)."""
+
+    def __init__(self, model: paddle.nn.Layer, activation: str = "softmax") -> None:
+        super().__init__()
+        self.model = model
+        self.activation = activation
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        logits = self.model(x)
+        if self.activation == "sigmoid":
+            return paddle.nn.functional.sigmoid(logits)
+        return paddle.nn.functional.softmax(logits, axis=-1)
+
+
+def _write_deploy_files(tmp_dir: str, save_dir: str, meta: Dict[str, Any]) -> None:
+    """PaddleClas's deploy config and ``id name`` label map beside the model (see ppnets.deploy.paddleclas)."""
+    config, reason = deploy_config(meta, save_dir)
+    if config is None:
+        get_logger().warning(f"no {DEPLOY_CONFIG} written: {reason}")
+        return
+    if "onnx" in meta["formats"] and "paddle" not in meta["formats"]:
+        config["Global"]["use_onnx"] = True
+    with open(os.path.join(tmp_dir, DEPLOY_CONFIG), "w", encoding="utf-8") as f:
+        yaml.safe_dump(config, f, sort_keys=False, allow_unicode=True)
+    if meta.get("label_names"):
+        with open(os.path.join(tmp_dir, LABEL_MAP), "w", encoding="utf-8") as f:
+            f.write(label_map_text(meta["label_names"]))
+
+
+def save_inference_model(model: paddle.nn.Layer, save_dir: str, image_shape: List[int], meta: Dict[str, Any],
+                         softmax: bool = True, batch_size: Optional[int] = None,
+                         formats: Sequence[str] = ("paddle",), onnx_opset: int = MIN_OPSET) -> str:
+    """``paddle.jit.to_static`` + ``paddle.jit.save`` of ``model`` (eval mode) into ``save_dir``,
+    with ``inference.yml`` holding ``meta`` (preprocessing ops, label names …) for :class:`Predictor`.
+
+    ``formats`` containing ``onnx`` adds ``inference.onnx`` (paddle2onnx; its max |Δ| from the
+    Paddle model is logged); without ``paddle`` the Paddle files are not kept. PaddleClas's
+    deploy config and label map are written beside them.
+    """
+    unknown = set(formats) - set(FORMATS)
+    if unknown or not formats:
+        raise ConfigError(f"Export.formats: expected a non-empty list of {', '.join(FORMATS)}, got {list(formats)}")
+    model.eval()
+    net = WithActivation(model) if softmax else model
+    net.eval()
+    c, h, w = image_shape
+    spec = paddle.static.InputSpec([batch_size, c, h, w], "float32", name="x")
+    static = paddle.jit.to_static(net, input_spec=[spec], full_graph=True)
+    # written complete into a temporary folder first, so an interrupted export never mixes files
+    tmp_dir = os.path.join(save_dir, f".export.tmp.{os.getpid()}")
+    try:
+        os.makedirs(tmp_dir, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"Global.save_inference_dir: cannot create {save_dir}: {e.strerror or e}") from None
+    try:
+        paddle.jit.save(static, os.path.join(tmp_dir, "inference"))
+        meta = dict(meta, input_shape=[c, h, w], softmax=softmax, formats=list(formats))
+        if "onnx" in formats:
+            log = get_logger()
+            log.info(f"converting to ONNX (paddle2onnx, opset {onnx_opset}) and checking it against paddle.inference")
+            onnx_path = convert_to_onnx(tmp_dir, opset=onnx_opset)
+            delta = parity(tmp_dir, onnx_path, [c, h, w], batch=batch_size or 2)
+            (log.info if delta <= PARITY_ATOL else log.warning)(
+                f"{ONNX_FILE}: max |Δ| from paddle.inference = {delta:.3g} (limit {PARITY_ATOL:g})")
+            meta["onnx"] = {"opset": onnx_opset, "parity_max_abs_diff": delta}
+            if "paddle" not in formats:
+                for name in PADDLE_FILES:
+                    os.remove(os.path.join(tmp_dir, name))
+        meta["files"] = file_digests(tmp_dir)
+        with open(os.path.join(tmp_dir, META_FILE), "w", encoding="utf-8") as f:
+            yaml.safe_dump(meta, f, sort_keys=False, allow_unicode=True)
+        _write_deploy_files(tmp_dir, save_dir, meta)
+        written = sorted(os.listdir(tmp_dir), key=lambda n: n == META_FILE)  # inference.yml last
+        for name in written:
+            os.replace(os.path.join(tmp_dir, name), os.path.join(save_dir, name))
+    except OSError as e:
+        raise ConfigError(f"Global.save_inference_dir: cannot write {save_dir}: {e.strerror or e}") from None
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    return save_dir
