@@ -3,7 +3,7 @@
 Every mistake a user can make (a bad config, a missing file, a corrupt image, an
 unknown name) raises a subclass of :class:`PPNetsError`. The command-line tools
 print its message as one line on stderr and exit with code 2; internal errors keep
-their traceback (see :func:`ppnets.utils.cli.run`).
+their traceback (see :func:`ppnets.cli.run`).
 """
 from __future__ import annotations
 

@@ -15,12 +15,12 @@ def trained_export(digits_slice: str, out_dir: str, formats: str = "[paddle,onnx
     """Train MobileNetV2_x0_25 for 3 epochs on the 3-class digits slice, export it in ``formats``.
 
     Returns ``{"cfg", "model_dir", "weights"}``."""
-    from ppnets.engine import Engine
+    from ppnets.engine import Trainer
     from ppnets.export import export_model
 
     cfg = load_small_config(digits_slice, out_dir, **{"Global.epochs": 3, "Global.save_interval": 0,
                                                       "Global.use_visualdl": False})
-    Engine(cfg, "train").train()
+    Trainer(cfg).train()
     weights = os.path.join(out_dir, cfg["Arch"]["name"], "best_model")
     cfg["Global"]["pretrained_model"] = weights
     cfg["Export"]["formats"] = formats.strip("[]").split(",")

@@ -20,7 +20,8 @@ from ppnets.analysis.diagram import dot_available, log_graph_to_visualdl, model_
 from ppnets.analysis.logplot import best_eval, last_eval, parse_log, plot_log
 from ppnets.analysis.scaling import compound_scaling, format_scaling, variant_phis
 from ppnets.analysis.summary import KINDS, format_summary, summarize, write_layers_csv
-from ppnets.analysis.zoo import read_accuracy, select_models, short_label
+from ppnets.analysis.zoo import read_accuracy, select_models
+from ppnets.analysis.zoo_plot import short_label
 from ppnets.arch.layers import ConvBNLayer
 from ppnets.arch.mobilenet_v1 import ARCH as MNV1_ARCH
 from ppnets.errors import ConfigError, DataError
@@ -163,7 +164,7 @@ def test_analysis_imports_no_family_module():
 
 
 def test_unlisted_families_get_distinct_chart_styles():
-    from ppnets.analysis.zoo import FAMILY_STYLE, family_style
+    from ppnets.analysis.zoo_plot import FAMILY_STYLE, family_style
     families = {ppnets.model_info(n).family for n in ppnets.list_models()}
     assert len({family_style(f) for f in families}) == len(families)  # new families need no FAMILY_STYLE entry
     assert family_style("ToyNet") not in FAMILY_STYLE.values()
@@ -508,7 +509,8 @@ def test_zoo_class_num_reaches_the_csv_and_the_chart_title(tmp_path, monkeypatch
 
     import matplotlib.axes
 
-    from ppnets.analysis.zoo import measure_zoo, plot_zoo, read_csv, write_csv
+    from ppnets.analysis.zoo import measure_zoo, read_csv, write_csv
+    from ppnets.analysis.zoo_plot import plot_zoo
     entries = measure_zoo(["MobileNetV3_small_x0_35"], latency=False, class_num=10)
     assert entries[0].class_num == 10
     back, _ = read_csv(write_csv(entries, str(tmp_path / "ten.csv"), []))

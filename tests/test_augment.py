@@ -392,12 +392,12 @@ def test_batch_ops_config_validation(digits_slice, tmp_path):
 
 
 def test_training_with_mixup_and_cutmix_through_the_engine(digits_slice, tmp_path):
-    from ppnets.engine import Engine
+    from ppnets.engine import Trainer
     cfg = load_small_config(digits_slice, str(tmp_path), **{
         "Global.epochs": 2, "Global.eval_during_train": False, "Global.use_visualdl": False,
         "DataLoader.Train.dataset.batch_transform_ops":
             "[{OpSampler: {MixupOperator: {alpha: 0.2, prob: 0.5}, CutmixOperator: {alpha: 1.0, prob: 0.5}}}]"})
-    engine = Engine(cfg, "train")
+    engine = Trainer(cfg)
     targets, loss_fn = [], engine.train_loss
 
     def recording_loss(logits, labels):  # what the loss receives: the batch ops' mixed targets

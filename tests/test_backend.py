@@ -85,9 +85,9 @@ def test_config_key_is_checked():
 _TRAIN = """
 import sys
 from ppnets.config import load_config
-from ppnets.engine.engine import Engine
+from ppnets.engine import Trainer
 cfg = load_config(sys.argv[1], sys.argv[2:])
-engine = Engine(cfg, "train")
+engine = Trainer(cfg)
 print("BACKEND", engine.conv_backend)
 print("LOSS", engine.train()["eval"]["loss"])
 """
@@ -109,7 +109,7 @@ def test_training_without_a_usable_onednn_runs_on_paddle_kernels(digits_slice, t
 
 
 def test_engine_runs_its_passes_on_its_backend(digits_slice, tmp_path, monkeypatch):
-    from ppnets.engine.engine import Engine
+    from ppnets.engine import Trainer
     seen = []
     import ppnets.arch.layers as layers
     real = layers.FastConv2D.forward
@@ -123,7 +123,7 @@ def test_engine_runs_its_passes_on_its_backend(digits_slice, tmp_path, monkeypat
         seen.clear()
         cfg = load_small_config(digits_slice, str(tmp_path / name), **{"Global.epochs": 1,
                                                                        "Global.conv_backend": name})
-        engine = Engine(cfg, "train")
+        engine = Trainer(cfg)
         engine.train()
         want = backend.resolve(name)
         assert engine.conv_backend == want and seen and set(seen) == {want}

@@ -10,7 +10,7 @@ import paddle
 import pytest
 
 import ppnets
-from ppnets.utils.cli import run
+from ppnets.cli import run
 from ppnets.arch.convert import (check_layout, convert_paddleclas_state_dict, is_paddleclas_layout,
                                  model_layout)
 from ppnets.errors import CheckpointError, ConfigError

@@ -8,7 +8,7 @@ import shutil
 import pytest
 import yaml
 
-from ppnets.utils.cli import run
+from ppnets.cli import run
 
 from test_reliability import _tool, train_args, trained, user_error  # noqa: F401 (trained: a fixture)
 

@@ -435,14 +435,14 @@ def test_unseeded_datasets_draw_fresh_augmentation(digits_slice):
 
 
 def test_the_data_pipeline_never_touches_the_global_generators(digits_slice, tmp_path):
-    from ppnets.engine import Engine
+    from ppnets.engine import Trainer
     cfg = load_small_config(digits_slice, str(tmp_path), **{
         "DataLoader.Train.dataset.transform_ops.1": "{RandCropImage: {size: 32, scale: [0.5, 1.0]}}",
         "DataLoader.Train.dataset.batch_transform_ops": "[{MixupCutmix: {mixup_alpha: 0.4, cutmix_alpha: 1.0}}]"})
     random.seed(5)
     np.random.seed(5)
     before = random.getstate(), np.random.get_state()
-    engine = Engine(cfg, "train")  # Global.seed: 42 seeds Paddle only
+    engine = Trainer(cfg)  # Global.seed: 42 seeds Paddle only
     batches = list(iterate_loader(engine.train_loader))
     assert len(batches) == 7
     after = random.getstate(), np.random.get_state()

@@ -15,7 +15,7 @@ import yaml
 import ppnets
 from ppnets.arch.distillation import DistillationModel
 from ppnets.config import load_config
-from ppnets.engine import Engine
+from ppnets.engine import Trainer
 from ppnets.checkpoint import build_run_model, read_weights
 from ppnets.errors import CheckpointError, ConfigError
 
@@ -217,7 +217,7 @@ def test_paddleclas_distillation_config_trains_evaluates_exports_and_predicts(di
     assert any(k.startswith("Teacher.") for k in read_weights(os.path.join(run, "latest")))
     log = open(os.path.join(run, "train.log")).read()
     logged = float(re.findall(r"\[Eval\]\[Epoch 1\]\[Avg\] loss: [\d.]+, top1: ([\d.]+)", log)[0])
-    from ppnets.engine.evaluate import run_evaluation
+    from ppnets.engine.eval_report import run_evaluation
     for weights in (best, os.path.join(run, "latest")):  # the student's own file, or the whole model's
         result = run_evaluation(load_config(str(path), [f"Global.pretrained_model={weights}"]))
         assert result["metrics"]["top1"] == pytest.approx(logged, abs=1e-5)  # the student, as in training
@@ -231,7 +231,7 @@ def test_paddleclas_distillation_config_trains_evaluates_exports_and_predicts(di
 
 def test_teacher_stays_frozen_and_unchanged(digits_slice, teacher_weights, tmp_path):
     cfg = load_small_config(digits_slice, str(tmp_path), **_distill(teacher_weights, **{"Global.epochs": 1}))
-    engine = Engine(cfg, "train")
+    engine = Trainer(cfg)
     model = engine.model
     assert isinstance(model, DistillationModel) and model.infer_model_name == "Student"
     teacher_before = {k: v.numpy().copy() for k, v in model.Teacher.state_dict().items()}
@@ -259,12 +259,12 @@ def test_teacher_stays_frozen_and_unchanged(digits_slice, teacher_weights, tmp_p
 
 def test_distillation_resumes_from_latest(digits_slice, teacher_weights, tmp_path):
     over = _distill(teacher_weights, **{"Global.epochs": 1, "Global.eval_during_train": False})
-    first = Engine(load_small_config(digits_slice, str(tmp_path / "a"), **over), "train")
+    first = Trainer(load_small_config(digits_slice, str(tmp_path / "a"), **over))
     first.train()
     latest = str(tmp_path / "a" / "DistillationModel" / "latest")
     over.update({"Global.epochs": 2, "Global.checkpoints": latest})
-    resumed = Engine(load_small_config(digits_slice, str(tmp_path / "b"), **over), "train")
-    assert resumed.start_epoch == 2
+    resumed = Trainer(load_small_config(digits_slice, str(tmp_path / "b"), **over))
+    assert resumed.state.start_epoch == 2
     for k, v in first.model.state_dict().items():
         assert np.array_equal(resumed.model.state_dict()[k].numpy(), v.numpy()), k
 

@@ -13,7 +13,7 @@ import paddle
 import pytest
 
 from ppnets.data import build_transforms
-from ppnets.engine import Engine
+from ppnets.engine import Trainer
 from ppnets.checkpoint import load_pretrained, portable_optimizer_state, read_weights, save_checkpoint
 from ppnets.checkpoint import load_model_for_inference
 from ppnets.deploy import Predictor
@@ -31,7 +31,7 @@ def trained(digits_slice, tmp_path_factory):
     """One 6-epoch run (7 iterations each) shared by the tests below."""
     out = str(tmp_path_factory.mktemp("run"))
     cfg = load_small_config(digits_slice, out, **{"Global.epochs": 6, "Global.save_interval": 4})
-    engine = Engine(cfg, "train")
+    engine = Trainer(cfg)
     result = engine.train()
     return {"cfg": cfg, "engine": engine, "result": result, "out": os.path.join(out, cfg["Arch"]["name"])}
 
@@ -63,18 +63,18 @@ def test_training_writes_logs_checkpoints_and_visualdl(trained):
 
 def test_resume_continues_at_the_right_epoch_and_lr(trained, digits_slice, tmp_path):
     out = trained["out"]
-    fresh = Engine(load_small_config(digits_slice, str(tmp_path / "fresh"), **{"Global.epochs": 6}), "train")
+    fresh = Trainer(load_small_config(digits_slice, str(tmp_path / "fresh"), **{"Global.epochs": 6}))
     for _ in range(4 * fresh.steps_per_epoch):
         fresh.lr_scheduler.step()
     cfg = load_small_config(digits_slice, str(tmp_path / "resumed"),
                             **{"Global.epochs": 6, "Global.checkpoints": os.path.join(out, "epoch_4")})
-    engine = Engine(cfg, "train")
-    assert engine.start_epoch == 5
-    assert engine.global_step == 4 * engine.steps_per_epoch
+    engine = Trainer(cfg)
+    assert engine.state.start_epoch == 5
+    assert engine.state.global_step == 4 * engine.steps_per_epoch
     assert engine.optimizer.get_lr() == pytest.approx(fresh.optimizer.get_lr(), rel=1e-9)
     assert engine.optimizer.get_lr() != fresh.lr_scheduler.base_lr
     states = paddle.load(os.path.join(out, "epoch_4.pdstates"))
-    assert engine.best_metric == pytest.approx(states["best_metric"])   # not reset (PaddleClas resets it)
+    assert engine.state.best_metric == pytest.approx(states["best_metric"])   # not reset (PaddleClas resets it)
     result = engine.train()
     log = open(os.path.join(str(tmp_path / "resumed"), "MobileNetV2_x0_25", "train.log")).read()
     assert "[Train][Epoch 4/6]" not in log and "[Train][Epoch 5/6][Iter 1/7]" in log and "[Train][Epoch 6/6]" in log
@@ -96,7 +96,7 @@ def test_resume_restores_weights_and_optimizer_exactly(trained, tmp_path):
     cfg = copy.deepcopy(trained["cfg"])  # the same run, but writing into this test's own directory
     cfg["Global"]["output_dir"] = str(tmp_path / "out")
     cfg["Global"]["save_inference_dir"] = str(tmp_path / "out" / "inference")
-    fresh = Engine(cfg, "train")
+    fresh = Trainer(cfg)
     from ppnets.checkpoint import load_checkpoint
     load_checkpoint(prefix, fresh.model, fresh.optimizer, engine.arch_name)
     for (k, a), b in zip(engine.model.state_dict().items(), fresh.model.state_dict().values()):
@@ -132,7 +132,7 @@ def test_checkpoint_from_another_architecture_is_refused(trained, digits_slice, 
                                                             "Global.checkpoints": os.path.join(trained["out"], "latest")})
     with pytest.raises(CheckpointError, match=r"saved from Arch\.name=MobileNetV2_x0_25, but the config builds "
                                               r"MobileNetV2_x0_5"):
-        Engine(cfg, "train")
+        Trainer(cfg)
 
 
 def test_pretrained_skips_mismatched_keys_and_reports(trained, caplog):
@@ -164,11 +164,11 @@ def test_truncated_real_checkpoint_is_refused(trained, tmp_path):
 
 def test_class_num_must_match_dataset(digits_slice, tmp_path):
     with pytest.raises(DataError, match=r"Arch\.class_num=10 but the dataset has 3 classes \(0, 1, 2\)"):
-        Engine(load_small_config(digits_slice, str(tmp_path), **{"Arch.class_num": 10}), "train")
+        Trainer(load_small_config(digits_slice, str(tmp_path), **{"Arch.class_num": 10}))
 
 
 def test_eval_tool_reports_metrics_and_confusion_csv(trained, digits_slice, tmp_path):
-    from ppnets.engine.evaluate import run_evaluation
+    from ppnets.engine.eval_report import run_evaluation
     cfg = load_small_config(digits_slice, str(tmp_path),
                             **{"Global.pretrained_model": os.path.join(trained["out"], "best_model")})
     res = run_evaluation(cfg)

@@ -12,7 +12,7 @@ import ppnets
 from ppnets import checkpoint as ckpt
 from ppnets.errors import CheckpointError
 
-from ppnets.utils.cli import run
+from ppnets.cli import run
 
 from test_reliability import _tool, train_args, trained, user_error  # noqa: F401 (trained: a fixture)
 

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ppnets.utils.cli import run
+from ppnets.cli import run
 
 from conftest import REPO, make_digits_slice
 from test_reliability import _tool, train_args, user_error
@@ -128,7 +128,7 @@ def test_the_decoders_own_lines_stay_off_stderr(content, expected, tmp_path):
     """The real script in a subprocess: stderr is exactly ppnets's line (or empty)."""
     image = tmp_path / "img.png"
     image.write_bytes(content)
-    code = ("import sys\nfrom ppnets.data import build_transforms\nfrom ppnets.utils.cli import run\n"
+    code = ("import sys\nfrom ppnets.data import build_transforms\nfrom ppnets.cli import run\n"
             "def main(argv):\n"
             "    t = build_transforms([{'DecodeImage': {}}, {'ResizeImage': {'size': 8}}], 'ops')\n"
             "    print(t(open(argv[0], 'rb').read()).shape)\n"

@@ -12,7 +12,7 @@ import pytest
 
 from ppnets.data import ClassBalancedSampler, ResumableBatchSampler, class_counts
 from ppnets.data.balanced import class_probabilities
-from ppnets.engine import Engine
+from ppnets.engine import Trainer
 from ppnets.errors import ConfigError
 
 from conftest import DIGITS, REPO, load_small_config, small_overrides
@@ -122,7 +122,7 @@ def test_training_with_the_sampler_sees_balanced_batches_and_auto_weights(imbala
     cfg = load_small_config(imbalanced, str(tmp_path), **BALANCED, **{
         "Global.epochs": 1, "Loss.Train": "[{CELoss: {class_weight: auto}}]",
         "Metric.Eval": "[{BalancedAccuracy: {per_class: true}}, {TopkAcc: {topk: [1]}}]"})
-    engine = Engine(cfg, "train")
+    engine = Trainer(cfg)
     assert class_counts(engine.train_loader.dataset).tolist() == [40, 40, 6]
     # N / (C · n_c) = 86 / (3 · n_c)
     np.testing.assert_allclose(engine.train_loss.losses[0].class_weights, [86 / 120, 86 / 120, 86 / 18], rtol=1e-6)

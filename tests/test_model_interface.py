@@ -19,7 +19,7 @@ import paddle
 import pytest
 
 import ppnets
-from ppnets.engine import Engine
+from ppnets.engine import Trainer
 from ppnets.checkpoint import read_weights
 from ppnets.deploy import Predictor
 from ppnets.errors import ConfigError
@@ -184,7 +184,7 @@ def test_freeze_stages_marks_stem_and_first_stages(built):
 def test_frozen_parameters_stay_identical_through_training(digits_slice, tmp_path):
     cfg = load_small_config(digits_slice, str(tmp_path), **{"Global.epochs": 1, "Arch.freeze_stages": 3,
                                                              "Global.eval_during_train": False})
-    engine = Engine(cfg, "train")
+    engine = Trainer(cfg)
     model = engine.model
     frozen = _prefixes(model, range(3))
     start = {k: v.numpy().copy() for k, v in model.state_dict().items()}
@@ -226,4 +226,4 @@ def test_export_features_only_arch(digits_slice, tmp_path):
         predictor.run(x.numpy())
     assert set(read_weights(weights)) > set(ppnets.build_model("MobileNetV1_x0_25", features_only=True).state_dict())
     with pytest.raises(ConfigError, match="Arch.features_only: a feature extractor has no classifier"):
-        Engine(load_small_config(digits_slice, str(tmp_path), **{"Arch.features_only": True}), "train")
+        Trainer(load_small_config(digits_slice, str(tmp_path), **{"Arch.features_only": True}))

@@ -14,7 +14,7 @@ import paddle
 import pytest
 
 import ppnets
-from ppnets.engine import Engine
+from ppnets.engine import Trainer
 from ppnets.checkpoint import portable_optimizer_state
 from ppnets.errors import CheckpointError
 
@@ -45,9 +45,9 @@ def test_paddleclas_epoch_checkpoint_resumes_weights_optimizer_and_epoch(digits_
     saved = _paddleclas_checkpoint(prefix)
     ppnets.build_model("MobileNetV2_x0_25")  # the resuming process has built other layers first: other names
     cfg = load_small_config(digits_slice, str(tmp_path / "run"), **{"Global.epochs": 3, "Global.checkpoints": prefix})
-    engine = Engine(cfg, "train")
-    assert engine.start_epoch == 2 and engine.global_step == engine.steps_per_epoch
-    assert engine.best_metric == -np.inf  # as PaddleClas, the best metric restarts on resume
+    engine = Trainer(cfg)
+    assert engine.state.start_epoch == 2 and engine.state.global_step == engine.steps_per_epoch
+    assert engine.state.best_metric == -np.inf  # as PaddleClas, the best metric restarts on resume
     for key, value in engine.model.state_dict().items():
         np.testing.assert_array_equal(value.numpy(), saved["weights"][key])
     restored = {k: v.numpy() for k, v in portable_optimizer_state(engine.optimizer, engine.model).items()
@@ -56,7 +56,7 @@ def test_paddleclas_epoch_checkpoint_resumes_weights_optimizer_and_epoch(digits_
     for key, value in saved["velocity"].items():
         np.testing.assert_array_equal(restored[key], value)
     # the cosine schedule (1 warmup epoch in the small config) is at the start of epoch 2
-    fresh = Engine(load_small_config(digits_slice, str(tmp_path / "fresh"), **{"Global.epochs": 3}), "train")
+    fresh = Trainer(load_small_config(digits_slice, str(tmp_path / "fresh"), **{"Global.epochs": 3}))
     for _ in range(fresh.steps_per_epoch):
         fresh.lr_scheduler.step()
     assert engine.optimizer.get_lr() == pytest.approx(fresh.optimizer.get_lr())
@@ -69,7 +69,7 @@ def test_paddleclas_checkpoint_of_another_model_is_refused_saying_what_differs(d
     _paddleclas_checkpoint(prefix, arch="MobileNetV2_x0_5")
     cfg = load_small_config(digits_slice, str(tmp_path / "run"), **{"Global.checkpoints": prefix})
     with pytest.raises(CheckpointError, match=r"does not fit the model: \d+ missing or mismatched keys"):
-        Engine(cfg, "train")
+        Trainer(cfg)
 
 
 def test_paddleclas_optimizer_state_without_name_table_is_refused(digits_slice, tmp_path):
@@ -81,4 +81,4 @@ def test_paddleclas_optimizer_state_without_name_table_is_refused(digits_slice, 
         pickle.dump({k: np.asarray(v) for k, v in weights.items()}, f, protocol=2)
     cfg = load_small_config(digits_slice, str(tmp_path / "run"), **{"Global.checkpoints": prefix})
     with pytest.raises(CheckpointError, match=r"epoch_1|latest.pdopt: the weights file has no parameter name table"):
-        Engine(cfg, "train")
+        Trainer(cfg)

@@ -19,7 +19,7 @@ from ppnets.data import (Compose, FileListDataset, ImageNetDataset, build_datalo
                          ensure_chw, iterate_loader, read_label_file)
 from ppnets.data.rng import sample_rng
 from ppnets.data.transforms import output_layout
-from ppnets.engine import Engine
+from ppnets.engine import Evaluator, Trainer
 from ppnets.checkpoint import trained_class_names
 from ppnets.deploy import Predictor
 from ppnets.deploy.inputs import iterate_batches, list_inputs
@@ -237,10 +237,10 @@ def test_a_paddleclas_style_run_trains_evaluates_exports_and_predicts(ppcls_root
     out = str(tmp_path / "run")
     path = paddleclas_config(root, out, label_map)
     cfg = load_config(path, ["Global.epochs=2"])
-    result = Engine(cfg, "train").train()
+    result = Trainer(cfg).train()
     assert 0.0 < result["best_metric"] <= 1.0 and result["best_epoch"] in (1, 2)
     weights = os.path.join(out, "MobileNetV2_x0_25", "best_model")
-    evaluated = Engine(load_config(path, [f"Global.pretrained_model={weights}"]), "eval").evaluate()
+    evaluated = Evaluator(load_config(path, [f"Global.pretrained_model={weights}"])).evaluate()
     assert evaluated["top1"] == pytest.approx(result["best_metric"])
 
     inference = str(tmp_path / "inference")

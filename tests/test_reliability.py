@@ -1,7 +1,7 @@
 """Fault injection: every bad input is one clear stderr line with exit code 2, and nothing is lost.
 
 Each test is one case of docs/reliability.md. Most run the real tool ``main`` in-process
-through ``ppnets.utils.cli.run`` (the path the scripts take); a few run the scripts as
+through ``ppnets.cli.run`` (the path the scripts take); a few run the scripts as
 subprocesses to show the behaviour end to end.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pytest
 
 import ppnets
 from ppnets.checkpoint import sets as ckpt
-from ppnets.utils.cli import run
+from ppnets.cli import run
 
 from conftest import REPO, load_tool, make_digits_slice, small_overrides
 
@@ -300,7 +300,7 @@ def test_kill_9_during_a_checkpoint_write_never_corrupts(data, tmp_path):
         "        os.kill(os.getpid(), signal.SIGKILL)  # params renamed, opt/states not yet\n"
         "    real(a, b)\n"
         "ck.os.replace = replace\n"
-        "from ppnets.utils.cli import run\n"
+        "from ppnets.cli import run\n"
         "import runpy\n"
         "sys.argv = ['train.py'] + sys.argv[1:]\n"
         f"runpy.run_path({os.path.join(REPO, 'tools', 'train.py')!r}, run_name='__main__')\n")
@@ -350,7 +350,7 @@ def test_user_error_through_the_real_script_has_no_traceback_unless_debug():
 
 
 def test_internal_errors_keep_their_traceback():
-    code = ("from ppnets.utils.cli import run\n"
+    code = ("from ppnets.cli import run\n"
             "def main(argv): raise RuntimeError('boom')\n"
             "run(main, [])\n")
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)

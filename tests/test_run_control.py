@@ -14,7 +14,7 @@ import termios
 import paddle
 import pytest
 
-from ppnets.utils.cli import run
+from ppnets.cli import run
 
 from conftest import REPO, make_digits_slice
 from test_reliability import _tool, train_args, trained, user_error  # noqa: F401 (trained: a fixture)

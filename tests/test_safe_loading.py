@@ -11,7 +11,7 @@ import numpy as np
 import paddle
 import pytest
 
-from ppnets.utils.cli import run
+from ppnets.cli import run
 
 from conftest import make_digits_slice
 from test_reliability import _tool, train_args, user_error

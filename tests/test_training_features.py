@@ -13,7 +13,7 @@ import numpy as np
 import paddle
 import pytest
 
-from ppnets.engine import Engine
+from ppnets.engine import Trainer
 from ppnets.errors import ConfigError, TrainingError
 
 from conftest import REPO, load_small_config, small_overrides
@@ -34,11 +34,11 @@ def test_gradient_accumulation_equals_one_step_on_a_k_times_batch(digits_slice, 
             "Global.epochs": 1, "Global.update_freq": freq, "Optimizer": CONSTANT_SGD,
             "DataLoader.Train.sampler.batch_size": batch, "DataLoader.Train.sampler.shuffle": False,
             "Global.eval_during_train": False})
-        engine = Engine(cfg, "train")
+        engine = Trainer(cfg)
         engine.train()
-        runs[name] = (_weights(engine), engine.global_step)
+        runs[name] = (_weights(engine), engine.state.global_step)
     assert runs["accum"][1] == 30 and runs["big"][1] == 15
-    start = Engine(load_small_config(digits_slice, str(tmp_path / "init"), **NO_BN), "train")
+    start = Trainer(load_small_config(digits_slice, str(tmp_path / "init"), **NO_BN))
     moved = 0
     for key, value in runs["big"][0].items():
         np.testing.assert_allclose(runs["accum"][0][key], value, rtol=1e-4, atol=1e-6, err_msg=key)
@@ -48,7 +48,7 @@ def test_gradient_accumulation_equals_one_step_on_a_k_times_batch(digits_slice, 
 
 def test_ema_weights_differ_and_are_restored_on_resume(digits_slice, tmp_path):
     cfg = load_small_config(digits_slice, str(tmp_path / "a"), **{"Global.epochs": 2, "EMA.decay": 0.9})
-    engine = Engine(cfg, "train")
+    engine = Trainer(cfg)
     engine.train()
     raw, ema = _weights(engine), {k: v.numpy().copy() for k, v in engine.ema.model.state_dict().items()}
     differ = [k for k in raw if not np.allclose(raw[k], ema[k])]
@@ -57,8 +57,8 @@ def test_ema_weights_differ_and_are_restored_on_resume(digits_slice, tmp_path):
     log = open(os.path.join(out, "train.log")).read()
     assert "[Eval][Epoch 2][EMA][Avg] loss: " in log
     assert os.path.isfile(os.path.join(out, "latest.pdema")) and os.path.isfile(os.path.join(out, "best_model_ema.pdparams"))
-    resumed = Engine(load_small_config(digits_slice, str(tmp_path / "b"), **{
-        "Global.epochs": 3, "EMA.decay": 0.9, "Global.checkpoints": os.path.join(out, "latest")}), "train")
+    resumed = Trainer(load_small_config(digits_slice, str(tmp_path / "b"), **{
+        "Global.epochs": 3, "EMA.decay": 0.9, "Global.checkpoints": os.path.join(out, "latest")}))
     assert resumed.ema.updates == engine.ema.updates == 14
     for k, v in resumed.ema.model.state_dict().items():
         assert np.array_equal(v.numpy(), ema[k]), k
@@ -82,7 +82,7 @@ def test_amp_training_on_this_cpu(digits_slice, tmp_path):
         out = str(tmp_path / str(amp))
         cfg = load_small_config(digits_slice, out, **{"Global.epochs": 1, "AMP.enabled": amp,
                                                       "Global.eval_during_train": False})
-        Engine(cfg, "train").train()
+        Trainer(cfg).train()
         logs[amp] = open(os.path.join(out, "MobileNetV2_x0_25", "train.log"), encoding="utf-8").read()
         runs[amp] = _iter_losses(os.path.join(out, "MobileNetV2_x0_25", "train.log"))
     assert len(runs[True]) == 7
@@ -122,12 +122,12 @@ def test_loss_scaler_state_is_saved_and_restored(digits_slice, tmp_path, monkeyp
     from ppnets.engine import amp as amp_mod
     monkeypatch.setattr(amp_mod.AmpSettings, "make_scaler", lambda self: _CountingScaler())
     cfg = load_small_config(digits_slice, str(tmp_path / "a"), **{"Global.epochs": 1})
-    engine = Engine(cfg, "train")
+    engine = Trainer(cfg)
     engine.train()
     assert engine.scaler.state_dict() == {"scale": 4096.0, "good_steps": 7}
     out = os.path.join(str(tmp_path / "a"), "MobileNetV2_x0_25", "latest")
-    resumed = Engine(load_small_config(digits_slice, str(tmp_path / "b"), **{
-        "Global.epochs": 2, "Global.checkpoints": out}), "train")
+    resumed = Trainer(load_small_config(digits_slice, str(tmp_path / "b"), **{
+        "Global.epochs": 2, "Global.checkpoints": out}))
     assert resumed.scaler.state_dict() == {"scale": 4096.0, "good_steps": 7}
 
 
@@ -141,7 +141,7 @@ def test_seed_makes_two_runs_identical(digits_slice, tmp_path):
               "DataLoader.Train.dataset.transform_ops.1": "{RandCropImage: {size: 32, scale: [0.5, 1.0]}}"}
     for name, seed in (("a", {}), ("b", {}), ("c", {"Global.seed": 7})):  # c differs in the seed only
         cfg = load_small_config(digits_slice, str(tmp_path / name), **common, **seed)
-        Engine(cfg, "train").train()
+        Trainer(cfg).train()
         losses.append(_iter_losses(os.path.join(str(tmp_path / name), "MobileNetV2_x0_25", "train.log")))
     assert len(losses[0]) == len(losses[2]) == 14 and losses[0] == losses[1]
     assert all(x != y for x, y in zip(losses[2], losses[0]))  # other weights, crops and dropout at every step
@@ -156,7 +156,7 @@ def test_to_static_training_matches_dynamic_for_a_whole_epoch(digits_slice, tmp_
         cfg = load_small_config(digits_slice, str(tmp_path / str(mode)), **{
             "Global.epochs": 1, "Global.to_static": mode, "Global.eval_during_train": False,
             "Global.conv_backend": "paddle"})
-        Engine(cfg, "train").train()
+        Trainer(cfg).train()
         runs.append(_iter_losses(os.path.join(str(tmp_path / str(mode)), "MobileNetV2_x0_25", "train.log")))
     assert len(runs[0]) == len(runs[1]) == 7
     assert len(set(runs[0])) > 1  # the weights were updated between steps
@@ -165,7 +165,7 @@ def test_to_static_training_matches_dynamic_for_a_whole_epoch(digits_slice, tmp_
 
 def test_nan_loss_stops_naming_epoch_and_iteration_and_keeps_last_checkpoint(digits_slice, tmp_path):
     good = load_small_config(digits_slice, str(tmp_path), **{"Global.epochs": 1})
-    Engine(good, "train").train()
+    Trainer(good).train()
     out = os.path.join(str(tmp_path), "MobileNetV2_x0_25")
     before = open(os.path.join(out, "latest.pdparams"), "rb").read()
     bad = load_small_config(digits_slice, str(tmp_path), **{
@@ -173,7 +173,7 @@ def test_nan_loss_stops_naming_epoch_and_iteration_and_keeps_last_checkpoint(dig
         "DataLoader.Train.dataset.transform_ops.2": "{NormalizeImage: {scale: 1.0e+38}}"})
     with pytest.raises(TrainingError, match=r"loss is nan at epoch 2, iteration 1; stopped\. The last good "
                                             r"checkpoint is .*latest"):
-        Engine(bad, "train").train()
+        Trainer(bad).train()
     assert open(os.path.join(out, "latest.pdparams"), "rb").read() == before
 
 

@@ -19,7 +19,7 @@ import pytest
 
 import ppnets
 from ppnets.config import load_config
-from ppnets.engine import Engine
+from ppnets.engine import Evaluator, Trainer
 from ppnets.deploy import Predictor
 from ppnets.export import export_model
 
@@ -203,7 +203,7 @@ def test_imagenet_recipe_runs(config, digits_lists, tmp_path):
         overrides[f"DataLoader.{split}.dataset.image_root"] = digits_lists["root"]
         overrides[f"DataLoader.{split}.dataset.cls_label_path"] = digits_lists[split]
     cfg = load_config(os.path.join(IMAGENET, f"{config}.yaml"), [f"{k}={v}" for k, v in overrides.items()])
-    engine = Engine(cfg, "train")
+    engine = Trainer(cfg)
     before = {k: v.numpy().copy() for k, v in engine.model.state_dict().items()}
     result = engine.train()
     assert np.isfinite(result["eval"]["loss"])
@@ -294,11 +294,11 @@ def test_digits_config_trains_and_its_checkpoint_evaluates(path, digits_slice, t
         "DataLoader.Eval.sampler.batch_size": 16, "Optimizer.lr.warmup_epoch": 0,
     }
     cfg = load_config(path, [f"{k}={v}" for k, v in overrides.items()])
-    result = Engine(cfg, "train").train()
+    result = Trainer(cfg).train()
     assert np.isfinite(result["eval"]["loss"]) and result["best_epoch"] == 1
     log = open(os.path.join(str(tmp_path), cfg["Arch"]["name"], "train.log")).read()
     assert "[Train][Epoch 1/1][Iter 5/5]" in log          # 120 images, batch 24, drop_last
     cfg["Global"]["pretrained_model"] = os.path.join(str(tmp_path), cfg["Arch"]["name"], "latest")
-    again = Engine(cfg, "eval").evaluate()               # a second build of the model, from the checkpoint
+    again = Evaluator(cfg).evaluate()               # a second build of the model, from the checkpoint
     assert again["top1"] == pytest.approx(result["eval"]["top1"])
     assert again["loss"] == pytest.approx(result["eval"]["loss"], rel=1e-5)

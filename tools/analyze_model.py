@@ -19,7 +19,7 @@ import os
 import sys
 
 from ppnets.errors import ConfigError
-from ppnets.utils.cli import run
+from ppnets.cli import run
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,7 +59,7 @@ def _model_from_args(args):
     from ppnets.arch.registry import MODELS
 
     if args.config:
-        from ppnets.utils.cli import load_config_args
+        from ppnets.cli import load_config_args
         cfg = load_config_args(args)
         arch = dict(cfg["Arch"])
         name = arch.pop("name")

@@ -44,7 +44,7 @@ os.environ.setdefault("GLOG_minloglevel", "2")  # Paddle's C++ warnings would br
 from ppnets.bench.predictor import PREDICTOR_BACKENDS
 from ppnets.bench.train import TRAIN_VARIANTS, default_variants
 from ppnets.errors import ConfigError
-from ppnets.utils.cli import run
+from ppnets.cli import run
 
 SECTIONS = ("train", "eval", "predictor", "pipeline", "reader", "config")
 

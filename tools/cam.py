@@ -14,7 +14,7 @@ from ppnets.checkpoint import load_model_for_inference
 from ppnets.export import label_names_for, preprocess_ops
 from ppnets.deploy.inputs import list_inputs
 from ppnets.errors import ConfigError
-from ppnets.utils.cli import config_parser, load_config_args, run
+from ppnets.cli import config_parser, load_config_args, run
 
 
 def main(argv=None):

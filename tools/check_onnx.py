@@ -23,7 +23,7 @@ import ppnets  # noqa: E402
 from ppnets.deploy import Predictor
 from ppnets.export import save_inference_model  # noqa: E402
 from ppnets.errors import ConfigError  # noqa: E402
-from ppnets.utils.cli import run  # noqa: E402
+from ppnets.cli import run  # noqa: E402
 
 
 def _randomize_batch_norm(model: paddle.nn.Layer, rng: np.random.Generator) -> None:

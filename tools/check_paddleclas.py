@@ -24,7 +24,7 @@ import tempfile
 from ppnets.deploy import Predictor
 from ppnets.deploy.inputs import classify_files, list_inputs
 from ppnets.errors import DataError
-from ppnets.utils.cli import run
+from ppnets.cli import run
 
 LAUNCHER = ("import runpy, sys, paddle.inference; "
             "paddle.inference.Config.enable_memory_optim = lambda self, *a, **k: None; "

@@ -24,7 +24,7 @@ import time
 os.environ.setdefault("GLOG_minloglevel", "2")  # Paddle's C++ warnings would break the progress bar
 
 from ppnets.errors import ConfigError
-from ppnets.utils.cli import run
+from ppnets.cli import run
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -129,7 +129,8 @@ def main(argv=None):
 
 
 def _write(entries, batches, args, notes):
-    from ppnets.analysis.zoo import plot_zoo, write_csv, write_markdown
+    from ppnets.analysis.zoo import write_csv, write_markdown
+    from ppnets.analysis.zoo_plot import plot_zoo
 
     os.makedirs(args.out, exist_ok=True)
     written = [write_csv(entries, os.path.join(args.out, f"{args.prefix}.csv"), batches),

@@ -14,7 +14,7 @@ import argparse
 import os
 
 
-from ppnets.utils.cli import run
+from ppnets.cli import run
 from ppnets.utils.files import atomic_write
 
 

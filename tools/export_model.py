@@ -5,7 +5,7 @@
 """
 
 from ppnets.export import export_model
-from ppnets.utils.cli import config_parser, load_config_args, run
+from ppnets.cli import config_parser, load_config_args, run
 from ppnets.utils.logger import setup_logger
 
 

@@ -12,7 +12,7 @@ from ppnets.deploy.inputs import classify_files, list_inputs
 from ppnets.deploy.postprocess import format_result
 from ppnets.engine.infer import dynamic_runner
 from ppnets.errors import ConfigError
-from ppnets.utils.cli import config_parser, load_config_args, run
+from ppnets.cli import config_parser, load_config_args, run
 from ppnets.utils.logger import setup_logger
 
 

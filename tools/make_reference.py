@@ -22,7 +22,7 @@ import types
 
 from ppnets.analysis import count_params, profile_model
 from ppnets.errors import ConfigError
-from ppnets.utils.cli import run
+from ppnets.cli import run
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_OUT = os.path.join(os.path.dirname(HERE), "tests", "reference")

@@ -18,7 +18,7 @@ import re
 from typing import List, Optional, Sequence, Tuple
 
 from ppnets.errors import ConfigError
-from ppnets.utils.cli import run
+from ppnets.cli import run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

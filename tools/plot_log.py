@@ -10,7 +10,7 @@ Reads the ``[Train][Epoch e/E][Iter i/N] lr: …, loss: …, top1: …`` and
 
 import argparse
 
-from ppnets.utils.cli import run
+from ppnets.cli import run
 
 
 def main(argv=None):

@@ -14,7 +14,7 @@ from typing import List, Optional, Sequence, Tuple
 
 
 from ppnets.errors import ConfigError
-from ppnets.utils.cli import config_parser, load_config_args, run
+from ppnets.cli import config_parser, load_config_args, run
 
 
 def updates_per_epoch(cfg: dict, nranks: int = 1) -> int:

@@ -18,7 +18,7 @@ from ppnets.deploy import Predictor
 from ppnets.errors import ConfigError
 from ppnets.deploy.inputs import classify_files, list_inputs
 from ppnets.deploy.postprocess import format_result
-from ppnets.utils.cli import run
+from ppnets.cli import run
 
 
 def main(argv=None):

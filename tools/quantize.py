@@ -25,7 +25,7 @@ from ppnets.deploy.quantize import (CALIBRATIONS, calibration_batches, evaluate_
 from ppnets.deploy.runtimes import INT8_FILE, ONNX_FILE
 from ppnets.deploy import Predictor
 from ppnets.errors import ConfigError, DataError
-from ppnets.utils.cli import run
+from ppnets.cli import run
 from ppnets.utils.logger import get_logger, setup_logger
 
 

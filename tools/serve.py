@@ -13,7 +13,7 @@ import argparse
 
 from ppnets.deploy.runtimes import BACKENDS, PRECISIONS
 from ppnets.errors import ConfigError
-from ppnets.utils.cli import run
+from ppnets.cli import run
 
 
 def main(argv=None):

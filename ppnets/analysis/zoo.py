@@ -256,5 +256,3 @@ def write_markdown(entries: Sequence[ZooEntry], path: str, batches: Sequence[int
         f.write(text)
     return path
 
-
-from .zoo_plot import FAMILY_STYLE, family_style, plot_zoo, short_label  # noqa: E402  (re-exported)

@@ -7,6 +7,8 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 import paddle
 
+from ..config import load_config
+
 __all__ = ["DEFAULT_CONFIG", "make_jpeg_folder", "random_batches", "tensor_batches", "engine_config"]
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -72,7 +74,6 @@ def engine_config(data_root: str, out_dir: str, model: str, size: int, batch: in
                   config_path: str = DEFAULT_CONFIG) -> Dict[str, Any]:
     """``config_path`` (configs/mobilenetv2.yaml) turned into a run of ``model`` at ``size`` on
     the ImageFolder ``data_root``; ``extra`` holds more ``-o`` items."""
-    from ..config import load_config
     items: Dict[str, Any] = {
         "Global.output_dir": out_dir, "Global.use_visualdl": False, "Global.eval_during_train": False,
         "Global.save_interval": 0, "Global.print_batch_step": 1000000, "Global.image_shape": f"[3, {size}, {size}]",

@@ -5,6 +5,8 @@ from typing import List, Optional
 
 import paddle
 
+from ..arch import backend, build_model
+from ..engine.models import forward_in_chunks
 from ..utils.timing import Progress, interleaved, median, no_progress
 from .data import random_batches
 from .results import Result
@@ -17,9 +19,6 @@ def bench_eval(model: str, size: int, batch: int, rounds: int = 3, warmup: int =
     """``no_grad`` forward img/s of ``model`` in eval mode as the engine evaluates (in slices of
     :data:`~ppnets.engine.models.EVAL_CHUNK` images on the CPU), conv backend ``onednn`` (where
     available) vs ``paddle``, in one process (the same network and batch)."""
-    from ..arch import backend, build_model
-    from ..engine.models import forward_in_chunks
-
     paddle.seed(0)
     net = build_model(model, class_num=class_num)
     net.eval()

@@ -9,8 +9,11 @@ import resource
 import tempfile
 from typing import Any, Dict, Iterator, Optional
 
+import cv2
 import numpy as np
 import paddle
+
+from ..arch import backend, onednn
 
 __all__ = ["machine_info", "peak_rss_mb", "set_threads", "quiet_logger", "temporary_workdir"]
 
@@ -35,9 +38,6 @@ def _memory_gb() -> Optional[float]:
 
 def machine_info() -> Dict[str, Any]:
     """CPU, cores, memory, load, and the versions of Python, Paddle, oneDNN, NumPy and OpenCV."""
-    import cv2
-
-    from ..arch import onednn
     return {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "cpu": _cpu_model(), "cores": os.cpu_count(), "memory_gb": _memory_gb(),
@@ -57,7 +57,6 @@ def set_threads(onednn_threads: int, paddle_threads: Optional[int] = None) -> No
     """Threads of the oneDNN training kernels (:func:`ppnets.arch.backend.set_num_threads`) and,
     if given, of Paddle's own CPU math kernels (Paddle's default is 1; more makes its OpenMP
     workers spin between calls, which delays the oneDNN kernels' wake-ups on a 2-core machine)."""
-    from ..arch import backend
     if paddle_threads is not None:
         paddle.base.core.set_num_threads(int(paddle_threads))
     backend.set_num_threads(int(onednn_threads))

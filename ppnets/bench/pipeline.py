@@ -5,6 +5,9 @@ import os
 import time
 from typing import Dict, List, Sequence
 
+from ..analysis.logplot import parse_log
+from ..data import build_dataloader, iterate_loader
+from ..engine import Trainer
 from ..errors import ConfigError
 from ..utils.timing import Progress, median, no_progress
 from .data import engine_config
@@ -20,8 +23,6 @@ def bench_pipeline(data_root: str, work_dir: str, size: int = 224, batch: int = 
     """Data pipeline alone — the ppnets training loader (JPEG decode, RandCropImage to ``size``,
     flip, normalize, CHW, collate) — in img/s per ``num_workers``; the first batch of each
     pass (worker start-up) is not counted."""
-    from ..data import build_dataloader, iterate_loader
-
     if n_batches < 2:
         raise ConfigError(f"--pipeline-batches: need at least 2 (the first is not timed), got {n_batches}")
     loaders = {}
@@ -51,14 +52,11 @@ def bench_reader_cost(data_root: str, work_dir: str, model: str = "MobileNetV2",
                       workers: int = 2, class_num: int = 10) -> List[Result]:
     """One epoch of real training on the JPEG folder; the engine's logged ``reader_cost`` and
     ``batch_cost`` per iteration (the first, which waits for the workers to start, is left out)."""
-    from ..analysis.logplot import parse_log
-    from ..engine.engine import Engine
-
     out_dir = os.path.join(work_dir, "reader")
     cfg = engine_config(data_root, out_dir, model, size, batch, class_num, workers=workers,
                         extra={"Global.print_batch_step": 1})
     with quiet_logger():
-        engine = Engine(cfg, "train")
+        engine = Trainer(cfg)
         if len(engine.train_loader) < 3:
             raise ConfigError(f"reader_cost: need at least 3 batches of {batch}, the dataset has "
                               f"{len(engine.train_loader)}")

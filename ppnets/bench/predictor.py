@@ -13,9 +13,13 @@ from typing import Any, Callable, Dict, List, Sequence, Tuple
 import numpy as np
 import paddle
 
+from ..analysis.zoo import export_for_benchmark
+from ..arch import build_model
+from ..deploy import Predictor
 from ..errors import ConfigError
 from ..utils.timing import Progress, interleaved, median, no_progress
 from .results import Result
+from .runtimes import bench_backends
 
 __all__ = ["PREDICTOR_BACKENDS", "paddle_inference", "bench_predictor"]
 
@@ -27,7 +31,6 @@ def paddle_inference(model_dir: str, threads: Sequence[int], options: Dict[str, 
                      ) -> List[Tuple[str, Dict[str, Any], Runner]]:
     """The deploy :class:`~ppnets.deploy.Predictor` (stock ``paddle.inference``) per
     ``options["mkldnn"]`` value (oneDNN on/off) and thread count."""
-    from ..deploy import Predictor
     out = []
     for use_mkldnn in options.get("mkldnn", (True, False)):
         for t in threads:
@@ -50,8 +53,6 @@ def bench_predictor(model: str, size: int, work_dir: str, batches: Sequence[int]
     in this process; then the ``(backend, precision)`` pairs of ``runtimes`` (paddle.inference, ONNX
     Runtime, OpenVINO, ``auto``; fp32 and INT8) each in its own process, at the largest thread count
     (:func:`ppnets.bench.runtimes.bench_backends`)."""
-    from ..analysis.zoo import export_for_benchmark
-    from ..arch import build_model
 
     unknown = [b for b in backends if b not in PREDICTOR_BACKENDS]
     if unknown:
@@ -78,7 +79,6 @@ def bench_predictor(model: str, size: int, work_dir: str, batches: Sequence[int]
         results.append(Result("predictor", variant, model, size, b, {"img_s": b / med, "latency_ms": med * 1000.0},
                               settings))
     if runtimes:
-        from .runtimes import bench_backends
         results += bench_backends(model, size, work_dir, batches, max(threads), rounds, warmup, runtimes, class_num,
                                   progress)
     return results

@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 from typing import Dict, List, Sequence
 
+from ..config import load_config
+from ..engine import Trainer
 from ..utils.timing import Progress, interleaved, median, no_progress
 from .data import REPO
 from .machine import quiet_logger
@@ -18,9 +20,6 @@ def bench_config(config_path: str, work_dir: str, epochs: int = 1, rounds: int =
     convolutions (``Global.conv_backend: auto``) and with Paddle's (``paddle``), alternating;
     wall seconds per run. ``overrides`` are ``-o`` items; the output goes to ``work_dir``
     whatever they say."""
-    from ..config import load_config
-    from ..engine.engine import Engine
-
     counter: Dict[str, int] = {"fast": 0, "native": 0}
 
     def runner(variant: str):
@@ -31,7 +30,7 @@ def bench_config(config_path: str, work_dir: str, epochs: int = 1, rounds: int =
                 f"Global.epochs={epochs}", f"Global.output_dir={out}", "Global.use_visualdl=false",
                 "Global.save_interval=0", f"Global.conv_backend={'auto' if variant == 'fast' else 'paddle'}"])
             with quiet_logger():
-                Engine(cfg, "train").train()
+                Trainer(cfg).train()
         return run
 
     times = interleaved({"fast": runner("fast"), "native": runner("native")}, rounds, 0, progress,

@@ -3,7 +3,7 @@
 
 Variants (:data:`TRAIN_VARIANTS`):
 
-- ``ppnets``: :meth:`Engine.train_epoch <ppnets.engine.engine.Engine.train_epoch>` on
+- ``ppnets``: :meth:`Trainer.train_epoch <ppnets.engine.trainer.Trainer.train_epoch>` on
   in-memory batches, conv backend ``auto``;
 - ``native``: the same with ``Global.conv_backend: paddle`` (Paddle's convolution kernels);
 - ``to_static``: the same engine with ``Global.to_static: true``;
@@ -22,7 +22,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 import paddle
 
+from ..arch import backend
+from ..engine import Trainer
 from ..errors import ConfigError
+from ..utils.runtime import retain_freed_memory
 from ..utils.timing import Progress, interleaved, median, no_progress
 from . import torch_ref
 from .data import DEFAULT_CONFIG, engine_config, random_batches, tensor_batches
@@ -67,13 +70,12 @@ def _recipe(config: Dict[str, Any]) -> Dict[str, float]:
 
 
 def _engine_runner(spec: Dict[str, Any]) -> Callable[[], None]:
-    from ..engine.engine import Engine
     extra = {"Global.conv_backend": "paddle" if spec["variant"] == "native" else "auto",
              "Global.to_static": spec["variant"] == "to_static"}
     cfg = engine_config(spec["data_root"], os.path.join(spec["work_dir"], spec["variant"]), spec["model"],
                         spec["size"], spec["batch"], spec["class_num"], extra=extra, config_path=spec["config_path"])
     with quiet_logger():
-        engine = Engine(cfg, "train")
+        engine = Trainer(cfg)
     with np.load(spec["data"], allow_pickle=False) as data:
         batches = tensor_batches(data["images"], data["labels"], spec["batch"])
 
@@ -102,7 +104,6 @@ def _model_fit_runner(spec: Dict[str, Any]) -> Callable[[], None]:
 def make_runner(spec: Dict[str, Any]) -> Callable[[], None]:
     """The worker-side runner of a Paddle variant: one call = one pass over the batches."""
     if spec["retain_memory"]:
-        from ..utils.runtime import retain_freed_memory
         retain_freed_memory()
     set_threads(spec["threads"], spec["paddle_threads"])
     paddle.seed(0)
@@ -121,7 +122,6 @@ def bench_train(model: str, size: int, batch: int, data_root: str, work_dir: str
     ``threads``: of the oneDNN kernels and PyTorch (default: :func:`ppnets.arch.backend.num_threads`);
     ``paddle_threads``: of Paddle's own CPU kernels (default: Paddle's, 1).
     """
-    from ..arch import backend
     unknown = [v for v in variants if v not in TRAIN_VARIANTS]
     if unknown:
         raise ConfigError(f"train variants: unknown {unknown}; valid: {', '.join(TRAIN_VARIANTS)}")

@@ -27,6 +27,8 @@ import time
 import traceback
 from typing import Any, Callable, Dict, Optional
 
+from ..utils.timing import Timed
+
 __all__ = ["Worker", "WorkerError"]
 
 
@@ -87,7 +89,6 @@ class Worker:
         return self.info
 
     def __call__(self) -> float:
-        from ..utils.timing import Timed
         self.wait_ready()
         self._send("run")
         return Timed(self._receive()["seconds"])

@@ -19,11 +19,11 @@ def cpu_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _device(engine: Any) -> str:
-    g = engine.config["Global"]
+def _device(trainer: Any) -> str:
+    g = trainer.config["Global"]
     if g["device"] != "cpu":
         return f"device: {g['device']}"
-    kernels = (f"oneDNN training convolutions on {_plural(backend.num_threads(), 'thread')}" if engine.conv_backend == "onednn"
+    kernels = (f"oneDNN training convolutions on {_plural(backend.num_threads(), 'thread')}" if trainer.conv_backend == "onednn"
                else "Paddle's convolution kernels")
     return f"device: cpu ({cpu_threads()} cores), {kernels}"
 
@@ -36,48 +36,49 @@ def _count(n: float, unit: str) -> str:
     return f"{n / 1e9:.2f}G {unit}" if n >= 1e9 else f"{n / 1e6:.2f}M {unit}"
 
 
-def start_banner(engine: Any) -> List[str]:
+def start_banner(trainer: Any) -> List[str]:
     """The lines logged when training starts."""
-    cfg = engine.config
+    cfg = trainer.config
     g = cfg["Global"]
     c, h, w = g["image_shape"]
     try:
-        with backend.use(engine.conv_backend):  # every pass of the engine runs on its backend
-            profile = profile_model(engine.model, (h, w), in_chans=c)
+        with backend.use(trainer.conv_backend):  # every pass of the trainer runs on its backend
+            profile = profile_model(trainer.model, (h, w), in_chans=c)
         size = f"{_count(profile.params, 'params')}, {_count(profile.macs, 'MACs')} at {h}×{w}"
     except Exception as e:  # the model may not run at image_shape; the banner must not stop training
         size = f"size at {h}×{w} not counted ({type(e).__name__})"
-    train = engine.train_loader
-    lines = [f"model: {engine.arch_name} ({size}), class_num {cfg['Arch']['class_num']}"]
+    train = trainer.train_loader
+    lines = [f"model: {trainer.arch_name} ({size}), class_num {cfg['Arch']['class_num']}"]
     data = f"data: train {len(train.dataset)} images"
-    if engine.eval_loader is not None:
-        data += f", val {len(engine.eval_loader.dataset)} images"
-    names = engine.class_names or []
+    if trainer.evaluator is not None:
+        data += f", val {len(trainer.evaluator.loader.dataset)} images"
+    names = trainer.class_names or []
     data += f", {len(names)} classes" if names else ""
     lines.append(data)
     batch = train.batch_sampler.batch_size
-    schedule = (f"schedule: {_plural(engine.epochs, 'epoch')} × {_plural(engine.steps_per_epoch, 'iteration')}, "
+    schedule = (f"schedule: {_plural(trainer.epochs, 'epoch')} × {_plural(trainer.steps_per_epoch, 'iteration')}, "
                 f"batch {batch}"
-                f"{f' × {engine.world_size} processes' if engine.world_size > 1 else ''}"
-                f"{f', update_freq {engine.update_freq}' if engine.update_freq > 1 else ''}, "
+                f"{f' × {trainer.env.world_size} processes' if trainer.env.world_size > 1 else ''}"
+                f"{f', update_freq {trainer.update_freq}' if trainer.update_freq > 1 else ''}, "
                 f"{cfg['Optimizer']['name']} with {cfg['Optimizer']['lr']['name']} LR "
                 f"{cfg['Optimizer']['lr'].get('learning_rate', '')}")
-    if engine.start_epoch > 1 or engine.partial:
-        schedule += f", resuming at epoch {engine.start_epoch}"
+    if trainer.state.start_epoch > 1 or trainer.state.partial:
+        schedule += f", resuming at epoch {trainer.state.start_epoch}"
     lines.append(schedule)
-    lines.append(f"{_device(engine)}; output: {engine.output_dir}")
+    lines.append(f"{_device(trainer)}; output: {trainer.output_dir}")
     return lines
 
 
-def closing_summary(engine: Any, seconds: float, last_epoch: Optional[int]) -> List[str]:
+def closing_summary(trainer: Any, seconds: float, last_epoch: Optional[int]) -> List[str]:
     """The lines logged when training ends normally."""
-    out = engine.output_dir
+    out = trainer.output_dir
     wall = str(datetime.timedelta(seconds=int(seconds)))
     lines = []
-    if engine.best_epoch:
-        lines.append(f"best {engine.best_key}: {engine.best_metric:.5f} at epoch {engine.best_epoch} → "
+    state = trainer.state
+    if state.best_epoch:
+        lines.append(f"best {state.best_key}: {state.best_metric:.5f} at epoch {state.best_epoch} → "
                      f"{os.path.join(out, 'best_model')}.pdparams")
-    elif engine.eval_loader is None:
+    elif trainer.evaluator is None:
         lines.append("no evaluation during training (Global.eval_during_train: false or no DataLoader.Eval)")
     if last_epoch is not None:
         lines.append(f"latest (epoch {last_epoch}): {os.path.join(out, 'latest')}.pdparams")
@@ -85,9 +86,9 @@ def closing_summary(engine: Any, seconds: float, last_epoch: Optional[int]) -> L
     return lines
 
 
-def nothing_to_do(engine: Any) -> str:
+def nothing_to_do(trainer: Any) -> str:
     """The message of a resumed run whose checkpoint already finished every epoch."""
-    done = engine.start_epoch - 1
-    return (f"nothing to do: the checkpoint {engine.config['Global']['checkpoints']} has finished epoch {done} "
-            f"and Global.epochs is {engine.epochs}; to train longer, raise Global.epochs "
+    done = trainer.state.start_epoch - 1
+    return (f"nothing to do: the checkpoint {trainer.config['Global']['checkpoints']} has finished epoch {done} "
+            f"and Global.epochs is {trainer.epochs}; to train longer, raise Global.epochs "
             f"(e.g. -o Global.epochs={done + 10})")

@@ -7,6 +7,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import yaml
 
+from ..config import load_config
+from ..config.yaml_io import _plain
 from ..errors import PPNetsError
 
 __all__ = ["config_parser", "load_config_args", "run"]
@@ -31,9 +33,6 @@ def config_parser(description: str) -> argparse.ArgumentParser:
 
 def load_config_args(args: argparse.Namespace) -> Dict[str, Any]:
     """Load ``args.config`` with ``args.override``; with ``--print-config`` print it and exit 0."""
-    from ..config import load_config
-    from ..config.yaml_io import _plain
-
     overrides = list(args.override) + (["Global.trust_pickles=true"] if getattr(args, "trust_pickles", False) else [])
     cfg = load_config(args.config, overrides)
     if getattr(args, "print_config", False):
