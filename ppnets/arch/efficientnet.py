@@ -263,8 +263,10 @@ def from_timm(state_dict: Dict[str, Any]) -> Dict[str, Any]:
     each conv and its BatchNorm in one :class:`ConvBNLayer` (timm: ``conv_dw`` + ``bn2`` →
     ``conv_dw.conv`` + ``conv_dw.bn``; in the first, separable block ``conv_pw`` is the projection).
 
-    timm's ``tf_`` ports are this model exactly: TF SAME padding, BN epsilon 1e-3, SE width
-    ``int(in * 0.25)`` with swish and a sigmoid gate, bias-free convs, the same depth rounding.
+    timm's ``tf_`` ports are this model exactly: TF SAME padding, BN epsilon 1e-3, SE width a quarter of
+    the block input (timm rounds, the reference truncates: equal, the widths are multiples of 8) with swish
+    and a sigmoid gate, bias-free convs, the same width and depth rounding. (timm's ``efficientnet_b*``,
+    trained in PyTorch, is not: symmetric padding and BN epsilon 1e-5.)
     """
     blocks, rest = timm_blocks(state_dict)
     out = timm_rename(rest, _TIMM_REST)
