@@ -40,7 +40,8 @@ def test_every_reference_of_these_families_is_mapped():
         "mobilenetv1_100": "MobileNetV1_timm", "mobilenetv2_050": "MobileNetV2_x0_5_timm",
         "mobilenetv2_075": "MobileNetV2_x0_75_timm", "mobilenetv2_100": "MobileNetV2_timm",
         "mobilenetv3_large_100": "MobileNetV3_large_x1_0_timm", "mobilenetv3_small_100": "MobileNetV3_small_x1_0_timm",
-        "tf_mobilenetv3_large_100": "MobileNetV3_large_x1_0_tf", "tf_mobilenetv3_small_100": "MobileNetV3_small_x1_0_tf",
+        "tf_mobilenetv3_large_100": "MobileNetV3_large_x1_0_tf",
+        "tf_mobilenetv3_small_100": "MobileNetV3_small_x1_0_tf",
         **{f"tf_efficientnet_b{i}": f"EfficientNetB{i}" for i in range(8)}}
 
 
@@ -61,7 +62,8 @@ def test_another_class_count_converts_and_loads_strictly():
 
 @pytest.mark.parametrize("timm_name,target,message", [
     # EfficientNet-B0's file for B1: B1's extra blocks are missing
-    ("tf_efficientnet_b0", "EfficientNetB1", r"do not fit EfficientNetB1: 128 missing key\(s\): blocks\.0\.1\.conv_dw\.conv\.weight, "),
+    ("tf_efficientnet_b0", "EfficientNetB1",
+     r"do not fit EfficientNetB1: 128 missing key\(s\): blocks\.0\.1\.conv_dw\.conv\.weight, "),
     # timm's MobileNetV3-small for -large (named by timm's name)
     ("mobilenetv3_small_100", "mobilenetv3_large_100",
      r"do not fit MobileNetV3_large_x1_0_timm: 76 missing key\(s\): blocks\.11\.expand_conv\.conv\.weight, .*; "

@@ -176,7 +176,8 @@ def from_timm(state_dict: Dict[str, Any]) -> Dict[str, Any]:
     timm's stages of blocks → the flat ``blocks.<n>`` (``conv_pw``/``bn1`` → ``expand_conv``,
     ``conv_dw``/``bn2`` → ``bottleneck_conv``, ``se.conv_reduce``/``conv_expand`` → ``mid_se.conv1``/``conv2``,
     ``conv_pwl``/``bn3`` → ``linear_conv``; the first, separable block has no expansion); the last
-    stage's 1×1 ``conv``/``bn1`` → ``last_second_conv``; ``conv_head`` → ``last_conv``; ``classifier`` → ``fc``."""
+    stage's 1×1 ``conv``/``bn1`` → ``last_second_conv``; ``conv_head`` → ``last_conv``; ``classifier``
+    → ``fc``."""
     blocks, rest = timm_blocks(state_dict)
     out = timm_rename(rest, _TIMM_REST)
     n = 0
