@@ -37,6 +37,12 @@ SCALING_KEYS = {"scale", "width_mult", "depth_mult", "dropout"}
 #: families whose variants are different tables of the same blocks: the one model that holds every
 #: block kind stands for all (MobileNetV4: hybrid_medium has cn, er, uir and mqa blocks and layer scale)
 ONE_PER_FAMILY = {"MobileNetV4": "MobileNetV4_hybrid_medium"}
+#: variants that add no layer kind to an exported model of their family (timm's ports: the layer kinds of
+#: the PaddleClas models or of MobileNetV3_small_x1_0_tf; ReLU6 is MobileNetV2's): not exported again
+COVERED_BY = {"MobileNetV1_timm": "MobileNetV1_x0_25",
+              **{f"MobileNetV2{s}_timm": "MobileNetV2_x0_25" for s in ("_x0_5", "_x0_75", "")},
+              **{f"MobileNetV3_{v}_x1_0_{k}": "MobileNetV3_small_x1_0_tf"
+                 for v, k in (("large", "timm"), ("small", "timm"), ("large", "tf"))}}
 
 
 def representatives(names):
@@ -50,6 +56,8 @@ def representatives(names):
     """
     groups = {}
     for name in names:
+        if name in COVERED_BY:
+            continue
         info = ppnets.model_info(name)
         if info.family in ONE_PER_FAMILY:
             groups[info.family] = ((0, 0), ONE_PER_FAMILY[info.family])
@@ -238,6 +246,10 @@ def test_export_representatives_cover_every_family_and_code_path():
         kinds = {type(m).__name__ for m in ppnets.build_model(name).sublayers()}
         for other in ppnets.list_models(family=family):
             assert {type(m).__name__ for m in ppnets.build_model(other).sublayers()} - kinds <= {"GELU"}, other
+    for name, cover in COVERED_BY.items():
+        assert cover in chosen and name not in chosen
+        kinds = {type(m).__name__ for m in ppnets.build_model(cover).sublayers()}
+        assert {type(m).__name__ for m in ppnets.build_model(name).sublayers()} - kinds <= {"ReLU6"}, name
 
 
 @pytest.mark.parametrize("name", EXPORTED)

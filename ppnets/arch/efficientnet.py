@@ -41,12 +41,12 @@ import paddle.nn as nn
 
 from ..errors import CheckpointError, ConfigError
 from .base import ClassificationModel
-from .blocks import InvertedResidualUnit
+from .blocks import InvertedResidualUnit, timm_blocks, timm_rename, timm_unit_keys
 from .layers import ConvBNLayer, SqueezeExcite, make_divisible
 from .registry import register_model
 
 __all__ = ["ARCH", "SCALING", "EfficientNet", "MBConvBlock", "round_filters", "round_repeats",
-           "from_paddleclas"]
+           "from_paddleclas", "from_timm"]
 
 #: EfficientNet-B0 (paper Table 1): one row per stage, after the 3×3/2 stem of 32 channels.
 #: (expand ratio e, kernel k, first stride s, input channels, output channels, repeats n, SE ratio).
@@ -251,8 +251,33 @@ def from_paddleclas(state_dict: Dict[str, Any], depth_mult: float = 1.0,
     return out
 
 
+# --------------------------------------------------------------------------- timm's weights
+
+_TIMM_REST = {"conv_stem.": "conv_stem.conv.", "bn1.": "conv_stem.bn.", "conv_head.": "conv_head.conv.",
+              "bn2.": "conv_head.bn."}
+_MBCONV_NAMES = ("conv_pw", "conv_dw", "se", "conv_pwl")
+
+
+def from_timm(state_dict: Dict[str, Any]) -> Dict[str, Any]:
+    """timm's ``tf_efficientnet_b*`` keys → this module's: the same ``blocks.<stage>.<i>`` tree, with
+    each conv and its BatchNorm in one :class:`ConvBNLayer` (timm: ``conv_dw`` + ``bn2`` →
+    ``conv_dw.conv`` + ``conv_dw.bn``; in the first, separable block ``conv_pw`` is the projection).
+
+    timm's ``tf_`` ports are this model exactly: TF SAME padding, BN epsilon 1e-3, SE width a quarter of
+    the block input (timm rounds, the reference truncates: equal, the widths are multiples of 8) with swish
+    and a sigmoid gate, bias-free convs, the same width and depth rounding. (timm's ``efficientnet_b*``,
+    trained in PyTorch, is not: symmetric padding and BN epsilon 1e-5.)
+    """
+    blocks, rest = timm_blocks(state_dict)
+    out = timm_rename(rest, _TIMM_REST)
+    for (s, i), block in blocks:
+        out.update(timm_unit_keys((s, i), block, f"blocks.{s}.{i}.", _MBCONV_NAMES))
+    return out
+
+
 _PAPER = "EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks (Tan & Le, arXiv:1905.11946)"
 for _name, (_w, _d, _res, _p) in SCALING.items():
     register_model(_name, EfficientNet, family="EfficientNet", input_size=_res, paper=_PAPER, year=2019,
                    paddleclas=True, from_paddleclas=partial(from_paddleclas, depth_mult=_d),
+                   timm=(f"tf_efficientnet_b{_name[-1]}",), from_timm=from_timm,
                    width_mult=_w, depth_mult=_d, dropout=_p)

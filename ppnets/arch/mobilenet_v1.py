@@ -9,16 +9,20 @@ input size (every layer is convolutional up to the global pooling), e.g. 160 px 
 
 Layer names follow PaddleClas (``conv``, ``blocks.N.depthwise_conv``,
 ``blocks.N.pointwise_conv``, ``fc``) so its pretrained ``.pdparams`` load unchanged.
+
+PaddleClas's activation is ReLU; timm's ``mobilenetv1_100`` (and the TF-slim reference) use ReLU6,
+otherwise the same network: ``MobileNetV1_timm`` is ``act="relu6"``, and :func:`from_timm` maps
+timm's weights onto it.
 """
 from __future__ import annotations
 
-from typing import Sequence, Tuple
+from typing import Any, Dict, Sequence, Tuple
 
 import paddle
 import paddle.nn as nn
 
 from .base import ClassificationModel
-from .blocks import BlockPaths
+from .blocks import BlockPaths, timm_blocks, timm_rename, timm_unit_keys
 from .layers import ConvBNLayer
 from .registry import register_model
 
@@ -47,13 +51,14 @@ ARCH: Tuple[Tuple[int, int, int], ...] = (
 
 
 class DepthwiseSeparable(nn.Layer):
-    """k×k depthwise conv (stride ``stride``) → BN → ReLU, then 1×1 pointwise conv → BN → ReLU."""
+    """k×k depthwise conv (stride ``stride``) → BN → ``act``, then 1×1 pointwise conv → BN → ``act``."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
+                 act: str = "relu") -> None:
         super().__init__()
         self.depthwise_conv = ConvBNLayer(in_channels, in_channels, kernel_size, stride,
-                                          groups=in_channels, act="relu")
-        self.pointwise_conv = ConvBNLayer(in_channels, out_channels, 1, act="relu")
+                                          groups=in_channels, act=act)
+        self.pointwise_conv = ConvBNLayer(in_channels, out_channels, 1, act=act)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         return self.pointwise_conv(self.depthwise_conv(x))
@@ -70,18 +75,19 @@ class MobileNetV1(ClassificationModel):
         class_num: number of classes.
         arch: the block table, by default :data:`ARCH` (rows of kernel, channels, stride).
         stem: the stem convolution (kernel, channels, stride), by default :data:`STEM`.
+        act: the activation after every BN: ``"relu"`` (PaddleClas) or ``"relu6"`` (TF-slim, timm).
     """
 
     def __init__(self, scale: float = 1.0, class_num: int = 1000,
-                 arch: Sequence[Sequence[int]] = ARCH, stem: Sequence[int] = STEM) -> None:
+                 arch: Sequence[Sequence[int]] = ARCH, stem: Sequence[int] = STEM, act: str = "relu") -> None:
         super().__init__()
         self.scale = scale
         k, c, s = stem
         in_c = int(c * scale)
-        self.conv = ConvBNLayer(3, in_c, k, s, act="relu")
+        self.conv = ConvBNLayer(3, in_c, k, s, act=act)
         blocks, widths = [], []
         for k, c, s in arch:
-            blocks.append(DepthwiseSeparable(in_c, int(c * scale), k, s))
+            blocks.append(DepthwiseSeparable(in_c, int(c * scale), k, s, act))
             in_c = int(c * scale)
             widths.append(in_c)
         self.blocks = nn.Sequential(*blocks)
@@ -91,8 +97,24 @@ class MobileNetV1(ClassificationModel):
         self.init_head(in_c, class_num, classifier="fc")
 
 
+_TIMM_REST = {"conv_stem.": "conv.conv.", "bn1.": "conv.bn.", "classifier.": "fc."}
+
+
+def from_timm(state_dict: Dict[str, Any]) -> Dict[str, Any]:
+    """timm's ``mobilenetv1_*`` keys → PaddleClas's: ``conv_stem``/``bn1`` → ``conv``; timm's five stages
+    of separable blocks (``blocks.<stage>.<i>.conv_dw``, ``bn1``, ``conv_pw``, ``bn2``) → the flat
+    ``blocks.<n>.depthwise_conv`` / ``pointwise_conv``; ``classifier`` → ``fc``."""
+    blocks, rest = timm_blocks(state_dict)
+    out = timm_rename(rest, _TIMM_REST)
+    for n, (where, block) in enumerate(blocks):
+        out.update(timm_unit_keys(where, block, f"blocks.{n}.", (None, "depthwise_conv", None, "pointwise_conv")))
+    return out
+
+
 _PAPER = ("MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications "
           "(Howard et al., arXiv:1704.04861)")
 for _suffix, _scale in (("_x0_25", 0.25), ("_x0_5", 0.5), ("_x0_75", 0.75), ("", 1.0)):
     register_model(f"MobileNetV1{_suffix}", MobileNetV1, family="MobileNetV1", input_size=224,
                    paper=_PAPER, year=2017, paddleclas=True, scale=_scale)
+register_model("MobileNetV1_timm", MobileNetV1, family="MobileNetV1", input_size=224, paper=_PAPER, year=2017,
+               paddleclas=False, timm=("mobilenetv1_100",), from_timm=from_timm, scale=1.0, act="relu6")

@@ -22,16 +22,21 @@ places, which ``paper_exact=True`` undoes:
 With ``paper_exact=True`` the 1.0 models have exactly torchvision's parameter counts
 (small 2,542,856, large 5,483,032 at 1000 classes) and 56.5M / 216.6M MACs at 224 px
 (paper: 56M / 219M).
+
+timm's ``mobilenetv3_{large,small}_100`` is the paper's model with ordinary dropout
+(``MobileNetV3_*_x1_0_timm``: ``paper_exact=True, dropout_mode="upscale_in_train"``); its
+``tf_mobilenetv3_*_100`` ports of the TF weights add TF SAME padding and BN epsilon 1e-3
+(``MobileNetV3_*_x1_0_tf``). :func:`from_timm` maps timm's weights onto them.
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import paddle.nn as nn
 
 from ..errors import ConfigError, did_you_mean
 from .base import ClassificationModel
-from .blocks import InvertedResidualUnit
+from .blocks import InvertedResidualUnit, timm_blocks, timm_rename, timm_unit_keys
 from .layers import ConvBNLayer, SqueezeExcite, make_divisible
 from .registry import register_model
 
@@ -83,16 +88,20 @@ class ResidualUnit(InvertedResidualUnit):
     """MobileNetV3's "bneck", the shared :class:`~ppnets.arch.blocks.InvertedResidualUnit` with its
     PaddleClas names: 1×1 ``expand_conv`` → k×k ``bottleneck_conv`` → [``mid_se``] → 1×1 ``linear_conv``,
     + identity if stride 1 and ``in == out``. ``expand=False`` omits the expansion conv (requires
-    ``mid == in``). ``se_channels`` is the SE bottleneck width; None means PaddleClas's plain ``mid // 4``."""
+    ``mid == in``). ``se_channels`` is the SE bottleneck width; None means PaddleClas's plain ``mid // 4``.
+    ``padding`` and ``bn_epsilon`` as :class:`~ppnets.arch.blocks.InvertedResidualUnit` (``"same"`` and 1e-3
+    for TF weights)."""
 
     def __init__(self, in_channels: int, mid_channels: int, out_channels: int, kernel_size: int,
                  stride: int, use_se: bool, act: str, expand: bool = True,
-                 se_gate: str = "hardsigmoid_pc", se_channels: Optional[int] = None) -> None:
+                 se_gate: str = "hardsigmoid_pc", se_channels: Optional[int] = None,
+                 padding: Optional[str] = None, bn_epsilon: float = 1e-5) -> None:
         # PaddleClas reduces to plain ``mid // 4`` (no rounding): 8 → 2, 88 → 22.
         reduced = mid_channels // 4 if se_channels is None else se_channels
         se = SqueezeExcite(mid_channels, reduced, act="relu", gate=se_gate) if use_se else None
         super().__init__(in_channels, out_channels, stride, expand=expand, mid_channels=mid_channels,
-                         kernel_size=kernel_size, act=act, se=se, conv_names=("conv", "bn"), title="Bneck",
+                         kernel_size=kernel_size, act=act, se=se, padding=padding, bn_epsilon=bn_epsilon,
+                         conv_names=("conv", "bn"), title="Bneck",
                          names=("expand_conv", "bottleneck_conv", "mid_se", "linear_conv"))
 
 
@@ -110,6 +119,11 @@ class MobileNetV3(ClassificationModel):
             exp == input width (first block), 1024-wide last conv for small, h-sigmoid
             ``relu6(x + 3) / 6`` SE gate, SE width ``make_divisible(mid / 4, 8)``, a bias in
             the last conv. Its state_dict no longer matches PaddleClas.
+        dropout_mode: ``"downscale_in_infer"`` (PaddleClas's weights expect it) or ``"upscale_in_train"``
+            (ordinary dropout, identity at inference: timm's weights).
+        padding: None (symmetric) or ``"same"`` (TF SAME for the stem and the strided depthwise convs:
+            weights trained in TensorFlow, timm's ``tf_`` ports).
+        bn_epsilon: BatchNorm epsilon (1e-3 for TF weights).
 
     ``num_features`` is the width of the ``last_second_conv`` map ``forward_features`` returns
     (960 / 576 channels at 1.0); ``head_hidden_size`` the width of the last conv after the
@@ -117,7 +131,8 @@ class MobileNetV3(ClassificationModel):
     """
 
     def __init__(self, variant: str = "large", scale: float = 1.0, class_num: int = 1000,
-                 dropout: float = 0.2, paper_exact: bool = False) -> None:
+                 dropout: float = 0.2, paper_exact: bool = False, dropout_mode: str = "downscale_in_infer",
+                 padding: Optional[str] = None, bn_epsilon: float = 1e-5) -> None:
         super().__init__()
         if variant not in ARCHS:
             raise ConfigError(f"MobileNetV3: unknown variant '{variant}'{did_you_mean(variant, ARCHS)}; "
@@ -125,14 +140,17 @@ class MobileNetV3(ClassificationModel):
         self.variant, self.scale = variant, scale
         arch: Sequence[Tuple[int, int, int, bool, str, int]] = ARCHS[variant]
         in_c = make_divisible(STEM_CHANNELS * scale)
-        self.conv = ConvBNLayer(3, in_c, 3, 2, act="hardswish")
+        if padding not in (None, "same"):
+            raise ConfigError(f"MobileNetV3: padding must be None or 'same', got {padding!r}")
+        self.conv = ConvBNLayer(3, in_c, 3, 2, padding=padding, act="hardswish", bn_epsilon=bn_epsilon)
         blocks, widths = [], []
         for k, exp, c, se, act, s in arch:
             mid, out = make_divisible(exp * scale), make_divisible(c * scale)
             blocks.append(ResidualUnit(in_c, mid, out, k, s, se, act,
                                        expand=not (paper_exact and mid == in_c),
                                        se_gate="hardsigmoid" if paper_exact else "hardsigmoid_pc",
-                                       se_channels=make_divisible(mid / 4) if paper_exact else None))
+                                       se_channels=make_divisible(mid / 4) if paper_exact else None,
+                                       padding=padding, bn_epsilon=bn_epsilon))
             in_c = out
             widths.append(out)
         self.blocks = nn.Sequential(*blocks)
@@ -140,13 +158,36 @@ class MobileNetV3(ClassificationModel):
         self.add_stages_by_stride([f"blocks.{i}" for i in range(len(arch))], [row[5] for row in arch], widths,
                                   reduction=2)
         last_second = make_divisible(LAST_SECOND[variant] * scale)
-        self.last_second_conv = ConvBNLayer(in_c, last_second, 1, act="hardswish")
+        self.last_second_conv = ConvBNLayer(in_c, last_second, 1, act="hardswish", bn_epsilon=bn_epsilon)
         self.neck_modules = ("last_second_conv",)
         hidden = (LAST_CONV_PAPER if paper_exact else LAST_CONV)[variant]
         # PaddleClas's last conv has no bias; the paper's (TF slim: BN-free conv2d) has one
         self.last_conv = nn.Conv2D(last_second, hidden, 1, bias_attr=None if paper_exact else False)
         self.init_head(last_second, class_num, classifier="fc", hidden="last_conv", hidden_size=hidden,
-                       hidden_act="hardswish", dropout=dropout, dropout_mode="downscale_in_infer")
+                       hidden_act="hardswish", dropout=dropout, dropout_mode=dropout_mode)
+
+
+_TIMM_REST = {"conv_stem.": "conv.conv.", "bn1.": "conv.bn.", "conv_head.": "last_conv.", "classifier.": "fc."}
+_BNECK_NAMES = ("expand_conv", "bottleneck_conv", "mid_se", "linear_conv")
+
+
+def from_timm(state_dict: Dict[str, Any]) -> Dict[str, Any]:
+    """timm's ``mobilenetv3_*`` / ``tf_mobilenetv3_*`` keys → PaddleClas's: ``conv_stem``/``bn1`` → ``conv``;
+    timm's stages of blocks → the flat ``blocks.<n>`` (``conv_pw``/``bn1`` → ``expand_conv``,
+    ``conv_dw``/``bn2`` → ``bottleneck_conv``, ``se.conv_reduce``/``conv_expand`` → ``mid_se.conv1``/``conv2``,
+    ``conv_pwl``/``bn3`` → ``linear_conv``; the first, separable block has no expansion); the last
+    stage's 1×1 ``conv``/``bn1`` → ``last_second_conv``; ``conv_head`` → ``last_conv``; ``classifier``
+    → ``fc``."""
+    blocks, rest = timm_blocks(state_dict)
+    out = timm_rename(rest, _TIMM_REST)
+    n = 0
+    for where, block in blocks:
+        if "conv.weight" in block:  # timm's ConvBnAct, the 1×1 conv before the pooling
+            out.update(timm_rename(block, {"conv.": "last_second_conv.conv.", "bn1.": "last_second_conv.bn."}))
+            continue
+        out.update(timm_unit_keys(where, block, f"blocks.{n}.", _BNECK_NAMES, se_names=("conv1", "conv2")))
+        n += 1
+    return out
 
 
 _PAPER = "Searching for MobileNetV3 (Howard et al., arXiv:1905.02244)"
@@ -155,3 +196,10 @@ for _variant in ("small", "large"):
         register_model(f"MobileNetV3_{_variant}_{_suffix}", MobileNetV3, family="MobileNetV3",
                        input_size=224, paper=_PAPER, year=2019, paddleclas=True,
                        variant=_variant, scale=_scale)
+_TIMM = dict(paper_exact=True, dropout_mode="upscale_in_train")
+for _variant in ("small", "large"):
+    for _suffix, _tf in (("timm", {}), ("tf", dict(padding="same", bn_epsilon=1e-3))):
+        register_model(f"MobileNetV3_{_variant}_x1_0_{_suffix}", MobileNetV3, family="MobileNetV3", input_size=224,
+                       paper=_PAPER, year=2019, paddleclas=False,
+                       timm=(f"{'tf_' if _tf else ''}mobilenetv3_{_variant}_100",), from_timm=from_timm,
+                       variant=_variant, scale=1.0, **_TIMM, **_tf)
