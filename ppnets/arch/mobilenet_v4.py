@@ -388,11 +388,12 @@ def from_timm(state_dict: Dict[str, Any]) -> Dict[str, Any]:
 
 _PAPER = "MobileNetV4: Universal Models for the Mobile Ecosystem (Qin et al., arXiv:2404.10518)"
 for _variant, (_, _, _, _size) in VARIANTS.items():
-    # the conv models are timm's exactly; the hybrids differ in the attention scale only
+    # the conv models are timm's exactly; the hybrids differ in the attention scale only, so timm's
+    # hybrid weights must not convert onto PaddleClas's (no from_timm there: the keys do not fit)
     _hybrid = _variant.startswith("hybrid")
     register_model(f"MobileNetV4_{_variant}", MobileNetV4, family="MobileNetV4", input_size=_size,
                    paper=_PAPER, year=2024, paddleclas=True, variant=_variant,
-                   timm=() if _hybrid else (f"mobilenetv4_{_variant}",), from_timm=from_timm)
+                   timm=() if _hybrid else (f"mobilenetv4_{_variant}",), from_timm=None if _hybrid else from_timm)
     if _hybrid:
         register_model(f"MobileNetV4_{_variant}_timm", MobileNetV4, family="MobileNetV4", input_size=_size,
                        paper=_PAPER, year=2024, paddleclas=False, variant=_variant, attn_scale="kv_dim",
