@@ -27,8 +27,12 @@ def model_sizes() -> Dict[str, Tuple[int, int, int]]:
 
 def manifest(name: str) -> List[Tuple[str, List[int]]]:
     """PaddleClas's state_dict of ``name`` (class_num=1000): [(key, shape)] in order."""
+    return _read_manifest(os.path.join(HERE, "paddleclas_keys", f"{name}.txt"))
+
+
+def _read_manifest(path: str) -> List[Tuple[str, List[int]]]:
     rows = []
-    with open(os.path.join(HERE, "paddleclas_keys", f"{name}.txt"), encoding="utf-8") as f:
+    with open(path, encoding="utf-8") as f:
         for line in f:
             if line.strip():
                 key, shape = line.rstrip("\n").split(" ", 1)
@@ -84,6 +88,11 @@ def timm_reference_names() -> List[str]:
     """timm's model names with a reference in ``tests/reference/timm/`` (a copy of the project's
     read-only timm references: key manifest and timm's logits on deterministic stand-in weights)."""
     return sorted(f[:-4] for f in os.listdir(TIMM) if f.endswith(".npz"))
+
+
+def timm_manifest(name: str) -> List[Tuple[str, List[int]]]:
+    """timm's state_dict of timm's model ``name``: [(key, shape)] in order (its floating-point tensors)."""
+    return _read_manifest(os.path.join(TIMM, f"{name}.keys.txt"))
 
 
 def timm_reference(name: str):

@@ -60,6 +60,33 @@ def test_se_is_linear_with_a_clip_gate():
     np.testing.assert_allclose(se(paddle.to_tensor(x)).numpy(), expected, rtol=1e-5, atol=1e-5)
 
 
+def test_timm_variant_se_is_rounded_to_4_with_a_hard_sigmoid_gate():
+    """timm's GhostNet SE: bottleneck make_divisible(hidden / 4, 4) (72 → 20; PaddleClas: 18), gate
+    clip(x / 6 + 0.5, 0, 1)."""
+    paddle.seed(1)
+    assert GhostBottleneck(24, 72, 40, 5, 2, use_se=True).se_block.squeeze.weight.shape == [72, 18]
+    se = GhostBottleneck(24, 72, 40, 5, 2, use_se=True, se_divisor=4, se_gate="hardsigmoid").se_block
+    assert se.squeeze.weight.shape == [72, 20] and se.excitation.weight.shape == [20, 72]
+    x = (np.random.default_rng(0).standard_normal((2, 72, 3, 3)) * 3).astype("float32")
+    s = np.maximum(x.mean(axis=(2, 3)) @ se.squeeze.weight.numpy() + se.squeeze.bias.numpy(), 0)
+    s = s @ se.excitation.weight.numpy() + se.excitation.bias.numpy()
+    expected = x * np.clip(s / 6 + 0.5, 0, 1)[:, :, None, None]
+    np.testing.assert_allclose(se(paddle.to_tensor(x)).numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_timm_variant_head_conv_has_a_bias_and_no_bn():
+    paddle.seed(0)
+    model = ppnets.build_model("GhostNet_x0_5_timm", class_num=4)
+    assert model.fc_0.bn_layer is None and model.fc_0.conv_layer.bias.shape == [1280]
+    assert [k for k in model.state_dict() if k.startswith("fc_0.")] == ["fc_0._conv.weight", "fc_0._conv.bias"]
+    model.eval()
+    feats = paddle.randn([2, model.num_features, 2, 2])
+    with paddle.no_grad():
+        hidden = paddle.nn.functional.relu(model.fc_0.conv_layer(feats.mean(axis=[2, 3], keepdim=True))).flatten(1)
+        np.testing.assert_allclose(model.forward_head(feats).numpy(), model.fc_1(hidden).numpy(), rtol=1e-5,
+                                   atol=1e-6)
+
+
 @pytest.mark.parametrize("name, widths, last", [("GhostNet_x1_0", [16, 24, 40, 112, 160], 960),
                                                 ("GhostNet_x0_5", [8, 12, 20, 56, 80], 480)])
 def test_stages(name, widths, last):

@@ -8,9 +8,10 @@ import pytest
 
 import ppnets
 from ppnets.arch.mobilenet_v4 import ARCHS, MobileAttention, UniversalInvertedResidual
-from ppnets.errors import ConfigError
+from ppnets.arch.timm import convert_timm_state_dict, timm_to_ppnets_name
+from ppnets.errors import CheckpointError, ConfigError
 
-from reference import check_paddleclas_file_loads
+from reference import check_paddleclas_file_loads, timm_manifest
 
 #: PaddleClas's MODEL_STAGES_PATTERN (the last entry of each, the 1×1 conv to 960, is ppnets's neck)
 PADDLECLAS_STAGES = {
@@ -28,12 +29,14 @@ def _conv1x1(w, x):  # w [out, in, 1, 1], x [in, H, W]
     return np.einsum("oi,ihw->ohw", w[:, :, 0, 0], x)
 
 
-@pytest.mark.parametrize("kv_stride", [1, 2])
-def test_mobile_mqa_is_multi_query_attention(kv_stride):
-    """Every query head attends to the one shared key/value head, logits scaled by query_dim ** -0.5."""
+@pytest.mark.parametrize("kv_stride, attn_scale", [(1, "query_dim"), (2, "query_dim"), (2, "kv_dim")])
+def test_mobile_mqa_is_multi_query_attention(kv_stride, attn_scale):
+    """Every query head attends to the one shared key/value head, logits scaled by query_dim ** -0.5
+    (PaddleClas's) or kv_dim ** -0.5 (timm's)."""
     paddle.seed(0)
     heads, kv, c = 2, 4, 6
-    block = MobileAttention(c, c, 3, heads, heads * kv, kv, kv_stride, layer_scale=0.5)
+    block = MobileAttention(c, c, 3, heads, heads * kv, kv, kv_stride, layer_scale=0.5, attn_scale=attn_scale)
+    scale = (heads * kv if attn_scale == "query_dim" else kv) ** -0.5
     block.eval()
     x = np.random.default_rng(0).standard_normal((2, c, 6, 6)).astype("float32")
     with paddle.no_grad():
@@ -48,7 +51,7 @@ def test_mobile_mqa_is_multi_query_attention(kv_stride):
         q = _conv1x1(block.query_proj.weight.numpy(), y[b]).reshape(heads, kv, -1)      # [h, d, HW]
         k = _conv1x1(block.key_proj.weight.numpy(), k_in[b]).reshape(kv, -1)            # [d, L]
         v = _conv1x1(block.value_proj.weight.numpy(), v_in[b]).reshape(kv, -1)
-        out = np.stack([_softmax(q[h].T @ k * (heads * kv) ** -0.5) @ v.T for h in range(heads)])  # [h, HW, d]
+        out = np.stack([_softmax(q[h].T @ k * scale) @ v.T for h in range(heads)])  # [h, HW, d]
         attn = out.transpose(0, 2, 1).reshape(heads * kv, 6, 6)
         proj = _conv1x1(block.proj.weight.numpy(), attn)
         expected[b] = x[b] + proj * block.layer_scale.gamma.numpy()[:, None, None]
@@ -58,6 +61,25 @@ def test_mobile_mqa_is_multi_query_attention(kv_stride):
 def test_mqa_rejects_a_query_width_that_is_not_heads_times_kv():
     with pytest.raises(ConfigError, match="query_dim 12 must be heads × kv_dim = 8"):
         MobileAttention(8, 8, 3, 2, 12, 4, 1)
+    with pytest.raises(ConfigError, match="attn_scale 'head' is not one of query_dim, kv_dim"):
+        MobileAttention(8, 8, 3, 2, 8, 4, 1, attn_scale="head")
+
+
+def test_timm_hybrids_differ_from_paddleclas_only_in_the_attention_scale():
+    """timm's hybrid weights go to the *_timm model (same keys, kv_dim ** -0.5), never onto PaddleClas's."""
+    assert timm_to_ppnets_name("mobilenetv4_hybrid_medium.ix_e550_r256_in1k") == "MobileNetV4_hybrid_medium_timm"
+    assert timm_to_ppnets_name("mobilenetv4_conv_small") == "MobileNetV4_conv_small"
+    with paddle.LazyGuard():
+        paddleclas, timm = (ppnets.build_model(f"MobileNetV4_hybrid_medium{s}") for s in ("", "_timm"))
+    assert [(k, v.shape) for k, v in paddleclas.state_dict().items()] == \
+        [(k, v.shape) for k, v in timm.state_dict().items()]
+    scales = [(a.scale, b.scale) for a, b in zip(paddleclas.sublayers(), timm.sublayers())
+              if isinstance(a, MobileAttention)]
+    assert len(scales) == 8 and set(scales) == {(256 ** -0.5, 64 ** -0.5)}
+    timm_file = {k: np.zeros(shape, "float32") for k, shape in timm_manifest("mobilenetv4_hybrid_medium")}
+    with pytest.raises(CheckpointError, match="timm weights converted to ppnets's layout do not fit "
+                                              "MobileNetV4_hybrid_medium: .* missing key"):
+        convert_timm_state_dict("MobileNetV4_hybrid_medium", timm_file)
 
 
 @pytest.mark.parametrize("k0, k1, title, n_dw", [(3, 5, "UIB ExtraDW", 2), (0, 3, "UIB IB", 1),

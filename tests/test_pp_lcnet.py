@@ -6,9 +6,12 @@ import paddle
 import pytest
 
 import ppnets
+from ppnets.arch.convert import check_layout
 from ppnets.arch.pp_lcnet import ARCH, LCNetBlock
+from ppnets.arch.timm import convert_timm_state_dict
+from ppnets.errors import CheckpointError
 
-from reference import check_paddleclas_file_loads
+from reference import check_paddleclas_file_loads, timm_manifest
 
 
 def test_se_and_5x5_kernels_only_late():
@@ -45,6 +48,29 @@ def test_head_dropout_scales_at_inference():
     hidden = paddle.nn.functional.hardswish(model.last_conv(pooled)).flatten(1) * (1 - 0.2)
     with paddle.no_grad():
         np.testing.assert_allclose(model.forward_head(feats).numpy(), model.fc(hidden).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_timm_variant_has_a_head_bias_and_an_identity_dropout_at_inference():
+    """timm's lcnet: PaddleClas's keys plus ``last_conv.bias``, and no 1 - p scaling in eval mode; its
+    weights (converted) do not fit PaddleClas's model."""
+    paddle.seed(0)
+    paddleclas, model = (ppnets.build_model(n, class_num=5) for n in ("PPLCNet_x0_35", "PPLCNet_x0_35_timm"))
+    mine, theirs = dict(_layout(model)), dict(_layout(paddleclas))
+    assert {k: v for k, v in mine.items() if k not in theirs} == {"last_conv.bias": [1280]} and set(theirs) < set(mine)
+    model.eval()
+    feats = paddle.randn([2, model.num_features, 2, 2])
+    pooled = feats.mean(axis=[2, 3], keepdim=True)
+    with paddle.no_grad():
+        hidden = paddle.nn.functional.hardswish(model.last_conv(pooled)).flatten(1)
+        np.testing.assert_allclose(model.forward_head(feats).numpy(), model.fc(hidden).numpy(), rtol=1e-5, atol=1e-6)
+    timm_file = {k: np.zeros(shape, "float32") for k, shape in timm_manifest("lcnet_035")}
+    converted = convert_timm_state_dict("lcnet_035", timm_file)
+    with pytest.raises(CheckpointError, match=r"do not fit PPLCNet_x0_35: 1 unexpected key\(s\): last_conv.bias$"):
+        check_layout("PPLCNet_x0_35", converted)
+
+
+def _layout(model):
+    return [(k, list(v.shape)) for k, v in model.state_dict().items()]
 
 
 def test_without_last_conv_the_classifier_reads_the_pooled_stage():

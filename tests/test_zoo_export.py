@@ -32,6 +32,9 @@ HEAVY = {f"EfficientNetB{i}" for i in range(3, 8)}  # built and counted elsewher
 LIGHT = [n for n in ALL if n not in HEAVY]
 #: ModelInfo defaults that only resize a network (same ops, other sizes)
 SCALING_KEYS = {"scale", "width_mult", "depth_mult", "dropout"}
+#: defaults of the ``*_timm`` variants that swap a detail for timm's (a conv bias, the dropout mode, the
+#: SE width rounding and gate, a head without BN, the attention scale): ops the other exports already run
+TIMM_DETAIL_KEYS = {"head_bias", "dropout_mode", "se_divisor", "se_gate", "head_norm", "attn_scale"}
 
 
 #: families whose variants are different tables of the same blocks: the one model that holds every
@@ -63,7 +66,8 @@ def representatives(names):
             groups[info.family] = ((0, 0), ONE_PER_FAMILY[info.family])
             continue
         d = info.defaults
-        key = [info.family] + sorted((k, str(v)) for k, v in d.items() if k not in SCALING_KEYS | {"groups"})
+        same_ops = SCALING_KEYS | TIMM_DETAIL_KEYS | {"groups"}
+        key = [info.family] + sorted((k, str(v)) for k, v in d.items() if k not in same_ops)
         if "groups" in d:
             key.append(("grouped", d["groups"] > 1))
         key = tuple(key)

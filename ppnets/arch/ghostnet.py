@@ -12,18 +12,25 @@ BN + ReLU 1×1 conv after the global pooling.
 The layout is PaddleClas's (keys ``conv1._conv``, ``_ghostbottleneck_N.ghost_module_1.primary_conv``,
 ``….se_block.squeeze`` (linear layers), ``conv_last``, ``fc_0``, ``fc_1``), so its pretrained
 ``.pdparams`` load unchanged. Widths are ``make_divisible(c * scale, 4)``.
+
+timm's ``ghostnet_*`` differs in three details: its SE bottleneck is ``make_divisible(hidden / 4, 4)``
+wide (PaddleClas: ``hidden // 4``, e.g. 20 vs 18 channels), its gate is the h-sigmoid
+``clip(x / 6 + 0.5, 0, 1)`` (PaddleClas: ``clip(x, 0, 1)``), and its 1280-wide conv after the
+pooling has a bias and no BN. ``GhostNet_x*_timm`` (``se_divisor=4, se_gate="hardsigmoid",
+head_norm=False``) is timm's; :func:`from_timm` maps its keys.
 """
 from __future__ import annotations
 
 import math
-from typing import Tuple
+import re
+from typing import Any, Dict, Optional, Tuple
 
 import paddle
 import paddle.nn as nn
 
 from .base import ClassificationModel
 from .blocks import BlockPaths
-from .layers import SqueezeExcite, conv_bn_legacy, make_divisible
+from .layers import LEGACY_NAMES, ConvBNLayer, SqueezeExcite, conv_bn_legacy, make_divisible
 from .registry import register_model
 
 __all__ = ["ARCH", "GhostNet", "GhostModule", "GhostBottleneck"]
@@ -76,17 +83,20 @@ class GhostBottleneck(nn.Layer):
     """Ghost module (ReLU) → [k×k depthwise /2, BN] → [SE] → Ghost module (linear), plus the input
     (stride 1, same width) or a k×k depthwise (stride ``stride``) + 1×1 projection of it.
 
-    The SE is PaddleClas's: linear layers, ``hidden // 4`` bottleneck, ReLU, ``clip(x, 0, 1)`` gate.
+    The SE is PaddleClas's: linear layers, ``hidden // 4`` bottleneck, ReLU, ``clip(x, 0, 1)`` gate;
+    ``se_divisor`` rounds the bottleneck to ``make_divisible(hidden / 4, se_divisor)`` instead and
+    ``se_gate`` names another gate (timm's: 4 and "hardsigmoid").
     """
 
     def __init__(self, in_channels: int, hidden: int, out_channels: int, kernel_size: int, stride: int,
-                 use_se: bool) -> None:
+                 use_se: bool, se_divisor: Optional[int] = None, se_gate: str = "hardclip") -> None:
         super().__init__()
         self.shortcut = stride == 1 and in_channels == out_channels
         self.ghost_module_1 = GhostModule(in_channels, hidden, relu=True)
         self.depthwise_conv = (conv_bn_legacy(hidden, hidden, kernel_size, stride, groups=hidden)
                                if stride == 2 else None)
-        self.se_block = (SqueezeExcite(hidden, hidden // 4, act="relu", gate="hardclip",
+        squeeze = hidden // 4 if se_divisor is None else make_divisible(hidden / 4, se_divisor)
+        self.se_block = (SqueezeExcite(hidden, squeeze, act="relu", gate=se_gate,
                                        names=("squeeze", "excitation"), linear=True) if use_se else None)
         self.ghost_module_2 = GhostModule(hidden, out_channels, relu=False)
         if not self.shortcut:
@@ -120,6 +130,9 @@ class GhostNet(ClassificationModel):
             1280-wide conv after pooling.
         class_num: number of classes.
         dropout: dropout before the classifier (PaddleClas: 0.2, inverted dropout).
+        se_divisor, se_gate: the SE bottleneck's rounding and gate (see :class:`GhostBottleneck`;
+            None and "hardclip": PaddleClas's, 4 and "hardsigmoid": timm's).
+        head_norm: the 1×1 conv after pooling has a BN (PaddleClas's); False: a bias instead (timm's).
 
     Sublayers are PaddleClas's: ``conv1``, ``_ghostbottleneck_0`` … ``_15`` (top level, no
     container; the stages group them by resolution), ``conv_last`` (the neck), ``fc_0`` (1×1
@@ -127,7 +140,8 @@ class GhostNet(ClassificationModel):
     ``conv_last`` map (``num_features`` = 960·scale channels).
     """
 
-    def __init__(self, scale: float = 1.0, class_num: int = 1000, dropout: float = 0.2) -> None:
+    def __init__(self, scale: float = 1.0, class_num: int = 1000, dropout: float = 0.2,
+                 se_divisor: Optional[int] = None, se_gate: str = "hardclip", head_norm: bool = True) -> None:
         super().__init__()
         self.scale = scale
         in_c = make_divisible(STEM_CHANNELS * scale, DIVISOR)
@@ -137,19 +151,71 @@ class GhostNet(ClassificationModel):
         for i, (k, exp, c, se, s) in enumerate(ARCH):
             out_c = make_divisible(c * scale, DIVISOR)
             names.append(f"_ghostbottleneck_{i}")
-            self.add_sublayer(names[-1], GhostBottleneck(in_c, make_divisible(exp * scale, DIVISOR), out_c, k, s, se))
+            self.add_sublayer(names[-1], GhostBottleneck(in_c, make_divisible(exp * scale, DIVISOR), out_c, k, s, se,
+                                                         se_divisor, se_gate))
             in_c = out_c
             widths.append(out_c)
         self.add_stages_by_stride(names, [row[4] for row in ARCH], widths, reduction=2)
         last = make_divisible(LAST_CHANNELS * scale, DIVISOR)
         self.conv_last = conv_bn_legacy(in_c, last, 1, act="relu")
         self.neck_modules = ("conv_last",)
-        self.fc_0 = conv_bn_legacy(last, HEAD_CHANNELS, 1, act="relu")
+        self.fc_0 = ConvBNLayer(last, HEAD_CHANNELS, 1, act="relu", bias=not head_norm, norm=head_norm,
+                                names=LEGACY_NAMES)
         self.init_head(last, class_num, classifier="fc_1", hidden="fc_0", hidden_size=HEAD_CHANNELS,
                        dropout=dropout)
+
+
+# ---------------------------------------------------------------------------- timm's weights
+# timm's GhostNet (ghostnet.py) nests the 16 bottlenecks in nine stages ``blocks.0`` … ``blocks.8``
+# and the last 1×1 conv in ``blocks.9``; its parts are Sequentials (``.0`` conv, ``.1`` BN …).
+_TIMM_BLOCK = re.compile(r"blocks\.(\d+)\.(\d+)\.(.+)")
+_TIMM_OUTER = (("conv_stem.weight", "conv1._conv.weight"), ("bn1.", "conv1._batch_norm."),
+               ("conv_head.", "fc_0._conv."), ("classifier.", "fc_1."))
+_TIMM_LAST = (("conv.", "conv_last._conv."), ("bn1.", "conv_last._batch_norm."))
+_TIMM_INNER = tuple((f"ghost{g}.{part}.{i}.", f"ghost_module_{g}.{part}.{name}.")
+                    for g in (1, 2) for part in ("primary_conv", "cheap_operation")
+                    for i, name in ((0, "_conv"), (1, "_batch_norm"))) + (
+    ("conv_dw.", "depthwise_conv._conv."), ("bn_dw.", "depthwise_conv._batch_norm."),
+    ("se.conv_reduce.", "se_block.squeeze."), ("se.conv_expand.", "se_block.excitation."),
+    ("shortcut.0.", "shortcut_depthwise._conv."), ("shortcut.1.", "shortcut_depthwise._batch_norm."),
+    ("shortcut.2.", "shortcut_conv._conv."), ("shortcut.3.", "shortcut_conv._batch_norm."))
+
+
+def _rename(key: str, table: Tuple[Tuple[str, str], ...]) -> str:
+    for old, new in table:
+        if key.startswith(old):
+            return new + key[len(old):]
+    return key
+
+
+def from_timm(state_dict: Dict[str, Any]) -> Dict[str, Any]:
+    """timm's ``ghostnet_*`` keys → PaddleClas's (``blocks.<stage>.<i>`` → ``_ghostbottleneck_<n>``,
+    ``blocks.9.0`` → ``conv_last``, ``conv_head`` → ``fc_0``, ``classifier`` → ``fc_1``), the SE's
+    1×1 convs as Linear weights ``[out, in]``; for the ``GhostNet_x*_timm`` models."""
+    ghost = sorted({(int(m[1]), int(m[2])) for m in map(_TIMM_BLOCK.fullmatch, state_dict)
+                    if m and m[3].startswith("ghost1.")})
+    index = {block: n for n, block in enumerate(ghost)}
+    out = {}
+    for key, value in state_dict.items():
+        m = _TIMM_BLOCK.fullmatch(key)
+        if m is None:
+            out[_rename(key, _TIMM_OUTER)] = value
+            continue
+        block = (int(m[1]), int(m[2]))
+        if block not in index:
+            out[_rename(m[3], _TIMM_LAST)] = value
+            continue
+        key = f"_ghostbottleneck_{index[block]}.{_rename(m[3], _TIMM_INNER)}"
+        if m[3].startswith("se.") and m[3].endswith(".weight"):
+            value = value.reshape(list(value.shape[:2]))       # 1×1 conv [out, in, 1, 1] → Linear [out, in]
+        out[key] = value
+    return out
 
 
 _PAPER = "GhostNet: More Features from Cheap Operations (Han et al., arXiv:1911.11907)"
 for _scale in (0.5, 1.0, 1.3):
     register_model(f"GhostNet_x{str(_scale).replace('.', '_')}", GhostNet, family="GhostNet", input_size=224,
                    paper=_PAPER, year=2020, paddleclas=True, scale=_scale)
+    register_model(f"GhostNet_x{str(_scale).replace('.', '_')}_timm", GhostNet, family="GhostNet", input_size=224,
+                   paper=_PAPER, year=2020, paddleclas=False, scale=_scale, se_divisor=4, se_gate="hardsigmoid",
+                   head_norm=False, timm=(f"ghostnet_{round(_scale * 100):03d}",), from_timm=from_timm)

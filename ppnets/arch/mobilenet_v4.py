@@ -26,10 +26,15 @@ logits are scaled by ``query_dim ** -0.5`` (not the per-head width); its ``drop_
 applied (``dropout`` here, default 0, adds dropout before the classifier as timm does); and
 stochastic depth acts on residual branches only (PaddleClas's also drops the output of the
 plain ``cn`` convs).
+
+timm's weights (``mobilenetv4_*``, :func:`from_timm`) load into the conv models unchanged; timm's
+hybrids scale the attention logits by the per-head width ``kv_dim ** -0.5``, so they load into
+``MobileNetV4_hybrid_{medium,large}_timm`` (``attn_scale="kv_dim"``, otherwise the same model).
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+import re
+from typing import Any, Dict, List, Optional, Tuple
 
 import paddle
 import paddle.nn as nn
@@ -128,6 +133,8 @@ VARIANTS: Dict[str, Tuple[int, str, float, int]] = {
     "hybrid_large": (24, "gelu", 1e-5, 384),
 }
 HEAD_CHANNELS = 1280
+#: attention logit scale ``d ** -0.5`` by: the full query width (PaddleClas) or the per-head key width (timm)
+ATTN_SCALES = ("query_dim", "kv_dim")
 
 
 class LayerScale2D(nn.Layer):
@@ -219,12 +226,16 @@ class MobileAttention(_Residual):
     → 1×1 output projection → [layer scale] → + input."""
 
     def __init__(self, in_c: int, out_c: int, kernel_size: int, heads: int, query_dim: int, kv_dim: int,
-                 kv_stride: int, stride: int = 1, drop_path: float = 0.0, layer_scale: float = 0.0) -> None:
+                 kv_stride: int, stride: int = 1, drop_path: float = 0.0, layer_scale: float = 0.0,
+                 attn_scale: str = "query_dim") -> None:
         super().__init__()
         if query_dim != heads * kv_dim:
             raise ConfigError(f"MobileAttention: query_dim {query_dim} must be heads × kv_dim = {heads * kv_dim}")
+        if attn_scale not in ATTN_SCALES:
+            raise ConfigError(f"MobileAttention: attn_scale '{attn_scale}' is not one of {', '.join(ATTN_SCALES)}")
         self.heads, self.kv_dim, self.query_dim = heads, kv_dim, query_dim
-        self.scale = query_dim ** -0.5   # PaddleClas's scale (the full query width, not kv_dim)
+        # PaddleClas scales the logits by the full query width, timm by the per-head key width
+        self.scale = (query_dim if attn_scale == "query_dim" else kv_dim) ** -0.5
         self.norm = nn.BatchNorm2D(in_c)
         self.query_proj = FastConv2D(in_c, query_dim, 1, bias_attr=False)
         self.key_down_proj = self.value_down_proj = None
@@ -268,6 +279,9 @@ class MobileNetV4(ClassificationModel):
         layer_scale_init_value: initial layer scale of the uir/mqa blocks (None: the variant's,
             1e-5 for the hybrids, 0 = no layer scale for the conv models).
         act: activation (None: the variant's, ReLU or GELU).
+        attn_scale: the Mobile MQA logit scale ``d ** -0.5``: ``"query_dim"`` (PaddleClas's, the
+            full query width ``heads × kv_dim``) or ``"kv_dim"`` (timm's, the per-head key width;
+            the ``*_timm`` hybrids, which load timm's weights).
 
     The stages are those of :data:`ARCHS` (PaddleClas's ``MODEL_STAGES_PATTERN``), the last row,
     the 1×1 conv to 960 channels, is the neck: ``forward_features`` returns its map
@@ -277,7 +291,8 @@ class MobileNetV4(ClassificationModel):
 
     def __init__(self, variant: str = "conv_small", scale: float = 1.0, class_num: int = 1000,
                  dropout: float = 0.0, drop_path_rate: float = 0.0,
-                 layer_scale_init_value: Optional[float] = None, act: Optional[str] = None) -> None:
+                 layer_scale_init_value: Optional[float] = None, act: Optional[str] = None,
+                 attn_scale: str = "query_dim") -> None:
         super().__init__()
         if variant not in ARCHS:
             raise ConfigError(f"MobileNetV4: unknown variant '{variant}'{did_you_mean(variant, ARCHS)}; "
@@ -296,7 +311,8 @@ class MobileNetV4(ClassificationModel):
         for i, stage in enumerate(stages):
             names = []
             for row in stage:
-                block, in_c = self._block(row, in_c, act, drop_path_rate * len(blocks) / n, ls, scale)
+                block, in_c = self._block(row, in_c, act, drop_path_rate * len(blocks) / n, ls, scale,
+                                          attn_scale)
                 names.append(f"blocks.{len(blocks)}")
                 blocks.append(block)
                 reduction *= row[-1]
@@ -309,7 +325,8 @@ class MobileNetV4(ClassificationModel):
                        dropout=dropout)
 
     @staticmethod
-    def _block(row: Row, in_c: int, act: str, drop_path: float, ls: float, scale: float) -> Tuple[nn.Layer, int]:
+    def _block(row: Row, in_c: int, act: str, drop_path: float, ls: float, scale: float,
+               attn_scale: str) -> Tuple[nn.Layer, int]:
         kind, out, *args = row
         out = make_divisible(out * scale)
         if kind == "cn":
@@ -324,10 +341,60 @@ class MobileNetV4(ClassificationModel):
                                              drop_path, ls), out
         dim, k, heads, kv_stride, s = args
         return MobileAttention(in_c, out, k, heads, make_divisible(heads * dim * scale),
-                               make_divisible(dim * scale), kv_stride, s, drop_path, ls), out
+                               make_divisible(dim * scale), kv_stride, s, drop_path, ls, attn_scale), out
+
+
+# ---------------------------------------------------------------------------- timm's weights
+# timm's MobileNetV4 (mobilenetv3.py, _efficientnet_blocks.py) nests its blocks per stage
+# (``blocks.<stage>.<i>``) where PaddleClas numbers them through (``blocks.<n>``), and names the
+# parts of an edge residual and of an attention block differently; the tensors are the same.
+_TIMM_BLOCK = re.compile(r"blocks\.(\d+)\.(\d+)\.(.+)")
+_TIMM_OUTER = (("conv_stem.weight", "conv_stem.conv.weight"), ("bn1.", "conv_stem.bn."),
+               ("conv_head.weight", "conv_head.conv.weight"), ("norm_head.", "conv_head.bn."))
+_TIMM_EDGE = (("conv_exp.weight", "conv_exp.conv.weight"), ("bn1.", "conv_exp.bn."),
+              ("conv_pwl.weight", "conv_pwl.conv.weight"), ("bn2.", "conv_pwl.bn."))
+_TIMM_INNER = (("bn1.", "bn."),                                        # cn: conv, bn1
+               ("attn.query.proj.", "query_proj."), ("attn.output.proj.", "proj."),
+               ("attn.key.down_conv.", "key_down_proj.conv."), ("attn.key.norm.", "key_down_proj.bn."),
+               ("attn.key.proj.", "key_proj."),
+               ("attn.value.down_conv.", "value_down_proj.conv."), ("attn.value.norm.", "value_down_proj.bn."),
+               ("attn.value.proj.", "value_proj."))
+
+
+def _rename(key: str, table: Tuple[Tuple[str, str], ...]) -> str:
+    for old, new in table:
+        if key.startswith(old):
+            return new + key[len(old):]
+    return key
+
+
+def from_timm(state_dict: Dict[str, Any]) -> Dict[str, Any]:
+    """timm's MobileNetV4 keys → PaddleClas's: ``blocks.<stage>.<i>`` numbered through, edge
+    residual ``conv_exp``/``bn1``/``conv_pwl``/``bn2`` → ``conv_exp``/``conv_pwl`` ConvBN pairs, the
+    attention's ``attn.{query,key,value,output}`` → ``query_proj``, ``key_down_proj`` … ``proj``."""
+    found = sorted({(int(m[1]), int(m[2])) for m in map(_TIMM_BLOCK.fullmatch, state_dict) if m})
+    index = {block: n for n, block in enumerate(found)}
+    out = {}
+    for key, value in state_dict.items():
+        m = _TIMM_BLOCK.fullmatch(key)
+        if m is None:
+            out[_rename(key, _TIMM_OUTER)] = value
+            continue
+        block = (int(m[1]), int(m[2]))
+        edge = f"blocks.{block[0]}.{block[1]}.conv_exp.weight" in state_dict
+        out[f"blocks.{index[block]}.{_rename(m[3], _TIMM_EDGE if edge else _TIMM_INNER)}"] = value
+    return out
 
 
 _PAPER = "MobileNetV4: Universal Models for the Mobile Ecosystem (Qin et al., arXiv:2404.10518)"
 for _variant, (_, _, _, _size) in VARIANTS.items():
+    # the conv models are timm's exactly; the hybrids differ in the attention scale only, so timm's
+    # hybrid weights must not convert onto PaddleClas's (no from_timm there: the keys do not fit)
+    _hybrid = _variant.startswith("hybrid")
     register_model(f"MobileNetV4_{_variant}", MobileNetV4, family="MobileNetV4", input_size=_size,
-                   paper=_PAPER, year=2024, paddleclas=True, variant=_variant)
+                   paper=_PAPER, year=2024, paddleclas=True, variant=_variant,
+                   timm=() if _hybrid else (f"mobilenetv4_{_variant}",), from_timm=None if _hybrid else from_timm)
+    if _hybrid:
+        register_model(f"MobileNetV4_{_variant}_timm", MobileNetV4, family="MobileNetV4", input_size=_size,
+                       paper=_PAPER, year=2024, paddleclas=False, variant=_variant, attn_scale="kv_dim",
+                       timm=(f"mobilenetv4_{_variant}",), from_timm=from_timm)

@@ -11,10 +11,16 @@ the pooling (a wide head at almost no latency cost), and the linear classifier.
 The layout is PaddleClas's (keys ``conv1``, ``blocks2.0.dw_conv``, ``blocks6.0.se.conv1``,
 ``last_conv``, ``fc``), so its pretrained ``.pdparams`` load unchanged. Widths are
 ``make_divisible(c * scale, 8)``; the last conv stays 1280 wide at every scale.
+
+timm's ``lcnet_*`` is the same network but for the head: its last conv has a bias, and its
+dropout is the usual inverted one (PaddleClas's "downscale_in_infer" dropout scales the features
+by ``1 - p`` at inference, which its weights expect). ``PPLCNet_x*_timm`` (``head_bias=True``,
+``dropout_mode="upscale_in_train"``) is timm's; :func:`from_timm` maps its keys.
 """
 from __future__ import annotations
 
-from typing import Dict, Tuple
+import re
+from typing import Any, Dict, Tuple
 
 import paddle
 import paddle.nn as nn
@@ -85,6 +91,9 @@ class PPLCNet(ClassificationModel):
         use_last_conv: False drops that conv (and the dropout): the classifier then reads the
             pooled ``blocks6`` features directly (PaddleClas's option for its PULC models).
         act: activation of every conv (PaddleClas: "hardswish").
+        head_bias: give the last conv a bias (timm's ``lcnet_*``; PaddleClas's has none).
+        dropout_mode: ``nn.Dropout``'s mode of that dropout ("downscale_in_infer": PaddleClas's;
+            "upscale_in_train": timm's, the identity at inference).
 
     The stages are PaddleClas's ``blocks2`` … ``blocks6``; ``forward_features`` returns the
     ``blocks6`` map (``num_features`` = 512·scale channels); the head is pool → [last conv →
@@ -92,7 +101,8 @@ class PPLCNet(ClassificationModel):
     """
 
     def __init__(self, scale: float = 1.0, class_num: int = 1000, dropout: float = 0.2,
-                 class_expand: int = CLASS_EXPAND, use_last_conv: bool = True, act: str = "hardswish") -> None:
+                 class_expand: int = CLASS_EXPAND, use_last_conv: bool = True, act: str = "hardswish",
+                 head_bias: bool = False, dropout_mode: str = "downscale_in_infer") -> None:
         super().__init__()
         self.scale = scale
         in_c = make_divisible(STEM_CHANNELS * scale)
@@ -108,14 +118,52 @@ class PPLCNet(ClassificationModel):
             setattr(self, stage, nn.Sequential(*blocks))
             self.add_stage(stage, in_c, reduction)
         if use_last_conv:
-            self.last_conv = nn.Conv2D(in_c, class_expand, 1, bias_attr=False)
+            self.last_conv = nn.Conv2D(in_c, class_expand, 1, bias_attr=None if head_bias else False)
             self.init_head(in_c, class_num, classifier="fc", hidden="last_conv", hidden_size=class_expand,
-                           hidden_act=act, dropout=dropout, dropout_mode="downscale_in_infer")
+                           hidden_act=act, dropout=dropout, dropout_mode=dropout_mode)
         else:
             self.init_head(in_c, class_num, classifier="fc")
+
+
+# ---------------------------------------------------------------------------- timm's weights
+# timm's LCNet (mobilenetv3.py, ``_gen_lcnet``) holds the 13 blocks in six stages ``blocks.0`` …
+# ``blocks.5`` where PaddleClas has five: its stages 3 (2 blocks) and 4 (4 blocks) are ``blocks5``.
+_TIMM_STAGES = (("blocks2", 0), ("blocks3", 0), ("blocks4", 0), ("blocks5", 0), ("blocks5", 2), ("blocks6", 0))
+_TIMM_BLOCK = re.compile(r"blocks\.(\d+)\.(\d+)\.(.+)")
+_TIMM_OUTER = (("conv_stem.weight", "conv1.conv.weight"), ("bn1.", "conv1.bn."), ("conv_head.", "last_conv."),
+               ("classifier.", "fc."))
+_TIMM_INNER = (("conv_dw.weight", "dw_conv.conv.weight"), ("bn1.", "dw_conv.bn."),
+               ("conv_pw.weight", "pw_conv.conv.weight"), ("bn2.", "pw_conv.bn."),
+               ("se.conv_reduce.", "se.conv1."), ("se.conv_expand.", "se.conv2."))
+
+
+def _rename(key: str, table: Tuple[Tuple[str, str], ...]) -> str:
+    for old, new in table:
+        if key.startswith(old):
+            return new + key[len(old):]
+    return key
+
+
+def from_timm(state_dict: Dict[str, Any]) -> Dict[str, Any]:
+    """timm's ``lcnet_*`` keys → PaddleClas's (``blocks.<stage>.<i>.conv_dw`` → ``blocks<n>.<j>.dw_conv.conv``
+    …, ``conv_head`` → ``last_conv``, ``classifier`` → ``fc``), for the ``PPLCNet_x*_timm`` models."""
+    out = {}
+    for key, value in state_dict.items():
+        m = _TIMM_BLOCK.fullmatch(key)
+        if m is None:
+            out[_rename(key, _TIMM_OUTER)] = value
+            continue
+        stage, first = _TIMM_STAGES[int(m[1])]
+        out[f"{stage}.{first + int(m[2])}.{_rename(m[3], _TIMM_INNER)}"] = value
+    return out
 
 
 _PAPER = "PP-LCNet: A Lightweight CPU Convolutional Neural Network (Cui et al., arXiv:2109.15099)"
 for _scale in (0.25, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5):
     register_model(f"PPLCNet_x{str(_scale).replace('.', '_')}", PPLCNet, family="PPLCNet", input_size=224,
                    paper=_PAPER, year=2021, paddleclas=True, scale=_scale)
+# timm's lcnet_035 … lcnet_150 (timm ships weights for 050, 075 and 100)
+for _scale in (0.35, 0.5, 0.75, 1.0, 1.5):
+    register_model(f"PPLCNet_x{str(_scale).replace('.', '_')}_timm", PPLCNet, family="PPLCNet", input_size=224,
+                   paper=_PAPER, year=2021, paddleclas=False, scale=_scale, head_bias=True,
+                   dropout_mode="upscale_in_train", timm=(f"lcnet_{round(_scale * 100):03d}",), from_timm=from_timm)
