@@ -41,9 +41,10 @@ import paddle.nn as nn
 
 from ..errors import CheckpointError, ConfigError
 from .base import ClassificationModel
-from .blocks import InvertedResidualUnit, timm_blocks, timm_rename, timm_unit_keys
+from .blocks import InvertedResidualUnit
 from .layers import ConvBNLayer, SqueezeExcite, make_divisible
 from .registry import register_model
+from .timm_keys import timm_blocks, timm_rename, timm_unit_keys
 
 __all__ = ["ARCH", "SCALING", "EfficientNet", "MBConvBlock", "round_filters", "round_repeats",
            "from_paddleclas", "from_timm"]

@@ -22,7 +22,6 @@ head_norm=False``) is timm's; :func:`from_timm` maps its keys.
 from __future__ import annotations
 
 import math
-import re
 from typing import Any, Dict, Optional, Tuple
 
 import paddle
@@ -32,6 +31,7 @@ from .base import ClassificationModel
 from .blocks import BlockPaths
 from .layers import LEGACY_NAMES, ConvBNLayer, SqueezeExcite, conv_bn_legacy, make_divisible
 from .registry import register_model
+from .timm_keys import TIMM_BLOCK, rename_key
 
 __all__ = ["ARCH", "GhostNet", "GhostModule", "GhostBottleneck"]
 
@@ -168,7 +168,6 @@ class GhostNet(ClassificationModel):
 # ---------------------------------------------------------------------------- timm's weights
 # timm's GhostNet (ghostnet.py) nests the 16 bottlenecks in nine stages ``blocks.0`` … ``blocks.8``
 # and the last 1×1 conv in ``blocks.9``; its parts are Sequentials (``.0`` conv, ``.1`` BN …).
-_TIMM_BLOCK = re.compile(r"blocks\.(\d+)\.(\d+)\.(.+)")
 _TIMM_OUTER = (("conv_stem.weight", "conv1._conv.weight"), ("bn1.", "conv1._batch_norm."),
                ("conv_head.", "fc_0._conv."), ("classifier.", "fc_1."))
 _TIMM_LAST = (("conv.", "conv_last._conv."), ("bn1.", "conv_last._batch_norm."))
@@ -181,31 +180,24 @@ _TIMM_INNER = tuple((f"ghost{g}.{part}.{i}.", f"ghost_module_{g}.{part}.{name}."
     ("shortcut.2.", "shortcut_conv._conv."), ("shortcut.3.", "shortcut_conv._batch_norm."))
 
 
-def _rename(key: str, table: Tuple[Tuple[str, str], ...]) -> str:
-    for old, new in table:
-        if key.startswith(old):
-            return new + key[len(old):]
-    return key
-
-
 def from_timm(state_dict: Dict[str, Any]) -> Dict[str, Any]:
     """timm's ``ghostnet_*`` keys → PaddleClas's (``blocks.<stage>.<i>`` → ``_ghostbottleneck_<n>``,
     ``blocks.9.0`` → ``conv_last``, ``conv_head`` → ``fc_0``, ``classifier`` → ``fc_1``), the SE's
     1×1 convs as Linear weights ``[out, in]``; for the ``GhostNet_x*_timm`` models."""
-    ghost = sorted({(int(m[1]), int(m[2])) for m in map(_TIMM_BLOCK.fullmatch, state_dict)
+    ghost = sorted({(int(m[1]), int(m[2])) for m in map(TIMM_BLOCK.fullmatch, state_dict)
                     if m and m[3].startswith("ghost1.")})
     index = {block: n for n, block in enumerate(ghost)}
     out = {}
     for key, value in state_dict.items():
-        m = _TIMM_BLOCK.fullmatch(key)
+        m = TIMM_BLOCK.fullmatch(key)
         if m is None:
-            out[_rename(key, _TIMM_OUTER)] = value
+            out[rename_key(key, _TIMM_OUTER)] = value
             continue
         block = (int(m[1]), int(m[2]))
         if block not in index:
-            out[_rename(m[3], _TIMM_LAST)] = value
+            out[rename_key(m[3], _TIMM_LAST)] = value
             continue
-        key = f"_ghostbottleneck_{index[block]}.{_rename(m[3], _TIMM_INNER)}"
+        key = f"_ghostbottleneck_{index[block]}.{rename_key(m[3], _TIMM_INNER)}"
         if m[3].startswith("se.") and m[3].endswith(".weight"):
             value = value.reshape(list(value.shape[:2]))       # 1×1 conv [out, in, 1, 1] → Linear [out, in]
         out[key] = value

@@ -22,9 +22,10 @@ import paddle
 import paddle.nn as nn
 
 from .base import ClassificationModel
-from .blocks import BlockPaths, timm_blocks, timm_rename, timm_unit_keys
+from .blocks import BlockPaths
 from .layers import ConvBNLayer
 from .registry import register_model
+from .timm_keys import timm_blocks, timm_rename, timm_unit_keys
 
 #: The stem, paper Table 1: (kernel, output channels, stride) of a full 3×3 convolution.
 STEM: Tuple[int, int, int] = (3, 32, 2)

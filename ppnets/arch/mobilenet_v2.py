@@ -18,9 +18,10 @@ import paddle
 import paddle.nn as nn
 
 from .base import ClassificationModel
-from .blocks import LEGACY_UNIT_NAMES, InvertedResidualUnit, timm_blocks, timm_rename, timm_unit_keys
+from .blocks import LEGACY_UNIT_NAMES, InvertedResidualUnit
 from .layers import LEGACY_NAMES, conv_bn_legacy, make_divisible
 from .registry import register_model
+from .timm_keys import timm_blocks, timm_rename, timm_unit_keys
 
 #: The paper's Table 2: (expansion t, output channels c, repeats n, first stride s).
 ARCH: Tuple[Tuple[int, int, int, int], ...] = (

@@ -36,9 +36,10 @@ import paddle.nn as nn
 
 from ..errors import ConfigError, did_you_mean
 from .base import ClassificationModel
-from .blocks import InvertedResidualUnit, timm_blocks, timm_rename, timm_unit_keys
+from .blocks import InvertedResidualUnit
 from .layers import ConvBNLayer, SqueezeExcite, make_divisible
 from .registry import register_model
+from .timm_keys import timm_blocks, timm_rename, timm_unit_keys
 
 _R, _H = "relu", "hardswish"
 

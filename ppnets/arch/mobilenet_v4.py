@@ -33,7 +33,6 @@ hybrids scale the attention logits by the per-head width ``kv_dim ** -0.5``, so 
 """
 from __future__ import annotations
 
-import re
 from typing import Any, Dict, List, Optional, Tuple
 
 import paddle
@@ -45,6 +44,7 @@ from .base import ClassificationModel
 from .blocks import BlockPaths
 from .layers import ConvBNLayer, DropPath, FastConv2D, make_divisible
 from .registry import register_model
+from .timm_keys import TIMM_BLOCK, rename_key
 
 __all__ = ["ARCHS", "MobileNetV4", "EdgeResidual", "UniversalInvertedResidual", "MobileAttention"]
 
@@ -348,7 +348,6 @@ class MobileNetV4(ClassificationModel):
 # timm's MobileNetV4 (mobilenetv3.py, _efficientnet_blocks.py) nests its blocks per stage
 # (``blocks.<stage>.<i>``) where PaddleClas numbers them through (``blocks.<n>``), and names the
 # parts of an edge residual and of an attention block differently; the tensors are the same.
-_TIMM_BLOCK = re.compile(r"blocks\.(\d+)\.(\d+)\.(.+)")
 _TIMM_OUTER = (("conv_stem.weight", "conv_stem.conv.weight"), ("bn1.", "conv_stem.bn."),
                ("conv_head.weight", "conv_head.conv.weight"), ("norm_head.", "conv_head.bn."))
 _TIMM_EDGE = (("conv_exp.weight", "conv_exp.conv.weight"), ("bn1.", "conv_exp.bn."),
@@ -361,28 +360,21 @@ _TIMM_INNER = (("bn1.", "bn."),                                        # cn: con
                ("attn.value.proj.", "value_proj."))
 
 
-def _rename(key: str, table: Tuple[Tuple[str, str], ...]) -> str:
-    for old, new in table:
-        if key.startswith(old):
-            return new + key[len(old):]
-    return key
-
-
 def from_timm(state_dict: Dict[str, Any]) -> Dict[str, Any]:
     """timm's MobileNetV4 keys → PaddleClas's: ``blocks.<stage>.<i>`` numbered through, edge
     residual ``conv_exp``/``bn1``/``conv_pwl``/``bn2`` → ``conv_exp``/``conv_pwl`` ConvBN pairs, the
     attention's ``attn.{query,key,value,output}`` → ``query_proj``, ``key_down_proj`` … ``proj``."""
-    found = sorted({(int(m[1]), int(m[2])) for m in map(_TIMM_BLOCK.fullmatch, state_dict) if m})
+    found = sorted({(int(m[1]), int(m[2])) for m in map(TIMM_BLOCK.fullmatch, state_dict) if m})
     index = {block: n for n, block in enumerate(found)}
     out = {}
     for key, value in state_dict.items():
-        m = _TIMM_BLOCK.fullmatch(key)
+        m = TIMM_BLOCK.fullmatch(key)
         if m is None:
-            out[_rename(key, _TIMM_OUTER)] = value
+            out[rename_key(key, _TIMM_OUTER)] = value
             continue
         block = (int(m[1]), int(m[2]))
         edge = f"blocks.{block[0]}.{block[1]}.conv_exp.weight" in state_dict
-        out[f"blocks.{index[block]}.{_rename(m[3], _TIMM_EDGE if edge else _TIMM_INNER)}"] = value
+        out[f"blocks.{index[block]}.{rename_key(m[3], _TIMM_EDGE if edge else _TIMM_INNER)}"] = value
     return out
 
 

@@ -19,7 +19,6 @@ by ``1 - p`` at inference, which its weights expect). ``PPLCNet_x*_timm`` (``hea
 """
 from __future__ import annotations
 
-import re
 from typing import Any, Dict, Tuple
 
 import paddle
@@ -29,6 +28,7 @@ from .base import ClassificationModel
 from .blocks import BlockPaths
 from .layers import ConvBNLayer, SqueezeExcite, make_divisible
 from .registry import register_model
+from .timm_keys import TIMM_BLOCK, rename_key
 
 __all__ = ["ARCH", "PPLCNet", "LCNetBlock"]
 
@@ -129,7 +129,6 @@ class PPLCNet(ClassificationModel):
 # timm's LCNet (mobilenetv3.py, ``_gen_lcnet``) holds the 13 blocks in six stages ``blocks.0`` …
 # ``blocks.5`` where PaddleClas has five: its stages 3 (2 blocks) and 4 (4 blocks) are ``blocks5``.
 _TIMM_STAGES = (("blocks2", 0), ("blocks3", 0), ("blocks4", 0), ("blocks5", 0), ("blocks5", 2), ("blocks6", 0))
-_TIMM_BLOCK = re.compile(r"blocks\.(\d+)\.(\d+)\.(.+)")
 _TIMM_OUTER = (("conv_stem.weight", "conv1.conv.weight"), ("bn1.", "conv1.bn."), ("conv_head.", "last_conv."),
                ("classifier.", "fc."))
 _TIMM_INNER = (("conv_dw.weight", "dw_conv.conv.weight"), ("bn1.", "dw_conv.bn."),
@@ -137,24 +136,17 @@ _TIMM_INNER = (("conv_dw.weight", "dw_conv.conv.weight"), ("bn1.", "dw_conv.bn."
                ("se.conv_reduce.", "se.conv1."), ("se.conv_expand.", "se.conv2."))
 
 
-def _rename(key: str, table: Tuple[Tuple[str, str], ...]) -> str:
-    for old, new in table:
-        if key.startswith(old):
-            return new + key[len(old):]
-    return key
-
-
 def from_timm(state_dict: Dict[str, Any]) -> Dict[str, Any]:
     """timm's ``lcnet_*`` keys → PaddleClas's (``blocks.<stage>.<i>.conv_dw`` → ``blocks<n>.<j>.dw_conv.conv``
     …, ``conv_head`` → ``last_conv``, ``classifier`` → ``fc``), for the ``PPLCNet_x*_timm`` models."""
     out = {}
     for key, value in state_dict.items():
-        m = _TIMM_BLOCK.fullmatch(key)
+        m = TIMM_BLOCK.fullmatch(key)
         if m is None:
-            out[_rename(key, _TIMM_OUTER)] = value
+            out[rename_key(key, _TIMM_OUTER)] = value
             continue
         stage, first = _TIMM_STAGES[int(m[1])]
-        out[f"{stage}.{first + int(m[2])}.{_rename(m[3], _TIMM_INNER)}"] = value
+        out[f"{stage}.{first + int(m[2])}.{rename_key(m[3], _TIMM_INNER)}"] = value
     return out
 
 
