@@ -4,13 +4,16 @@
     python tools/analyze_model.py -c configs/mobilenetv2.yaml [-o Arch.name=ShuffleNetV2_x0_5]
     python tools/analyze_model.py --model ShuffleNetV2_x1_0 --brief --diagram docs/images/ShuffleNetV2_x1_0
     python tools/analyze_model.py --model EfficientNetB0 --visualdl output/vdl_graph
+    python tools/analyze_model.py --model MobileOne_s0 --reparam     # the fused (inference) form
     python tools/analyze_model.py --conv-cost 56 56 16 32 3          # standard vs depthwise-separable
     python tools/analyze_model.py --scaling 1 2 3                    # EfficientNet compound scaling
 
 Units: params = trainable parameters; MACs = multiply-accumulates of Conv2D + Linear layers
 at batch 1 (FLOPs = 2 × MACs). ``--model`` uses the model's native input size unless
 ``--input-size`` is given; ``-c`` uses ``Global.image_shape`` and the ``Arch`` section.
-The diagram is Graphviz DOT (always written) rendered to SVG and PNG when Graphviz's ``dot``
+A model with re-parameterizable blocks (MobileOne, RepViT, PP-LCNetV2 …) is analysed in its
+train-time form, with the fused form's params and MACs beside it; ``--reparam`` analyses (and draws)
+the fused form, the one that is exported. The diagram is Graphviz DOT (always written) rendered to SVG and PNG when Graphviz's ``dot``
 is installed (``apt-get install graphviz``); otherwise the command to render it is printed.
 """
 
@@ -31,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--model", help="a registered model name, e.g. MobileNetV2_x0_5")
     p.add_argument("--input-size", type=int, help="input height = width in pixels (default: native / config)")
     p.add_argument("--class-num", type=int, help="classes of the classifier (default: 1000, or the config's)")
+    p.add_argument("--reparam", action="store_true",
+                   help="analyse the re-parameterized (fused, inference) form (timm's --reparam)")
     out = p.add_argument_group("report")
     out.add_argument("--brief", action="store_true", help="omit the per-layer table")
     out.add_argument("--csv", metavar="PATH", help="also write the per-layer table as CSV")
@@ -75,6 +80,21 @@ def _model_from_args(args):
     return args.model, {"class_num": args.class_num if args.class_num is not None else 1000}, (size, size)
 
 
+def format_forms(name, kwargs, size) -> str:
+    """Params and MACs of the train-time and the fused (re-parameterized) forms of a model."""
+    from ppnets.arch import build_model
+    from ppnets.arch.profile import profile_model
+
+    rows = []
+    for form in ("train-time", "fused"):
+        model = build_model(name, **kwargs)
+        if form == "fused":
+            model.reparameterize()
+        prof = profile_model(model, size)
+        rows.append(f"  {form:<10}  {prof.params:>12,} params  {prof.macs:>15,} MACs")
+    return "re-parameterization (train-time branches → fused inference convolutions):\n" + "\n".join(rows)
+
+
 def main(argv=None):
     args = _parser().parse_args(argv)
     if args.config and args.model:
@@ -98,11 +118,17 @@ def main(argv=None):
     if args.config or args.model:
         from ppnets.analysis.summary import format_summary, summarize, write_layers_csv
         from ppnets.arch import build_model
+        from ppnets.arch.reparam import has_fused_form, reparameterize
 
         name, kwargs, size = _model_from_args(args)
         model = build_model(name, **kwargs)
+        fusable = has_fused_form(model)
+        if args.reparam:
+            reparameterize(model)
         summary = summarize(model, size, name)
         sections.append(format_summary(summary, layers=not args.brief))
+        if fusable:
+            sections.append(format_forms(name, kwargs, size))
         if args.csv:
             write_layers_csv(summary, args.csv)
             sections.append(f"wrote {args.csv}")

@@ -27,7 +27,7 @@ import paddle.nn as nn
 from ..errors import ConfigError
 from .layers import conv2d_class
 
-__all__ = ["reparameterize", "is_reparameterized", "fuse_conv_bn", "fuse_bn", "identity_kernel", "pad_kernel",
+__all__ = ["reparameterize", "is_reparameterized", "has_fused_form", "fuse_conv_bn", "fuse_bn", "identity_kernel", "pad_kernel",
            "fused_conv", "assert_trainable"]
 
 Array = np.ndarray
@@ -99,6 +99,16 @@ def fused_conv(like: nn.Conv2D, weight: Array, bias: Optional[Array]) -> nn.Conv
 def is_reparameterized(model: nn.Layer) -> bool:
     """True once :func:`reparameterize` has run on ``model``."""
     return bool(getattr(model, "_ppnets_reparameterized", False))
+
+
+def has_fused_form(model: nn.Layer) -> bool:
+    """True if some sublayer of ``model`` declares a fused form (``reparameterize()`` or ``fuse()``) and
+    the model is not fused yet: :func:`reparameterize` would change it."""
+    if is_reparameterized(model):
+        return False
+    return any(callable(getattr(layer, "fuse", None)) or
+               (callable(getattr(layer, "reparameterize", None)) and not hasattr(layer, "feature_info"))
+               for layer in model.sublayers(include_self=False))
 
 
 def assert_trainable(model: nn.Layer) -> None:
