@@ -5,6 +5,7 @@
     python tools/benchmark.py --sections predictor --predictor-threads 1 2 --predictor-batches 1 16
     python tools/benchmark.py --sections pipeline reader       # data loading alone, reader_cost at 224 px
     python tools/benchmark.py --sections config --config configs/mobilenetv2.yaml --config-epochs 1
+    python tools/benchmark.py --sections reparam               # fused vs unfused exports on every runtime
 
 Sections (``--sections``, default all):
 
@@ -20,6 +21,10 @@ Sections (``--sections``, default all):
   img/s and latency per batch size, oneDNN on/off, per thread count; then every runtime
   (``--predictor-runtimes``: paddle.inference, ONNX Runtime, OpenVINO, ``auto``, fp32 and INT8)
   each in its own process, rounds interleaved (ppnets.bench.runtimes);
+- reparam: the re-parameterized families' exports, fused against unfused, beside MobileNetV2 and
+  MobileNetV3-Large (``--reparam-models``), on paddle.inference, ONNX Runtime and OpenVINO at
+  ``--predictor-batches``, at the first of ``--sizes``; each export in its own process
+  (ppnets.bench.reparam);
 - pipeline: JPEG decode + augmentation + collation alone, img/s per num_workers;
 - reader: a real training epoch on JPEGs; the engine's reader_cost as a share of batch_cost;
 - config: whole epochs (training + evaluation) of ``--config``, fast vs native convolutions.
@@ -42,11 +47,12 @@ import time
 os.environ.setdefault("GLOG_minloglevel", "2")  # Paddle's C++ warnings would break the progress bar
 
 from ppnets.bench.predictor import PREDICTOR_BACKENDS
+from ppnets.bench.reparam import REPARAM_MODELS
 from ppnets.bench.train import TRAIN_VARIANTS, default_variants
 from ppnets.errors import ConfigError
 from ppnets.cli import run
 
-SECTIONS = ("train", "eval", "predictor", "pipeline", "reader", "config")
+SECTIONS = ("train", "eval", "predictor", "reparam", "pipeline", "reader", "config")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -78,6 +84,8 @@ def _parser() -> argparse.ArgumentParser:
                                                                "auto:fp32", "onnxruntime:int8", "openvino:int8",
                                                                "auto:int8"], metavar="BACKEND:PRECISION",
                    help="runtimes timed each in its own process (Paddle + ONNX + INT8 export; all 7; none: skip)")
+    p.add_argument("--reparam-models", nargs="+", default=list(REPARAM_MODELS), metavar="NAME",
+                   help=f"models of the reparam section ({' '.join(REPARAM_MODELS)})")
     p.add_argument("--workers", nargs="+", type=int, default=[0, 1, 2], metavar="N",
                    help="pipeline num_workers values (0 1 2)")
     p.add_argument("--pipeline-size", type=int, default=224, help="pipeline crop size (224)")
@@ -144,7 +152,7 @@ def main(argv=None):
     from ppnets import bench as bm
     from ppnets.arch import model_info
 
-    for name in args.models + [args.reader_model]:
+    for name in args.models + [args.reader_model] + (args.reparam_models if "reparam" in args.sections else []):
         model_info(name)  # unknown model → the registry's "did you mean" error
     from ppnets.utils.runtime import retain_freed_memory
 
@@ -189,6 +197,10 @@ def main(argv=None):
                                                   progress=progress,
                                                   runtimes=[tuple(r.split(":", 1)) for r in args.predictor_runtimes])
                 bm.set_threads(args.threads, args.paddle_threads or 1)  # the predictor changed them
+            elif section == "reparam":
+                results += bm.bench_reparam(args.reparam_models, args.sizes[0], work, args.predictor_batches,
+                                            threads=args.threads, rounds=args.predictor_rounds,
+                                            warmup=max(args.warmup, 1), progress=progress)
             elif section == "pipeline":
                 results += bm.bench_pipeline(data_root, work, args.pipeline_size, args.pipeline_batch, args.workers,
                                              args.pipeline_batches, args.rounds, progress=progress)

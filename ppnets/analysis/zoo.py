@@ -25,6 +25,7 @@ import numpy as np
 import paddle
 
 from ..arch import build_model, list_models, model_info
+from ..arch.reparam import reparameterize as fuse
 from ..deploy import Predictor
 from ..export import save_inference_model
 from ..errors import ConfigError, DataError
@@ -88,12 +89,15 @@ def select_models(patterns: Optional[Sequence[str]] = None, family: Optional[str
 
 
 def export_for_benchmark(model: paddle.nn.Layer, save_dir: str, input_size: int, name: str = "",
-                         formats: Sequence[str] = ("paddle",)) -> str:
+                         formats: Sequence[str] = ("paddle",), reparameterize: bool = True) -> str:
     """Export ``model`` (any weights) with a softmax head and a dynamic batch to ``save_dir``.
 
     Writes what :func:`ppnets.export.export_model` writes (``inference.json``,
-    ``inference.pdiparams``, ``inference.yml``), so :class:`Predictor` loads it.
+    ``inference.pdiparams``, ``inference.yml``), so :class:`Predictor` loads it. Like the export,
+    it fuses a re-parameterizable model first unless ``reparameterize`` is False.
     """
+    if reparameterize:
+        fuse(model)
     meta = {"model_name": name or type(model).__name__, "class_num": getattr(model, "class_num", None),
             "transform_ops": [{"ToCHWImage": None}], "label_names": None}
     return save_inference_model(model, save_dir, [3, input_size, input_size], meta, formats=formats)

@@ -24,6 +24,7 @@ from .evaluate import bench_eval
 from .machine import machine_info, peak_rss_mb, set_threads, temporary_workdir
 from .pipeline import bench_pipeline, bench_reader_cost
 from .predictor import PREDICTOR_BACKENDS, bench_predictor
+from .reparam import REPARAM_MODELS, bench_reparam
 from .results import Result, markdown_tables, write_csv, write_json, write_markdown
 from .runs import bench_config
 from .train import TRAIN_VARIANTS, bench_train, default_variants
@@ -31,4 +32,5 @@ from .train import TRAIN_VARIANTS, bench_train, default_variants
 __all__ = ["Result", "machine_info", "peak_rss_mb", "set_threads", "interleaved", "make_jpeg_folder",
            "random_batches", "engine_config", "bench_train", "bench_eval", "bench_predictor", "bench_pipeline",
            "bench_reader_cost", "bench_config", "write_json", "write_csv", "write_markdown", "markdown_tables",
-           "temporary_workdir", "DEFAULT_CONFIG", "TRAIN_VARIANTS", "PREDICTOR_BACKENDS", "default_variants"]
+           "temporary_workdir", "DEFAULT_CONFIG", "TRAIN_VARIANTS", "PREDICTOR_BACKENDS", "default_variants",
+           "bench_reparam", "REPARAM_MODELS"]

@@ -39,6 +39,11 @@ SECTIONS: Dict[str, Tuple[str, List[Tuple[str, str, str]]]] = {
     "eval": ("Dynamic-mode evaluation (img/s)", [("img_s", "img/s", "{:.1f}"), ("ppnets_speedup", "ppnets ×", "{:.2f}")]),
     "predictor": ("Exported model on paddle.inference (Predictor)",
                   [("img_s", "img/s", "{:.1f}"), ("latency_ms", "latency (ms/batch)", "{:.1f}")]),
+    "reparam": ("Re-parameterized models on each runtime: the fused export against the unfused one, beside plain "
+                "models (fp32, each export in its own process, median of interleaved rounds)",
+                [("img_s", "img/s", "{:.1f}"), ("latency_ms", "latency (ms/batch)", "{:.2f}"),
+                 ("fused_speedup", "fused ×", "{:.2f}"), ("params_m", "params (M)", "{:.2f}"),
+                 ("macs_g", "GMACs", "{:.3f}")]),
     "pipeline": ("Data pipeline alone (decode + augment + collate, img/s)", [("img_s", "img/s", "{:.1f}")]),
     "reader": ("reader_cost of a real training run (engine log)",
                [("reader_cost_s", "reader_cost (s)", "{:.4f}"), ("batch_cost_s", "batch_cost (s)", "{:.3f}"),
