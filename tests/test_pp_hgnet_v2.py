@@ -7,12 +7,14 @@ import re
 import numpy as np
 import paddle
 import paddle.nn.functional as F
+import pytest
 
 import ppnets
 from ppnets.analysis.blocks import find_blocks
 from ppnets.analysis.cam import grad_cam
 from ppnets.analysis.summary import summarize
 from ppnets.arch.timm import convert_timm_state_dict
+from ppnets.errors import ConfigError
 from ppnets.optimizer import build_optimizer
 
 from reference import check_paddleclas_file_loads, manifest, timm_reference, timm_tolerance
@@ -45,8 +47,9 @@ def test_use_lab_switch_changes_keys_as_paddleclas():
     expected = []
     for key, shape in manifest("PPHGNetV2_B4"):
         expected.append((key, shape))
-        if key.endswith(".bn._variance") and _generic(key[:-len(".bn._variance")]) in sites:
-            expected += [(key.replace(".bn._variance", ".lab.scale"), [1]), (key.replace(".bn._variance", ".lab.bias"), [1])]
+        layer = key[:-len(".bn._variance")]
+        if key.endswith(".bn._variance") and _generic(layer) in sites:
+            expected += [(f"{layer}.lab.scale", [1]), (f"{layer}.lab.bias", [1])]
         if key == "last_conv.weight":
             expected += [("lab.scale", [1]), ("lab.bias", [1])]
     assert _layout(ppnets.build_model("PPHGNetV2_B4", use_lab=True)) == expected
@@ -140,9 +143,15 @@ def test_blocks_summary_and_grad_cam():
 def test_without_last_conv_the_classifier_reads_the_pooled_stage():
     model = ppnets.build_model("PPHGNetV2_B0", class_num=3, use_last_conv=False)
     ref = [(k, s) for k, s in manifest("PPHGNetV2_B0") if not k.startswith(("last_conv.", "lab.", "fc."))]
-    assert _layout(model)[:-2] == ref and model.state_dict()["fc.weight"].shape == [model.feature_info[-1]["num_chs"], 3]
+    assert _layout(model)[:-2] == ref
+    assert model.state_dict()["fc.weight"].shape == [model.feature_info[-1]["num_chs"], 3]
     assert model(paddle.randn([1, 3, 32, 32])).shape == [1, 3]
 
 
 def test_paddleclas_file_loads_completely(tmp_path):
     check_paddleclas_file_loads("PPHGNetV2_B0", str(tmp_path))   # every variant's layout: tests/test_models.py
+
+
+def test_unknown_variant_is_named():
+    with pytest.raises(ConfigError, match=r"PPHGNetV2: unknown variant 'B7'; valid: B0, B1, B2, B3, B4, B5, B6"):
+        ppnets.build_model("PPHGNetV2_B0", variant="B7")

@@ -32,6 +32,7 @@ from typing import Any, Dict, Tuple
 import paddle
 import paddle.nn as nn
 
+from ..errors import ConfigError, did_you_mean
 from .base import ClassificationModel
 from .blocks import BlockPaths
 from .layers import ConvBNLayer
@@ -69,8 +70,8 @@ class LearnableAffineBlock(nn.Layer):
 
     def __init__(self, lr: float = LAB_LR) -> None:
         super().__init__()
-        attr = paddle.ParamAttr(learning_rate=lr)
-        self.scale = self.create_parameter([1], attr=attr, default_initializer=nn.initializer.Constant(1.0))
+        self.scale = self.create_parameter([1], attr=paddle.ParamAttr(learning_rate=lr),
+                                           default_initializer=nn.initializer.Constant(1.0))
         self.bias = self.create_parameter([1], attr=paddle.ParamAttr(learning_rate=lr), is_bias=True,
                                           default_initializer=nn.initializer.Constant(0.0))
 
@@ -208,7 +209,8 @@ class PPHGNetV2(ClassificationModel):
                  lab_lr: float = LAB_LR) -> None:
         super().__init__()
         if variant not in ARCHS:
-            raise KeyError(f"PPHGNetV2: unknown variant {variant!r}; valid: {', '.join(ARCHS)}")
+            raise ConfigError(f"PPHGNetV2: unknown variant '{variant}'{did_you_mean(variant, ARCHS)}; "
+                              f"valid: {', '.join(ARCHS)}")
         (stem_mid, stem_out), _, stages = ARCHS[variant]
         self.variant, self.use_lab = variant, use_lab
         self.stem = StemBlock(3, stem_mid, stem_out, use_lab, lab_lr)
@@ -255,8 +257,9 @@ def from_timm(state_dict: Dict[str, Any]) -> Dict[str, Any]:
 #: than the reference test's tolerance (ppnets float32 vs float64: 2.2e-4 / 2.8e-3; timm's float32
 #: logits vs ppnets float64: 4.4e-4 / 6.2e-3; tolerance 3.5e-4 / 4.4e-4).
 TIMM_EXACT = ("B4",)
+_PAPER = "PP-HGNetV2, PaddleClas's High Performance GPU Net v2 (no paper)"
 for _variant, (_, _lab, _) in ARCHS.items():
     register_model(f"PPHGNetV2_{_variant}", PPHGNetV2, family="PPHGNetV2", input_size=224,
-                   paper="PP-HGNetV2 (PaddleClas, no paper)", year=2023, paddleclas=True,
+                   paper=_PAPER, year=2023, paddleclas=True,
                    timm=(f"hgnetv2_{_variant.lower()}",) if _variant in TIMM_EXACT else (), from_timm=from_timm,
                    variant=_variant, use_lab=_lab)
