@@ -33,7 +33,7 @@ SIZES = model_sizes()
 TOOLS = os.path.join(REPO, "tools")
 SMALL = ["MobileNetV1_x0_25", "MobileNetV2_x0_25", "MobileNetV3_small_x0_35", "EfficientNetB0",
          "ShuffleNetV1_g3_x0_5", "ShuffleNetV2_x0_5", "SqueezeNet1_1", "GhostNet_x0_5", "PPLCNet_x0_25",
-         "MobileNetV4_hybrid_medium"]
+         "MobileNetV4_hybrid_medium", "PPHGNetV2_B0"]
 
 
 def _tool(name):

@@ -33,7 +33,7 @@ from test_zoo_export import _randomize_batch_norm
 #: one model per family (MobileNetV3: HardSwish/HardSigmoid + SE; ShuffleNetV1: grouped 1×1 + shuffle)
 FAMILY_MODELS = ["MobileNetV1_x0_25", "MobileNetV2_x0_25", "MobileNetV3_small_x0_35", "EfficientNetB0",
                  "SqueezeNet1_1", "ShuffleNetV1_g2_x0_25", "ShuffleNetV2_x0_25", "PPLCNet_x0_25", "GhostNet_x0_5",
-                 "MobileNetV4_conv_small"]
+                 "MobileNetV4_conv_small", "PPHGNetV2_B0"]
 
 
 def test_family_models_cover_every_family():
@@ -72,7 +72,8 @@ def test_onnx_export_matches_paddle_on_every_backend(name, digits_slice, tmp_pat
                    for n in graph.graph.node if n.op_type == "Constant"})
     pads = [consts[n.input[2]] for n in graph.graph.node if n.op_type == "Pad" and len(n.input) > 2]
     assert all(float(v) == 0.0 for v in pads)
-    assert bool(pads) == (name == "EfficientNetB0")          # SamePad2D of the strided convolutions
+    # SamePad2D of EfficientNet's strided convolutions and of PP-HGNetV2's 2×2 stem convolutions
+    assert bool(pads) == (name in ("EfficientNetB0", "PPHGNetV2_B0"))
     runtimes = {b: Predictor(out, backend=b, cpu_threads=1) for b in ("paddle", "onnxruntime", "openvino")}
     for n in (1, 3):
         x = rng.normal(0, 1, (n, 3, 32, 32)).astype("float32")

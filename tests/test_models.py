@@ -15,8 +15,9 @@ from test_reliability import _tool
 
 SIZES = model_sizes()
 ALL = ppnets.list_models()
-# The big EfficientNets share B0's code path; they are built and counted, not trained, to keep CI fast.
-HEAVY = {f"EfficientNetB{i}" for i in range(3, 8)}
+# The big EfficientNets and PP-HGNetV2s share B0's code path; they are built and counted, not trained,
+# to keep CI fast.
+HEAVY = {f"EfficientNetB{i}" for i in range(3, 8)} | {f"PPHGNetV2_B{i}" for i in range(3, 7)}
 LIGHT = [n for n in ALL if n not in HEAVY]
 
 

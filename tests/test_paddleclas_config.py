@@ -177,3 +177,16 @@ def test_paddleclas_model_arguments_without_effect_are_dropped_with_a_notice(tmp
     assert "drop_rate" not in cfg["Arch"] and "use_fused_attn" not in cfg["Arch"]
     assert cfg.notices == ["Arch.drop_rate: 0.25 ignored — PaddleClas's MobileNetV4 accepts it but never applies "
                            "it; Arch.dropout sets the classifier dropout"]
+
+
+def test_pphgnetv2_pretrained_true_is_its_ssld_stage1_file(tmp_path, monkeypatch):
+    """PaddleClas's PP-HGNetV2 MODEL_URLS name its SSLD weights, and its loader asks for their stage-1 file
+    (``use_ssld_stage1_pretrained``) whether or not ``use_ssld`` is set."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    arch = {"_delete_": True, "name": "PPHGNetV2_B0", "class_num": 10, "pretrained": True}
+    with pytest.raises(ConfigError, match=r"would download PPHGNetV2_B0_ssld_stage1_pretrained\.pdparams, "):
+        load_config(paddleclas_shaped(tmp_path, Arch={**arch, "use_ssld": True}))
+    weights = tmp_path / ".paddleclas" / "weights" / "PPHGNetV2_B0_ssld_stage1_pretrained.pdparams"
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(b"not read at load time")
+    assert load_config(paddleclas_shaped(tmp_path, Arch=arch))["Global"]["pretrained_model"] == str(weights)

@@ -142,7 +142,8 @@ class ClassificationModel(nn.Layer):
     def init_head(self, num_features: int, class_num: int, *, classifier: str = "fc", dropout: float = 0.0,
                   dropout_mode: str = "upscale_in_train", hidden: Optional[str] = None,
                   hidden_size: Optional[int] = None, hidden_act: Optional[str] = None,
-                  conv_classifier: bool = False, classifier_act: Optional[str] = None) -> None:
+                  hidden_post: Optional[str] = None, conv_classifier: bool = False,
+                  classifier_act: Optional[str] = None) -> None:
         """Build the shared classifier head (see the class docstring).
 
         Args:
@@ -160,8 +161,10 @@ class ClassificationModel(nn.Layer):
         self.num_features = int(num_features)
         if (hidden is None) != (hidden_size is None):
             raise ValueError("init_head: hidden and hidden_size go together")
+        if hidden_post is not None and hidden is None:
+            raise ValueError("init_head: hidden_post follows a hidden layer")
         self.head_hidden_size = int(hidden_size) if hidden is not None else self.num_features
-        self._head = {"classifier": classifier, "hidden": hidden, "conv": conv_classifier}
+        self._head = {"classifier": classifier, "hidden": hidden, "conv": conv_classifier, "post": hidden_post}
         self.global_pool = nn.AdaptiveAvgPool2D(1)
         self.head_act = make_act(hidden_act) if hidden is not None else None
         self.head_drop = nn.Dropout(dropout, mode=dropout_mode) if dropout > 0 else None
@@ -257,8 +260,7 @@ class ClassificationModel(nn.Layer):
         if self._head.get("family"):
             return [self._head["family"]]
         names = ["global_pool", "head_act", "head_drop", "classifier_act", self._head["classifier"]]
-        if self._head["hidden"]:
-            names.append(self._head["hidden"])
+        names += [self._head[k] for k in ("hidden", "post") if self._head.get(k)]
         return [n for n in names if n in self._sub_layers]
 
     # ------------------------------------------------------------------ forward
@@ -302,6 +304,8 @@ class ClassificationModel(nn.Layer):
         x = self.global_pool(x)
         if self._head["hidden"] is not None:
             x = self.head_act(getattr(self, self._head["hidden"])(x))
+            if self._head.get("post") is not None:
+                x = getattr(self, self._head["post"])(x)
         x = paddle.flatten(x, 1)
         if pre_logits or not self.class_num:
             return x

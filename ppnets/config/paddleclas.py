@@ -98,9 +98,15 @@ def _arch(arch: Dict[str, Any], cfg: Dict[str, Any], notices: Notices, refuse: R
         export.setdefault("softmax", bool(arch.pop("infer_add_softmax")))
 
 
+#: models whose ``pretrained: true`` file is not ``<name>[_ssld]_pretrained.pdparams``: PP-HGNetV2's
+#: MODEL_URLS name its SSLD weights and its loader asks for their stage-1 file, whatever ``use_ssld`` says
+_PRETRAINED_FILES = {f"PPHGNetV2_B{i}": f"PPHGNetV2_B{i}_ssld_stage1_pretrained.pdparams" for i in range(7)}
+
+
 def _paddleclas_download(model: Any, ssld: bool) -> Tuple[str, str]:
     """``(file name, path)`` of the weights PaddleClas's ``pretrained: true`` downloads for ``model``."""
-    name = f"{model}_{'ssld_' if ssld else ''}pretrained.pdparams"
+    name = _PRETRAINED_FILES.get(model) if isinstance(model, str) else None
+    name = name or f"{model}_{'ssld_' if ssld else ''}pretrained.pdparams"
     return name, os.path.join(os.path.expanduser(PADDLECLAS_WEIGHTS), name)
 
 
