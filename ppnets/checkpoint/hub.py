@@ -26,6 +26,7 @@ a pinned digest (``Arch.pretrained_sha256``).
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -42,7 +43,7 @@ from .sources import PADDLECLAS_HOST, TIMM_HUB, paddleclas_url
 __all__ = ["OFFLINE_ENV", "MIRROR_ENV", "HOME_ENV", "MANIFEST", "SOURCES", "Weights", "paddleclas_cache",
            "ppnets_home", "hf_cache", "offline", "sha256_file", "read_manifest", "is_download", "hub_id_of",
            "timm_hub_ids", "source_spec", "resolve", "check_digest", "hub_dropin_path", "fetch_url", "fetch_hub",
-           "timm_target"]
+           "cached_hub_file", "timm_target"]
 
 OFFLINE_ENV = "PPNETS_OFFLINE"
 MIRROR_ENV = "PPNETS_PADDLECLAS_MIRROR"
@@ -222,13 +223,52 @@ def hub_dropin_path(hub_id: str) -> str:
 # -- fetching -----------------------------------------------------------------------------------------------
 
 def _why(error: BaseException) -> str:
-    """One short line saying why a transfer failed."""
-    response = getattr(error, "response", None)
-    status = getattr(response, "status_code", None)
-    if status is not None:
-        return f"HTTP {status} {getattr(response, 'reason', None) or getattr(response, 'reason_phrase', '')}".strip()
+    """One short line saying why a transfer failed (the HTTP status of the error or of its cause)."""
+    cause: Optional[BaseException] = error
+    while cause is not None:
+        response = getattr(cause, "response", None)
+        status = getattr(response, "status_code", None)
+        if isinstance(status, int):
+            reason = getattr(response, "reason", None) or getattr(response, "reason_phrase", "") or ""
+            return f"HTTP {status} {reason}".strip()
+        cause = cause.__cause__ or cause.__context__
     text = " ".join(str(error).split()) or type(error).__name__
     return f"{type(error).__name__}: {text[:160]}"
+
+
+class _Refused(Exception):
+    """A client error (404, 403 …): retrying cannot help, so pooch's retry loop lets it through."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.response = getattr(error, "response", None)
+
+
+class _ToPPNetsLog(logging.Handler):
+    """pooch's messages (a transfer retried …) through ppnets's logger, like every other line of a run."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        get_logger().log(record.levelno, record.getMessage())
+
+
+def _downloader():
+    """pooch's HTTP downloader (progress bar on stderr), with client errors not retried."""
+    import pooch
+    import requests
+
+    pooch.get_logger().handlers[:] = [_ToPPNetsLog()]  # not its own handler on the stderr of its import time
+
+    http = pooch.HTTPDownloader(progressbar=True, timeout=TIMEOUT)
+
+    def download(url, output_file, store, check_only=False):
+        try:
+            return http(url, output_file, store, check_only=check_only)
+        except requests.exceptions.HTTPError as e:
+            status = getattr(e.response, "status_code", 500)
+            if 400 <= status < 500 and status not in (408, 429):
+                raise _Refused(e) from e
+            raise
+    return download
 
 
 def fetch_url(url: str, mirror: Optional[str] = None, sha256: Optional[str] = None) -> Weights:
@@ -257,8 +297,8 @@ def fetch_url(url: str, mirror: Optional[str] = None, sha256: Optional[str] = No
         store = pooch.create(path=staging, base_url="", registry={name: None}, urls={name: source},
                              retry_if_failed=RETRIES)
         try:
-            staged = store.fetch(name, downloader=pooch.HTTPDownloader(progressbar=True, timeout=TIMEOUT))
-        except (requests.exceptions.RequestException, OSError, ValueError) as e:
+            staged = store.fetch(name, downloader=_downloader())
+        except (requests.exceptions.RequestException, OSError, ValueError, _Refused) as e:
             raise CheckpointError(f"cannot download {source} ({_why(e)}); {where}") from None
         digest = sha256_file(staged)
         if sha256 and digest != sha256.strip().lower():
@@ -271,19 +311,27 @@ def fetch_url(url: str, mirror: Optional[str] = None, sha256: Optional[str] = No
     return weights
 
 
+def cached_hub_file(hub_id: str) -> Optional[str]:
+    """The local ``model.safetensors`` of ``hub_id`` (hand-placed, else in the Hugging Face cache), or None;
+    nothing is requested."""
+    if os.path.isfile(hub_dropin_path(hub_id)):
+        return hub_dropin_path(hub_id)
+    import huggingface_hub
+
+    path = huggingface_hub.try_to_load_from_cache(hub_id, _HUB_FILE, cache_dir=hf_cache())
+    return path if isinstance(path, str) and os.path.isfile(path) else None
+
+
 def fetch_hub(hub_id: str) -> Weights:
     """``model.safetensors`` of ``hub_id``: the hand-placed file, the Hugging Face cache, or a download."""
     timm = hub_id.split("/", 1)[1].split(".", 1)[0]
     manifest = (ppnets_home(), f"{hub_id}/{_HUB_FILE}")
-    dropin = hub_dropin_path(hub_id)
-    if os.path.isfile(dropin):
-        return Weights(dropin, hub_id, manifest, timm)
+    cached = cached_hub_file(hub_id)
+    if cached is not None:
+        return Weights(cached, hub_id, manifest, timm)
     import huggingface_hub
 
-    cache = hf_cache()
-    cached = huggingface_hub.try_to_load_from_cache(hub_id, _HUB_FILE, cache_dir=cache)
-    if isinstance(cached, str) and os.path.isfile(cached):
-        return Weights(cached, hub_id, manifest, timm)
+    cache, dropin = hf_cache(), hub_dropin_path(hub_id)
     url = f"{_hf_endpoint()}/{hub_id}/resolve/main/{_HUB_FILE}"
     where = f"download {url} and put it at {dropin}"
     blocked = offline(hub=True)

@@ -19,7 +19,7 @@ from ..arch.timm import convert_timm_state_dict, is_timm_layout
 from ..errors import CheckpointError, ConfigError
 from ..utils.files import atomic_write
 from ..utils.tables import markdown_table
-from .hub import hf_cache, hub_dropin_path, paddleclas_cache, timm_hub_ids, timm_target
+from .hub import cached_hub_file, paddleclas_cache, timm_hub_ids, timm_target
 from .serialization import encode
 from .sources import SSLD_TOP1, TIMM_HUB, paddleclas_top1, paddleclas_url
 from .weights import fetch_weights, load_pretrained
@@ -81,15 +81,6 @@ class WeightSource:
     cached: Optional[str] = None
 
 
-def _cached_hub(hub_id: str) -> Optional[str]:
-    if os.path.isfile(hub_dropin_path(hub_id)):
-        return hub_dropin_path(hub_id)
-    import huggingface_hub
-
-    path = huggingface_hub.try_to_load_from_cache(hub_id, "model.safetensors", cache_dir=hf_cache())
-    return path if isinstance(path, str) else None
-
-
 def weight_sources(name: str, cached: bool = True) -> List[WeightSource]:
     """The published weights of model ``name``: PaddleClas's, its SSLD ones, timm's hub ids."""
     out = []
@@ -102,7 +93,7 @@ def weight_sources(name: str, cached: bool = True) -> List[WeightSource]:
         out.append(WeightSource(name, source, source, url, paddleclas_top1(name, source == "ssld"), size,
                                 path if cached and os.path.isfile(path) else None))
     for hub_id, image_size, top1 in timm_hub_ids(name):
-        out.append(WeightSource(name, "timm", hub_id, hub_id, top1, image_size, _cached_hub(hub_id) if cached else None))
+        out.append(WeightSource(name, "timm", hub_id, hub_id, top1, image_size, cached_hub_file(hub_id) if cached else None))
     return out
 
 

@@ -62,6 +62,7 @@ class Key:
     length: Optional[int] = None  #: required number of items of a list
     greater_than: Optional[float] = None  #: numbers must be above this (exclusive minimum)
     less_than: Optional[float] = None  #: numbers must be below this (exclusive maximum)
+    fill: bool = True  #: False: a key that is not set stays absent from the resolved config (its default applies)
 
 
 @dataclass
@@ -219,10 +220,10 @@ SCHEMA: Dict[str, Section] = {
         "class_num": Key(int, 1000, "number of classes", minimum=1, maximum=MAX_CLASSES),
         "pretrained_sha256": Key(Optional[str], None, "the SHA-256 the starting weights must have (of "
                                  "Global.pretrained_model when training, of published weights always), checked "
-                                 "before they are read; a download that differs is not cached"),
+                                 "before they are read; a download that differs is not cached", fill=False),
         "pretrained_mirror": Key(Optional[str], None, "a mirror of PaddleClas's weights: replaces "
                                  "https://paddle-imagenet-models-name.bj.bcebos.com in their URLs (also the "
-                                 "PPNETS_PADDLECLAS_MIRROR variable; timm's hub: HF_ENDPOINT)"),
+                                 "PPNETS_PADDLECLAS_MIRROR variable; timm's hub: HF_ENDPOINT)", fill=False),
     }, options_of=MODELS, option_ranges=ARCH_OPTION_RANGES, variants={DISTILLATION: _DISTILLATION_ARCH}),
     "Loss": Section({
         "Train": Key(NamedList(LOSSES), [{"CELoss": {}}], "losses summed during training, e.g. "
