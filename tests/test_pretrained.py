@@ -14,8 +14,6 @@ import importlib.util
 import logging
 import os
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import paddle
@@ -37,68 +35,9 @@ from ppnets.utils.cli import run
 from ppnets.utils.logger import get_logger
 
 from conftest import REPO, load_tool, make_digits_slice
+from weights_server import WeightsServer
 
 HOST = "https://paddle-imagenet-models-name.bj.bcebos.com"
-
-
-class WeightsServer:
-    """Files by path, hub files by (repo, file), one-shot or lasting cuts, and the requests seen."""
-
-    def __init__(self) -> None:
-        self.files, self.hub, self.cuts, self.requests = {}, {}, {}, []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_HEAD(self):
-                outer.serve(self, body_wanted=False)
-
-            def do_GET(self):
-                outer.serve(self, body_wanted=True)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def reset(self) -> None:
-        self.files.clear(), self.hub.clear(), self.cuts.clear(), self.requests.clear()
-
-    def count(self, path: str) -> int:
-        return sum(1 for _, p in self.requests if p == path)
-
-    def serve(self, h: BaseHTTPRequestHandler, body_wanted: bool) -> None:
-        path = h.path.split("?", 1)[0]
-        self.requests.append((h.command, path))
-        hub_file = re.match(r"^/(timm/[^/]+)/resolve/[^/]+/(.+)$", path)
-        extra = {}
-        if hub_file and hub_file.groups() in self.hub:
-            body = self.hub[hub_file.groups()]
-            extra = {"X-Repo-Commit": "1" * 40, "ETag": f'"{hashlib.sha256(body).hexdigest()}"'}
-        elif path in self.files:
-            body = self.files[path]
-        else:
-            h.send_response(404)
-            h.send_header("Content-Length", "0")
-            h.end_headers()
-            return
-        h.send_response(200)
-        h.send_header("Content-Length", str(len(body)))
-        for key, value in extra.items():
-            h.send_header(key, value)
-        h.end_headers()
-        if not body_wanted:
-            return
-        cut = self.cuts.get(path)
-        if cut is not None:
-            sent, times = cut
-            if times != "always":
-                self.cuts.pop(path)
-            h.wfile.write(body[:sent])  # then the connection closes: the body is short of Content-Length
-            h.close_connection = True
-            return
-        h.wfile.write(body)
 
 
 @pytest.fixture(scope="module")
@@ -179,13 +118,14 @@ def test_a_checksum_mismatch_is_an_error_and_nothing_is_cached(srv, home):
     assert os.listdir(home["paddleclas"]) == []
     # a cached file that changes after its digest was recorded is refused, naming both digests
     path = hub.fetch_url(f"{srv.url}/w/b.pdparams", sha256=digest.upper()).path
+    tool = load_tool("weights")
+    assert tool.verify() == 1
     with open(path, "r+b") as f:
         f.write(b"\0")
     changed = hashlib.sha256(open(path, "rb").read()).hexdigest()
     with pytest.raises(CheckpointError, match=re.escape(
             f"{path}: SHA-256 {changed} differs from {digest} recorded in {home['paddleclas'] / 'SHA256SUMS'}")):
         fetch_weights(f"{srv.url}/w/b.pdparams")
-    tool = load_tool("weights")
     with pytest.raises(SystemExit) as exit_:
         run(tool.main, ["verify"])
     assert exit_.value.code == 2
@@ -329,10 +269,12 @@ def test_timm_hub_weights_through_hf_endpoint(srv, home, monkeypatch, tiny_timm)
     reference = ppnets.build_model(tiny_timm)
     srv.hub[("timm/tinytimm_test.t1_in1k", "model.safetensors")] = _timm_file(reference)
     monkeypatch.setenv("HF_ENDPOINT", srv.url)
+    import huggingface_hub.constants  # its user-agent telemetry would fetch a registry from the real hub
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_TELEMETRY", True)
     resolve = "/timm/tinytimm_test.t1_in1k/resolve/main/model.safetensors"
     model = ppnets.build_model(tiny_timm, pretrained="timm/tinytimm_test.t1_in1k")
     assert all(np.array_equal(a, _numpy(reference)[k]) for k, a in _numpy(model).items())
-    assert srv.count(resolve) == 2  # huggingface_hub's HEAD, then the GET
+    assert srv.requests == [("HEAD", resolve), ("GET", resolve)]  # huggingface_hub's HEAD, then the GET
     snapshot = home["hf"] / "models--timm--tinytimm_test.t1_in1k" / "snapshots" / ("1" * 40) / "model.safetensors"
     assert snapshot.is_file()
     digest = hashlib.sha256(snapshot.read_bytes()).hexdigest()

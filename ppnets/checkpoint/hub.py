@@ -160,7 +160,10 @@ def check_digest(weights: Weights, digest: str, pinned: Optional[str] = None) ->
     folder, key = weights.manifest
     recorded = read_manifest(folder).get(key)
     if recorded is None:
-        _record(folder, key, digest)
+        try:
+            _record(folder, key, digest)
+        except OSError as e:  # a read-only cache is still used
+            get_logger().warning(f"cannot record the SHA-256 of {weights.path} in {folder}: {e.strerror or e}")
     elif recorded != digest:
         raise CheckpointError(f"{weights.path}: SHA-256 {digest} differs from {recorded} recorded in "
                               f"{os.path.join(folder, MANIFEST)} when it was first used: the file changed; delete it "
@@ -290,8 +293,12 @@ def fetch_url(url: str, mirror: Optional[str] = None, sha256: Optional[str] = No
     import pooch
     import requests
 
-    os.makedirs(folder, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".download-", dir=folder)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=".download-", dir=folder)
+    except OSError as e:
+        raise CheckpointError(f"cannot download {source}: cannot write to {folder} ({e.strerror or e}); {where}") \
+            from None
     try:
         get_logger().info(f"downloading {source} -> {dest}")
         store = pooch.create(path=staging, base_url="", registry={name: None}, urls={name: source},
