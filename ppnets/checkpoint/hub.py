@@ -278,7 +278,7 @@ def fetch_url(url: str, mirror: Optional[str] = None, sha256: Optional[str] = No
     """The cached copy of ``url`` (PaddleClas's folder, its file name), downloaded first if missing."""
     folder = paddleclas_cache()
     name = os.path.basename(url.split("?", 1)[0])
-    if not name:
+    if name in ("", ".", ".."):
         raise ConfigError(f"{url}: the URL names no file")
     dest = os.path.join(folder, name)
     weights = Weights(dest, url, (folder, name))
