@@ -27,7 +27,7 @@ from ppnets.arch.registry import MODELS, TIMM_NAMES, register_model
 from ppnets.checkpoint import hub, load_pretrained
 from ppnets.checkpoint.models import build_run_model, load_run_weights
 from ppnets.checkpoint.pretrained import timm_table, weight_sources
-from ppnets.checkpoint.sources import TIMM_HUB
+from ppnets.checkpoint.sources import TIMM_HUB, paddleclas_url
 from ppnets.checkpoint.weights import fetch_weights
 from ppnets.config import load_config
 from ppnets.errors import CheckpointError
@@ -212,6 +212,16 @@ def test_paddleclas_weights_through_the_mirror_and_a_fine_tune_to_other_classes(
     assert cfg["Arch"]["pretrained_sha256"] == digest and isinstance(build_run_model(cfg["Arch"], "train"), nn.Layer)
     assert "pretrained_sha256" not in load_config(default)["Arch"]
     assert srv.count("/dygraph/ShuffleNetV2_x0_25_pretrained.pdparams") == 1
+
+
+def test_paddleclas_urls_follow_paddleclas_s_rules():
+    """MODEL_URLS' folders, ``use_ssld``'s ``_ssld_pretrained`` file, and PP-HGNetV2's loader, which asks for
+    the SSLD stage-1 file whether or not ``use_ssld`` is set (PaddleClas d178931f)."""
+    assert paddleclas_url("MobileNetV2", ssld=True) == f"{HOST}/dygraph/MobileNetV2_ssld_pretrained.pdparams"
+    assert paddleclas_url("MobileNetV1_x0_25") == f"{HOST}/dygraph/legendary_models/MobileNetV1_x0_25_pretrained.pdparams"
+    stage1 = f"{HOST}/dygraph/legendary_models/PPHGNetV2_B0_ssld_stage1_pretrained.pdparams"
+    assert paddleclas_url("PPHGNetV2_B0") == paddleclas_url("PPHGNetV2_B0", ssld=True) == stage1
+    assert paddleclas_url("ShuffleNetV1_g3_x1_0") is None
 
 
 def test_models_with_published_weights_and_the_list_command(home, capsys):
