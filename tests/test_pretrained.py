@@ -192,7 +192,7 @@ def test_paddleclas_weights_through_the_mirror_and_a_fine_tune_to_other_classes(
     fresh = ppnets.build_model("ShuffleNetV2_x0_25")
     with pytest.raises(CheckpointError, match=re.escape(
             f"cannot download {srv.url}/dygraph/ShuffleNetV2_x0_25_ssld_pretrained.pdparams (HTTP 404 Not Found); "
-            f"download it yourself and put it at {home['paddleclas'] / 'ShuffleNetV2_x0_25_ssld_pretrained.pdparams'}")):
+            f"download it yourself and put it at {home['paddleclas']}/ShuffleNetV2_x0_25_ssld_pretrained.pdparams")):
         load_run_weights(fresh, arch, "ssld", "train", strict=False)
     # a pinned digest: checked for published weights in every mode, for a run's own files only when training
     digest = hashlib.sha256(cached.read_bytes()).hexdigest()
@@ -218,7 +218,8 @@ def test_paddleclas_urls_follow_paddleclas_s_rules():
     """MODEL_URLS' folders, ``use_ssld``'s ``_ssld_pretrained`` file, and PP-HGNetV2's loader, which asks for
     the SSLD stage-1 file whether or not ``use_ssld`` is set (PaddleClas d178931f)."""
     assert paddleclas_url("MobileNetV2", ssld=True) == f"{HOST}/dygraph/MobileNetV2_ssld_pretrained.pdparams"
-    assert paddleclas_url("MobileNetV1_x0_25") == f"{HOST}/dygraph/legendary_models/MobileNetV1_x0_25_pretrained.pdparams"
+    legendary = f"{HOST}/dygraph/legendary_models"
+    assert paddleclas_url("MobileNetV1_x0_25") == f"{legendary}/MobileNetV1_x0_25_pretrained.pdparams"
     stage1 = f"{HOST}/dygraph/legendary_models/PPHGNetV2_B0_ssld_stage1_pretrained.pdparams"
     assert paddleclas_url("PPHGNetV2_B0") == paddleclas_url("PPHGNetV2_B0", ssld=True) == stage1
     assert paddleclas_url("ShuffleNetV1_g3_x1_0") is None
@@ -417,7 +418,7 @@ def test_paddleclas_configs_with_pretrained_true_download_then_reuse_the_weights
     cached = home["paddleclas"] / f"{model}_pretrained.pdparams"
     assert srv.count(url_path) == 1 and cached.read_bytes() == srv.files[url_path]
     log = open(os.path.join(out, model, "train.log"), encoding="utf-8").read()
-    assert f"config: Arch.pretrained: true — Global.pretrained_model: paddleclas" in log
+    assert "config: Arch.pretrained: true — Global.pretrained_model: paddleclas" in log
     assert f"loaded pretrained weights {cached}: {len(imagenet.state_dict()) - 2}/" in log
     assert "pretrained skipped (2): " in log and "[Eval][Epoch 1][Avg]" in log
     monkeypatch.setenv("PPNETS_OFFLINE", "1")

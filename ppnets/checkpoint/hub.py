@@ -213,7 +213,7 @@ def source_spec(name: Optional[str], source: str) -> str:
         return url
     ids = timm_hub_ids(name)
     if not ids:
-        why = "no timm model is registered as it" if not info.timm else f"timm publishes none for {', '.join(info.timm)}"
+        why = f"timm publishes none for {', '.join(info.timm)}" if info.timm else "no timm model is registered as it"
         raise CheckpointError(f"no timm weights for {name}: {why}; see python tools/weights.py list")
     return ids[0][0]
 

@@ -93,7 +93,8 @@ def weight_sources(name: str, cached: bool = True) -> List[WeightSource]:
         out.append(WeightSource(name, source, source, url, paddleclas_top1(name, source == "ssld"), size,
                                 path if cached and os.path.isfile(path) else None))
     for hub_id, image_size, top1 in timm_hub_ids(name):
-        out.append(WeightSource(name, "timm", hub_id, hub_id, top1, image_size, cached_hub_file(hub_id) if cached else None))
+        path = cached_hub_file(hub_id) if cached else None
+        out.append(WeightSource(name, "timm", hub_id, hub_id, top1, image_size, path))
     return out
 
 

@@ -124,7 +124,10 @@ def load_pretrained(model: paddle.nn.Layer, path: str, arch: Optional[str] = Non
     """
     weights, source = fetch_weights(path, arch, trust, mirror, sha256)
     weights = _under(weights, prefix)
-    weights = convert_if_timm(weights, arch, source) if is_timm_layout(weights) else convert_if_paddleclas(weights, arch)
+    if is_timm_layout(weights):
+        weights = convert_if_timm(weights, arch, source)
+    else:
+        weights = convert_if_paddleclas(weights, arch)
     file = source.path
     own = model.state_dict()
     report: Dict[str, List[str]] = {"loaded": [], "skipped": [], "missing": [], "unexpected": []}

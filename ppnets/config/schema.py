@@ -220,7 +220,8 @@ SCHEMA: Dict[str, Section] = {
         "class_num": Key(int, 1000, "number of classes", minimum=1, maximum=MAX_CLASSES),
         "pretrained_sha256": Key(Optional[str], None, "the SHA-256 the starting weights must have (of "
                                  "Global.pretrained_model when training, of published weights always), checked "
-                                 "before they are read; a PaddleClas or URL download that differs is not cached", fill=False),
+                                 "before they are read; a PaddleClas or URL download that differs is not cached",
+                                 fill=False),
         "pretrained_mirror": Key(Optional[str], None, "a mirror of PaddleClas's weights: replaces "
                                  "https://paddle-imagenet-models-name.bj.bcebos.com in their URLs (also the "
                                  "PPNETS_PADDLECLAS_MIRROR variable; timm's hub: HF_ENDPOINT)", fill=False),
