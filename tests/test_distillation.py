@@ -335,16 +335,21 @@ def test_paddleclas_keys_of_sub_models(digits_slice, teacher_weights, tmp_path, 
     over = _distill(teacher_weights, **{"Arch.models.1.Student.pretrained": True})
     home = tmp_path / "home"
     monkeypatch.setenv("HOME", str(home))  # PaddleClas's download folder: ~/.paddleclas/weights
-    with pytest.raises(ConfigError, match=r"Arch\.models\.1\.Student\.pretrained: true would download "
-                                          r"ShuffleNetV2_x0_25_pretrained\.pdparams, which ppnets never does; set it "
-                                          r"to the weights' path"):
-        load_small_config(digits_slice, str(tmp_path), **over)
+    monkeypatch.setenv("PPNETS_OFFLINE", "1")
+    cfg = load_small_config(digits_slice, str(tmp_path), **over)  # PaddleClas's weights of the Student
+    assert cfg["Arch"]["models"][1]["Student"]["pretrained"] == "paddleclas"
+    assert any(n.startswith("Arch.models.1.Student.pretrained: true — paddleclas") for n in cfg.notices)
     cached = home / ".paddleclas" / "weights" / "ShuffleNetV2_x0_25_pretrained.pdparams"
+    with pytest.raises(CheckpointError, match=re.escape(
+            "cannot download https://paddle-imagenet-models-name.bj.bcebos.com/dygraph/ShuffleNetV2_x0_25_pretrained"
+            f".pdparams: offline (PPNETS_OFFLINE=1); download it yourself and put it at {cached}")):
+        build_run_model(cfg["Arch"], "train")
     cached.parent.mkdir(parents=True)
-    _save_weights(ppnets.build_model("ShuffleNetV2_x0_25", class_num=3), str(cached))
-    cfg = load_small_config(digits_slice, str(tmp_path), **over)  # PaddleClas's downloaded copy is used
-    assert cfg["Arch"]["models"][1]["Student"]["pretrained"] == str(cached)
-    assert any("using PaddleClas's downloaded weights" in n for n in cfg.notices)
+    student = ppnets.build_model("ShuffleNetV2_x0_25", class_num=3)
+    _save_weights(student, str(cached))
+    model = build_run_model(cfg["Arch"], "train")  # PaddleClas's copy in its cache, used offline
+    np.testing.assert_array_equal(model.Student.state_dict()["_conv1._conv.weight"].numpy(),
+                                  student.state_dict()["_conv1._conv.weight"].numpy())
     with pytest.raises(ConfigError, match=r"DistillationCELoss: needs Arch\.name: DistillationModel"):
         load_small_config(digits_slice, str(tmp_path), **{"Loss.Train": "[{DistillationCELoss: "
                                                                         "{model_name_pairs: [[Student, Teacher]]}}]"})

@@ -94,7 +94,7 @@ def test_momentum_weight_decay_becomes_coupled_l2(tmp_path):
 
 def test_keys_that_cannot_apply_are_refused_with_what_to_do(tmp_path):
     path = paddleclas_shaped(tmp_path, Global={"eval_mode": "retrieval"},
-                             Arch={"name": "MobileNetV2_x0_25", "pretrained": True, "use_ssld": True},
+                             Arch={"name": "MobileNetV2_x0_25"},
                              Optimizer={"lr": {"name": "Cosine", "learning_rate": 0.1, "last_epoch": 7}})
     with pytest.raises(ConfigError) as e:
         load_config(path)
@@ -102,9 +102,6 @@ def test_keys_that_cannot_apply_are_refused_with_what_to_do(tmp_path):
     assert lines == [
         "Global.eval_mode: 'retrieval' is not supported — ppnets trains and evaluates classifiers "
         "(eval_mode: classification); use PaddleClas for retrieval/face recognition",
-        "Arch.pretrained: true would download MobileNetV2_x0_25_ssld_pretrained.pdparams, which ppnets never does; "
-        "download it (the URL is in PaddleClas's ppcls/arch/backbone, MODEL_URLS) into ~/.paddleclas/weights/ or "
-        "set Global.pretrained_model=<path> (or Arch.pretrained=false to train from scratch)",
         "Optimizer.lr.last_epoch: 7 — ppnets restores the schedule's position from a checkpoint; remove last_epoch "
         "and resume with Global.checkpoints=<prefix>"]
 
@@ -159,14 +156,19 @@ def test_timm_autoaugment_strings():
             build_transforms([{"TimmAutoAugment": {"config_str": bad}}])
 
 
-def test_pretrained_true_uses_paddleclas_downloaded_weights(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path))
-    weights = tmp_path / ".paddleclas" / "weights" / "MobileNetV2_x0_25_pretrained.pdparams"
-    weights.parent.mkdir(parents=True)
-    weights.write_bytes(b"not read at load time")
+def test_pretrained_true_names_paddleclas_s_weights(tmp_path):
+    """``Arch.pretrained: true`` (``use_ssld``) is PaddleClas's download: Global.pretrained_model becomes the
+    source ``paddleclas`` (``ssld``), resolved (from the cache or downloaded) when the weights are loaded
+    (tests/test_pretrained.py); a Global.pretrained_model of the config's own wins, as in PaddleClas."""
     cfg = load_config(paddleclas_shaped(tmp_path, Arch={"name": "MobileNetV2_x0_25", "pretrained": True}))
-    assert cfg["Global"]["pretrained_model"] == str(weights)
-    assert cfg.notices == [f"Arch.pretrained: true — using PaddleClas's downloaded weights {weights}"]
+    assert cfg["Global"]["pretrained_model"] == "paddleclas" and "pretrained" not in cfg["Arch"]
+    assert cfg.notices == ["Arch.pretrained: true — Global.pretrained_model: paddleclas, PaddleClas's ImageNet "
+                           "weights of MobileNetV2_x0_25 (from ~/.paddleclas/weights/, downloaded there if missing)"]
+    cfg = load_config(paddleclas_shaped(tmp_path, Arch={"name": "MobileNetV2", "pretrained": True, "use_ssld": True}))
+    assert cfg["Global"]["pretrained_model"] == "ssld" and "use_ssld" not in cfg["Arch"]
+    cfg = load_config(paddleclas_shaped(tmp_path, Arch={"name": "MobileNetV2", "pretrained": True},
+                                        Global={"pretrained_model": "mine.pdparams"}))
+    assert cfg["Global"]["pretrained_model"] == "mine.pdparams" and cfg.notices == []
 
 
 def test_paddleclas_model_arguments_without_effect_are_dropped_with_a_notice(tmp_path):
@@ -177,16 +179,3 @@ def test_paddleclas_model_arguments_without_effect_are_dropped_with_a_notice(tmp
     assert "drop_rate" not in cfg["Arch"] and "use_fused_attn" not in cfg["Arch"]
     assert cfg.notices == ["Arch.drop_rate: 0.25 ignored — PaddleClas's MobileNetV4 accepts it but never applies "
                            "it; Arch.dropout sets the classifier dropout"]
-
-
-def test_pphgnetv2_pretrained_true_is_its_ssld_stage1_file(tmp_path, monkeypatch):
-    """PaddleClas's PP-HGNetV2 MODEL_URLS name its SSLD weights, and its loader asks for their stage-1 file
-    (``use_ssld_stage1_pretrained``) whether or not ``use_ssld`` is set."""
-    monkeypatch.setenv("HOME", str(tmp_path))
-    arch = {"_delete_": True, "name": "PPHGNetV2_B0", "class_num": 10, "pretrained": True}
-    with pytest.raises(ConfigError, match=r"would download PPHGNetV2_B0_ssld_stage1_pretrained\.pdparams, "):
-        load_config(paddleclas_shaped(tmp_path, Arch={**arch, "use_ssld": True}))
-    weights = tmp_path / ".paddleclas" / "weights" / "PPHGNetV2_B0_ssld_stage1_pretrained.pdparams"
-    weights.parent.mkdir(parents=True)
-    weights.write_bytes(b"not read at load time")
-    assert load_config(paddleclas_shaped(tmp_path, Arch=arch))["Global"]["pretrained_model"] == str(weights)

@@ -61,12 +61,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def _model_from_args(args):
     """(name, build kwargs, input size) from --model or -c."""
-    from ppnets.arch.registry import MODELS
+    from ppnets.arch.registry import MODELS, WEIGHTS_KEYS
 
     if args.config:
         from ppnets.cli import load_config_args
         cfg = load_config_args(args)
-        arch = dict(cfg["Arch"])
+        arch = {k: v for k, v in cfg["Arch"].items() if k not in WEIGHTS_KEYS}
         name = arch.pop("name")
         if args.class_num is not None:
             arch["class_num"] = args.class_num

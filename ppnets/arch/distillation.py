@@ -24,7 +24,7 @@ import paddle
 import paddle.nn as nn
 
 from ..errors import ConfigError
-from .registry import build_model
+from .registry import WEIGHTS_KEYS, build_model
 
 __all__ = ["DistillationModel", "DISTILLATION", "is_distillation", "build_arch", "inference_arch",
            "inference_model", "submodels", "arch_problems", "single_output"]
@@ -184,7 +184,7 @@ def single_output(outputs: Any, where: str, instead: str) -> Any:
 def build_arch(arch: Dict[str, Any]) -> nn.Layer:
     """The model of an ``Arch`` section: a zoo model, or a :class:`DistillationModel` (its sub-models'
     weights are not loaded: see :attr:`DistillationModel.submodel_weights`)."""
-    arch = dict(arch)
+    arch = {k: v for k, v in arch.items() if k not in WEIGHTS_KEYS}
     name = arch.pop("name")
     return DistillationModel(**arch) if name == DISTILLATION else build_model(name, **arch)
 

@@ -42,6 +42,8 @@ class ModelInfo:
 
 
 MODELS = Registry("model")
+#: ``Arch`` keys that describe the weights a model starts from, not arguments of the model
+WEIGHTS_KEYS = ("pretrained_sha256", "pretrained_mirror")
 #: timm model name → the registered ppnets model it converts to
 TIMM_NAMES: Dict[str, str] = {}
 

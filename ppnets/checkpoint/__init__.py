@@ -6,6 +6,9 @@ building a run's model with its weights.
 - :mod:`.sets` — ``save_checkpoint`` / ``load_checkpoint``: the ``.pdparams/.pdopt/.pdstates`` set,
   replaced as a unit;
 - :mod:`.weights` — ``Global.pretrained_model``: ``load_pretrained``, ``read_weights``;
+- :mod:`.hub` — published weights: downloads (PaddleClas's URLs, timm's hub), caches, digests;
+  :mod:`.sources` — where they are (data); :mod:`.pretrained` — ``ppnets.build_model(pretrained=…)``,
+  ``ppnets.list_models(pretrained=True)``, the weights table, file conversion;
 - :mod:`.paddleclas` — PaddleClas's ``epoch_N`` checkpoints;
 - :mod:`.models` — the model a run builds (a DistillationModel's sub-models get their weights here).
 """

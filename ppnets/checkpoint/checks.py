@@ -1,6 +1,6 @@
 """What a weights or checkpoint file must contain before ppnets uses it.
 
-A file that unpickles safely (:mod:`~ppnets.engine.serialization`) may still hold the wrong
+A file that unpickles safely (:mod:`~ppnets.checkpoint.serialization`) may still hold the wrong
 thing: a list instead of a state_dict, a ``.pdstates`` whose epoch is a string, an optimizer
 state of another model. Each check raises a one-line :class:`~ppnets.errors.CheckpointError`
 naming the file and what was expected, so nothing fails later with a traceback or, worse,

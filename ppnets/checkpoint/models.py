@@ -15,6 +15,7 @@ import paddle
 
 from ..arch.distillation import DistillationModel, build_arch, inference_arch, is_distillation
 from ..errors import ConfigError
+from .hub import is_download
 from .weights import load_pretrained
 
 __all__ = ["build_run_model", "load_run_weights", "load_model_for_inference"]
@@ -33,9 +34,15 @@ def build_run_model(arch: Dict[str, Any], mode: str, trust: bool = False) -> pad
 
 def load_run_weights(model: paddle.nn.Layer, arch: Dict[str, Any], path: str, mode: str, strict: bool,
                      trust: bool = False) -> None:
-    """Load ``path`` into a model of :func:`build_run_model` (see the module docstring)."""
+    """Load ``path`` into a model of :func:`build_run_model` (see the module docstring).
+
+    ``Arch.pretrained_sha256`` pins the weights a training starts from, and published weights
+    (:func:`~ppnets.checkpoint.hub.is_download`) in any mode; a run's own checkpoint, evaluated or
+    exported, is not what it pins. ``Arch.pretrained_mirror`` replaces PaddleClas's download host."""
     if not is_distillation(arch):
-        load_pretrained(model, path, arch["name"], strict=strict, trust=trust)
+        pinned = arch.get("pretrained_sha256") if mode == "train" or is_download(path) else None
+        load_pretrained(model, path, arch["name"], strict=strict, trust=trust, sha256=pinned,
+                        mirror=arch.get("pretrained_mirror"))
     elif mode == "train":  # a whole DistillationModel's weights: the keys carry the models' labels
         load_pretrained(model, path, None, strict=strict, trust=trust)
     else:

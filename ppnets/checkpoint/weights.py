@@ -1,25 +1,30 @@
 """Model weights: finding a weights file, reading it safely, and initialising a model from it
-(``Global.pretrained_model``), converting PaddleClas-layout files of families ppnets lays out
-differently; and the class names a checkpoint was trained with."""
+(``Global.pretrained_model``): a local file, or published weights fetched through :mod:`.hub`
+(PaddleClas's, timm's, a URL), their digest checked before they are read; PaddleClas-layout files
+of families ppnets lays out differently and timm-layout files (whatever their path) are converted in
+memory. Also the class names a checkpoint was trained with."""
 from __future__ import annotations
 
+import hashlib
 import os
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import paddle
 
 from ..arch import model_info
 from ..arch.convert import convert_paddleclas_state_dict, is_paddleclas_layout
+from ..arch.timm import convert_timm_state_dict, is_timm_layout
 from ..data.labels import read_label_file
 from ..errors import CheckpointError
 from ..utils.logger import get_logger
 from ..utils.quiet import quiet_paddle_warnings
 from .checks import check_state_dict, check_states
-from .serialization import load
+from .hub import Weights, check_digest, is_download, resolve, timm_target
+from .serialization import decode, load, read_bytes
 
-__all__ = ["WEIGHT_SUFFIXES", "checkpoint_prefix", "weights_path", "read_weights", "convert_if_paddleclas",
-           "load_pretrained", "trained_class_names"]
+__all__ = ["WEIGHT_SUFFIXES", "checkpoint_prefix", "weights_path", "read_weights", "locate", "fetch_weights",
+           "convert_if_paddleclas", "convert_if_timm", "load_pretrained", "trained_class_names"]
 
 WEIGHT_SUFFIXES = ("pdparams", "safetensors")
 
@@ -49,6 +54,39 @@ def read_weights(path: str, trust: bool = False) -> Dict[str, np.ndarray]:
     return check_state_dict(obj, f"weights file {file}")
 
 
+def locate(spec: str, arch: Optional[str] = None, mirror: Optional[str] = None,
+           sha256: Optional[str] = None) -> Weights:
+    """The local file of the weights setting ``spec`` (a file or prefix, else published weights of
+    model ``arch``: ``paddleclas``, ``ssld``, ``timm``, a URL or a hub id — see :mod:`.hub`)."""
+    local = weights_path(spec) if isinstance(spec, str) else spec
+    if isinstance(spec, str) and (os.path.isfile(local) or not is_download(spec)):
+        return Weights(local, spec)  # a file that exists wins over a name that looks like a source
+    return resolve(spec, arch, mirror, sha256)
+
+
+def fetch_weights(spec: str, arch: Optional[str] = None, trust: bool = False, mirror: Optional[str] = None,
+                  sha256: Optional[str] = None) -> Tuple[Dict[str, np.ndarray], Weights]:
+    """``({key: array}, where they came from)`` of the weights setting ``spec`` (:func:`locate`): the
+    file's SHA-256 is checked (``sha256``, the cache's manifest) before its content is decoded."""
+    weights = locate(spec, arch, mirror, sha256)
+    data = read_bytes(weights.path, "weights file")
+    if sha256 or weights.manifest is not None:  # a pin, or a cached download: its digest is checked
+        check_digest(weights, hashlib.sha256(data).hexdigest(), sha256)
+    obj = decode(data, weights.path, "weights file", trust)
+    return check_state_dict(obj, f"weights file {weights.path}"), weights
+
+
+def convert_if_timm(weights: Dict[str, np.ndarray], arch: Optional[str], source: Optional[Weights] = None
+                    ) -> Dict[str, np.ndarray]:
+    """Convert a file in timm's (PyTorch's) layout to model ``arch``'s, exactly or not at all."""
+    if arch is None or not is_timm_layout(weights):
+        return weights
+    if source is not None:
+        timm_target(source, arch)
+    get_logger().info(f"converting timm-layout weights to ppnets's {arch} layout")
+    return convert_timm_state_dict(arch, weights)
+
+
 def convert_if_paddleclas(weights: Dict[str, np.ndarray], arch: Optional[str]) -> Dict[str, np.ndarray]:
     """Rename a PaddleClas-layout file of a family ppnets lays out differently (EfficientNet)."""
     if arch is None:
@@ -69,10 +107,14 @@ def _under(weights: Dict[str, np.ndarray], prefix: Optional[str]) -> Dict[str, n
 
 
 def load_pretrained(model: paddle.nn.Layer, path: str, arch: Optional[str] = None,
-                    strict: bool = False, trust: bool = False, prefix: Optional[str] = None) -> Dict[str, List[str]]:
+                    strict: bool = False, trust: bool = False, prefix: Optional[str] = None,
+                    sha256: Optional[str] = None, mirror: Optional[str] = None) -> Dict[str, List[str]]:
     """Initialise ``model`` from ``path``, skipping keys whose shape differs (e.g. another class count).
 
-    PaddleClas-layout files of models ppnets lays out differently are converted first.
+    ``path`` is a weights setting (:func:`locate`: a file or prefix, ``paddleclas``, ``ssld``,
+    ``timm``, a URL, a timm hub id); ``sha256`` pins the file's digest, ``mirror`` replaces
+    PaddleClas's host. timm-layout files and PaddleClas-layout files of models ppnets lays out
+    differently are converted first.
     Returns and logs ``{"loaded", "skipped", "missing", "unexpected"}`` key lists.
     ``strict`` (evaluation, export, inference): every parameter of the model must come from the
     file, else nothing is loaded and a :class:`CheckpointError` says what does not fit.
@@ -80,8 +122,13 @@ def load_pretrained(model: paddle.nn.Layer, path: str, arch: Optional[str] = Non
     ``prefix``: a file holding a whole DistillationModel gives the sub-model ``prefix`` its keys
     under ``<prefix>.``; a file without such keys is the model's own.
     """
-    weights = convert_if_paddleclas(_under(read_weights(path, trust), prefix), arch)
-    file = weights_path(path)
+    weights, source = fetch_weights(path, arch, trust, mirror, sha256)
+    weights = _under(weights, prefix)
+    if is_timm_layout(weights):
+        weights = convert_if_timm(weights, arch, source)
+    else:
+        weights = convert_if_paddleclas(weights, arch)
+    file = source.path
     own = model.state_dict()
     report: Dict[str, List[str]] = {"loaded": [], "skipped": [], "missing": [], "unexpected": []}
     to_load = {}

@@ -10,19 +10,22 @@ handles each in one of three ways, before validation:
   PaddleClas that ppnets does not reproduce (``Global.use_dali: true``, ``RandCropImage.backend:
   pil``); keys set to what ppnets does anyway (``use_dali: false``, ``last_epoch: -1``) are dropped
   without a word;
-- **refused**, only where it cannot apply, with what to do instead (``Arch.pretrained: true``
-  would need a download; ``Global.eval_mode: retrieval``).
+- **refused**, only where it cannot apply, with what to do instead (``Global.eval_mode:
+  retrieval``).
+
+``Arch.pretrained: true`` (``use_ssld``) becomes ``Global.pretrained_model: paddleclas`` (``ssld``):
+PaddleClas's ImageNet weights of the model, from PaddleClas's cache or downloaded into it
+(:mod:`ppnets.checkpoint.hub`).
 
 Values are clipped as PaddleClas clips them (``warmup_epoch`` beyond ``Global.epochs``).
 """
 from __future__ import annotations
 
-import os
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional
 
 __all__ = ["translate", "PADDLECLAS_WEIGHTS"]
 
-#: where PaddleClas keeps the weights it downloaded (``ppcls/utils/download.py``'s WEIGHTS_HOME)
+#: where PaddleClas keeps the weights it downloaded (``ppcls/utils/download.py``'s WEIGHTS_HOME), shared
 PADDLECLAS_WEIGHTS = "~/.paddleclas/weights"
 
 Notices = List[str]
@@ -76,21 +79,15 @@ def _arch(arch: Dict[str, Any], cfg: Dict[str, Any], notices: Notices, refuse: R
     _dropout_prob(arch)
     pretrained = arch.pop("pretrained", False)
     ssld = arch.pop("use_ssld", False)
-    if pretrained is True:
-        name, cached = _paddleclas_download(arch.get("name"), ssld)
-        g = cfg.setdefault("Global", {}) or {}
-        if os.path.isfile(cached) and isinstance(g, dict) and not g.get("pretrained_model"):
-            g["pretrained_model"] = cached
-            notices.append(f"Arch.pretrained: true — using PaddleClas's downloaded weights {cached}")
-        elif not (isinstance(g, dict) and g.get("pretrained_model")):
-            refuse(f"Arch.pretrained: true would download {name}, which ppnets never does; download it (the URL is "
-                   f"in PaddleClas's ppcls/arch/backbone, MODEL_URLS) into {PADDLECLAS_WEIGHTS}/ or set "
-                   "Global.pretrained_model=<path> (or Arch.pretrained=false to train from scratch)")
-    elif isinstance(pretrained, str) and pretrained:
-        g = cfg.setdefault("Global", {}) or {}
-        if isinstance(g, dict) and not g.get("pretrained_model"):
-            g["pretrained_model"] = pretrained
-            notices.append(f"Arch.pretrained: used as Global.pretrained_model ({pretrained})")
+    g = cfg.setdefault("Global", {}) or {}
+    if pretrained is True and isinstance(g, dict) and not g.get("pretrained_model"):
+        g["pretrained_model"] = _source(ssld)
+        notices.append(f"Arch.pretrained: true{' (use_ssld)' if ssld else ''} — Global.pretrained_model: "
+                       f"{_source(ssld)}, PaddleClas's ImageNet weights of {arch.get('name')} (from "
+                       f"{PADDLECLAS_WEIGHTS}/, downloaded there if missing)")
+    elif isinstance(pretrained, str) and pretrained and isinstance(g, dict) and not g.get("pretrained_model"):
+        g["pretrained_model"] = pretrained
+        notices.append(f"Arch.pretrained: used as Global.pretrained_model ({pretrained})")
     _unused_model_keys(arch, notices)
     if "infer_add_softmax" in arch:
         export = cfg.get("Export")
@@ -98,16 +95,9 @@ def _arch(arch: Dict[str, Any], cfg: Dict[str, Any], notices: Notices, refuse: R
         export.setdefault("softmax", bool(arch.pop("infer_add_softmax")))
 
 
-#: models whose ``pretrained: true`` file is not ``<name>[_ssld]_pretrained.pdparams``: PP-HGNetV2's
-#: MODEL_URLS name its SSLD weights and its loader asks for their stage-1 file, whatever ``use_ssld`` says
-_PRETRAINED_FILES = {f"PPHGNetV2_B{i}": f"PPHGNetV2_B{i}_ssld_stage1_pretrained.pdparams" for i in range(7)}
-
-
-def _paddleclas_download(model: Any, ssld: bool) -> Tuple[str, str]:
-    """``(file name, path)`` of the weights PaddleClas's ``pretrained: true`` downloads for ``model``."""
-    name = _PRETRAINED_FILES.get(model) if isinstance(model, str) else None
-    name = name or f"{model}_{'ssld_' if ssld else ''}pretrained.pdparams"
-    return name, os.path.join(os.path.expanduser(PADDLECLAS_WEIGHTS), name)
+def _source(ssld: Any) -> str:
+    """The weights setting of PaddleClas's ``pretrained: true`` (``use_ssld``: its distilled weights)."""
+    return "ssld" if ssld else "paddleclas"
 
 
 def _dropout_prob(spec: Dict[str, Any]) -> None:
@@ -127,22 +117,16 @@ def _distillation(arch: Dict[str, Any], notices: Notices, refuse: Refuse) -> Non
         _dropout_prob(spec)
         ssld = spec.pop("use_ssld", False)
         if spec.get("pretrained") is True:
-            name, cached = _paddleclas_download(spec.get("name"), ssld)
-            if os.path.isfile(cached):
-                spec["pretrained"] = cached
-                notices.append(f"Arch.models.{i}.{label}.pretrained: true — using PaddleClas's downloaded weights "
-                               f"{cached}")
-                continue
-            refuse(f"Arch.models.{i}.{label}.pretrained: true would download {name}, which ppnets never does; set "
-                   f"it to the weights' path (-o Arch.models.{i}.{label}.pretrained=<prefix or .pdparams>; or "
-                   f"download it into {PADDLECLAS_WEIGHTS}/) or to null to start from random weights")
-            spec.pop("pretrained")
+            spec["pretrained"] = _source(ssld)
+            notices.append(f"Arch.models.{i}.{label}.pretrained: true — {_source(ssld)}, PaddleClas's ImageNet "
+                           f"weights of {spec.get('name')} (from {PADDLECLAS_WEIGHTS}/, downloaded there if missing)")
         elif spec.get("pretrained") is False:
             spec.pop("pretrained")
     listed = arch.get("pretrained_list")
-    if isinstance(listed, list) and any(p is True for p in listed):
-        refuse("Arch.pretrained_list: true would download weights, which ppnets never does; give paths or null")
-        arch["pretrained_list"] = [p if isinstance(p, str) else None for p in listed]
+    if isinstance(listed, list) and any(p is True or p is False for p in listed):
+        arch["pretrained_list"] = ["paddleclas" if p is True else p if isinstance(p, str) else None for p in listed]
+        if any(p is True for p in listed):
+            notices.append("Arch.pretrained_list: true — paddleclas, PaddleClas's ImageNet weights of that model")
 
 
 #: PaddleClas model arguments that its own model code accepts without effect, or that select a kernel:

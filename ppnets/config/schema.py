@@ -62,6 +62,7 @@ class Key:
     length: Optional[int] = None  #: required number of items of a list
     greater_than: Optional[float] = None  #: numbers must be above this (exclusive minimum)
     less_than: Optional[float] = None  #: numbers must be below this (exclusive maximum)
+    fill: bool = True  #: False: a key that is not set stays absent from the resolved config (its default applies)
 
 
 @dataclass
@@ -155,8 +156,8 @@ _SUBMODEL = Section({
     "name": Key(str, REQUIRED, "registered model name (ppnets.list_models())"),
     "class_num": Key(Optional[int], None, "number of classes (default: Arch.class_num, else 1000)", minimum=1,
                      maximum=MAX_CLASSES),
-    "pretrained": Key(Optional[str], None, "weights prefix or .pdparams this model starts from (a frozen "
-                      "teacher's are required)"),
+    "pretrained": Key(Optional[str], None, "weights this model starts from, as Global.pretrained_model (a "
+                      "frozen teacher's are required)"),
 }, options_of=MODELS, option_ranges=ARCH_OPTION_RANGES)
 
 _DISTILLATION_ARCH = Section({
@@ -189,8 +190,11 @@ SCHEMA: Dict[str, Section] = {
         "use_visualdl": Key(bool, True, "write VisualDL scalars under <output_dir>/<Arch.name>/vdl"),
         "image_shape": Key(List[int], [3, 224, 224], "C, H, W of the network input (export and analysis)",
                            minimum=1, maximum=16384, length=3),
-        "pretrained_model": Key(Optional[str], None, "weights prefix or .pdparams to initialise from (PaddleClas "
-                                "files accepted); shape-mismatched keys are skipped and reported"),
+        "pretrained_model": Key(Optional[str], None, "weights to initialise from: a prefix, .pdparams or "
+                                ".safetensors (PaddleClas's and timm's layouts converted), a URL, paddleclas / ssld "
+                                "(PaddleClas's ImageNet weights of Arch.name), timm (timm's) or a timm hub id "
+                                "timm/<model>.<tag> — downloaded once into a cache (docs/pretrained.md); "
+                                "shape-mismatched keys are skipped and reported"),
         "checkpoints": Key(Optional[str], None, "checkpoint prefix to resume from (epoch, optimizer, LR, best metric)"),
         "save_inference_dir": Key(str, "./inference", "where tools/export_model.py writes the inference model"),
         "update_freq": Key(int, 1, "gradient accumulation: one optimizer step every this many iterations",
@@ -214,6 +218,13 @@ SCHEMA: Dict[str, Section] = {
     "Arch": Section({
         "name": Key(str, REQUIRED, "registered model name (ppnets.list_models()), or DistillationModel"),
         "class_num": Key(int, 1000, "number of classes", minimum=1, maximum=MAX_CLASSES),
+        "pretrained_sha256": Key(Optional[str], None, "the SHA-256 the starting weights must have (of "
+                                 "Global.pretrained_model when training, of published weights always), checked "
+                                 "before they are read; a PaddleClas or URL download that differs is not cached",
+                                 fill=False),
+        "pretrained_mirror": Key(Optional[str], None, "a mirror of PaddleClas's weights: replaces "
+                                 "https://paddle-imagenet-models-name.bj.bcebos.com in their URLs (also the "
+                                 "PPNETS_PADDLECLAS_MIRROR variable; timm's hub: HF_ENDPOINT)", fill=False),
     }, options_of=MODELS, option_ranges=ARCH_OPTION_RANGES, variants={DISTILLATION: _DISTILLATION_ARCH}),
     "Loss": Section({
         "Train": Key(NamedList(LOSSES), [{"CELoss": {}}], "losses summed during training, e.g. "

@@ -214,7 +214,7 @@ def validate_section(node: Any, section: Section, where: str, problems: Problems
         elif key not in node:
             if spec.default is REQUIRED:
                 problems.add(f"{path}: required key is missing")
-            else:
+            elif spec.fill:
                 node[key] = copy.deepcopy(spec.default)
         else:
             node[key] = _key(node[key], spec, path, problems)
