@@ -15,8 +15,10 @@ from test_reliability import _tool
 
 SIZES = model_sizes()
 ALL = ppnets.list_models()
-# The big EfficientNets share B0's code path; they are built and counted, not trained, to keep CI fast.
-HEAVY = {f"EfficientNetB{i}" for i in range(3, 8)}
+# The big EfficientNets, StarNets and FasterNets share their small siblings' code paths; they are built and
+# counted, not trained, to keep CI fast.
+HEAVY = {f"EfficientNetB{i}" for i in range(3, 8)} | {"StarNet_S3", "StarNet_S4", "FasterNet_S", "FasterNet_M",
+                                                     "FasterNet_L"}
 LIGHT = [n for n in ALL if n not in HEAVY]
 
 

@@ -27,10 +27,13 @@ from conftest import REPO, small_overrides
 pytestmark = pytest.mark.slow  # exports/benchmarks of real models: see -m 'not slow'
 
 ALL = ppnets.list_models()
-HEAVY = {f"EfficientNetB{i}" for i in range(3, 8)}  # built and counted elsewhere, too slow to export here
+# built and counted elsewhere, too slow to export here
+HEAVY = {f"EfficientNetB{i}" for i in range(3, 8)} | {"StarNet_S3", "StarNet_S4", "FasterNet_S", "FasterNet_M",
+                                                     "FasterNet_L"}
 LIGHT = [n for n in ALL if n not in HEAVY]
-#: ModelInfo defaults that only resize a network (same ops, other sizes)
-SCALING_KEYS = {"scale", "width_mult", "depth_mult", "dropout"}
+#: ModelInfo defaults that only resize a network (same ops, other sizes; stochastic depth only acts in training)
+SCALING_KEYS = {"scale", "width_mult", "depth_mult", "dropout", "base_dim", "embed_dim", "depths", "mlp_ratio",
+                "drop_path_rate"}
 
 
 #: families whose variants are different tables of the same blocks: the one model that holds every
@@ -92,6 +95,9 @@ def test_every_model_has_an_imagenet_config_at_its_native_size(name):
     if info.family == "MobileNetV4":
         # PaddleClas's MobileNetV4 recipes evaluate above the training size, resizing straight to the crop
         assert eval_size > size and evaluation["ResizeImage"]["resize_short"] == eval_size
+    elif info.family == "FasterNet":
+        # PaddleClas's FasterNet recipes evaluate at crop ratio 0.9 (timm's test_crop_pct): 248 → 224
+        assert eval_size == size and evaluation["ResizeImage"]["resize_short"] == 248
     else:
         assert eval_size == size
         assert evaluation["ResizeImage"]["resize_short"] == size + 32   # PaddleClas: 256 for 224, 632 for 600

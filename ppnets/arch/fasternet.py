@@ -138,6 +138,9 @@ class PatchMerging(nn.Layer):
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         return self.norm(self.reduction(x))
 
+    def block_paths(self) -> BlockPaths:
+        return BlockPaths("Patch merging", [[self.reduction]])
+
 
 class FasterNet(ClassificationModel):
     """FasterNet with stage widths ``embed_dim · 2^i`` and ``depths`` blocks per stage.
