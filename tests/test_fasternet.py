@@ -11,6 +11,7 @@ import paddle
 import pytest
 
 import ppnets
+from ppnets.analysis.diagram import model_dot
 from ppnets.analysis.summary import summarize
 from ppnets.arch.fasternet import FasterNetBlock, PartialConv, from_timm
 from ppnets.arch.timm import convert_timm_state_dict
@@ -136,7 +137,8 @@ def test_block_paths_and_summary():
     depths = ppnets.model_info("FasterNet_T0").defaults["depths"]
     # each stage after the first starts with its patch merging (2×2/2 conv doubling the width)
     assert [[b.info.title for b in sec.blocks] for sec in s.stages] == [
-        ["Patch merging"] * (i > 0) + ["FasterNet block"] * d for i, d in enumerate(depths)]
+        ["Patch merging"] * (i > 0) + [f"FasterNet block (3×3 PConv on {c // 4}/{c})"] * d
+        for i, (d, c) in enumerate(zip(depths, [f["num_chs"] for f in model.feature_info]))]
     for b in s.blocks:
         if b.info.title == "Patch merging":
             assert b.info.stride == 2 and b.info.out_channels == 2 * b.info.in_channels == b.out_shape[1]
@@ -145,6 +147,9 @@ def test_block_paths_and_summary():
         assert b.info.in_channels == b.info.out_channels == b.in_shape[1] == b.out_shape[1]
         assert b.info.branches[1][0].label == "PartialConv"
     assert sum(sec.macs for sec in s.sections) == s.macs
+    dot = model_dot(s, model)
+    assert dot.count("FasterNet block") == sum(depths) and dot.count("label=<+>") == sum(depths)
+    assert dot.count("Patch merging") == 3 and dot.count("k2 s2") == 3
 
 
 def test_paddleclas_file_loads_completely(tmp_path):

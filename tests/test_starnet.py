@@ -7,6 +7,7 @@ import paddle
 import pytest
 
 import ppnets
+from ppnets.analysis.diagram import model_dot
 from ppnets.analysis.summary import summarize
 from ppnets.arch.starnet import StarBlock
 
@@ -117,6 +118,9 @@ def test_block_paths_and_summary():
         assert b.info.in_channels == b.info.out_channels == b.in_shape[1] == b.out_shape[1]
         assert b.info.expansion == 3.0
     assert sum(sec.macs for sec in s.sections) == s.macs
+    dot = model_dot(s, model)
+    assert dot.count("Star block") == len(s.blocks) and dot.count("label=<+>") == len(s.blocks)
+    assert dot.count("k7 s1 e3 ReLU6(f1) · f2") == len(s.blocks)
 
 
 def test_paddleclas_file_loads_completely(tmp_path):

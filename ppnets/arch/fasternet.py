@@ -98,10 +98,13 @@ class FasterNetBlock(nn.Layer):
         return x + (self.drop_path(y) if self.drop_path is not None else y)
 
     def block_paths(self) -> BlockPaths:
-        """PConv (drawn as one op) → the two 1×1 convs with the activation between them."""
+        """PConv (one op; the title gives its share of the channels) → the two 1×1 convs with the
+        activation between them."""
         conv1, _, act, conv2 = self.mlp
-        return BlockPaths("FasterNet block", [[], [self.spatial_mixing, conv1, ("act", type(act).__name__), conv2]],
-                          "add", expansion=float(self.mlp_ratio))
+        pconv = self.spatial_mixing
+        title = f"FasterNet block (3×3 PConv on {pconv.dim_conv3}/{pconv.dim_conv3 + pconv.dim_untouched})"
+        return BlockPaths(title, [[], [pconv, conv1, ("act", type(act).__name__), conv2]], "add",
+                          expansion=float(self.mlp_ratio))
 
 
 class FasterNetStage(nn.Layer):
