@@ -15,7 +15,9 @@ from ppnets.analysis.diagram import model_dot
 from ppnets.analysis.summary import summarize
 from ppnets.arch.fasternet import FasterNetBlock, PartialConv, from_timm
 from ppnets.arch.timm import convert_timm_state_dict
+from ppnets.config import load_config
 
+from conftest import REPO
 from reference import TIMM, check_paddleclas_file_loads, manifest
 
 
@@ -154,3 +156,22 @@ def test_block_paths_and_summary():
 
 def test_paddleclas_file_loads_completely(tmp_path):
     check_paddleclas_file_loads("FasterNet_T0", str(tmp_path))
+
+
+@pytest.mark.parametrize("name, wd, lr, magnitude, mixup", [
+    ("FasterNet_T0", 0.005, 0.004, None, 0.05), ("FasterNet_T2", 0.02, 0.004, 5, 0.1),
+    ("FasterNet_L", 0.05, 0.002, 7, 0.7)])
+def test_imagenet_recipe_is_paddleclas(name, wd, lr, magnitude, mixup):
+    """Spot checks of PaddleClas's per-model FasterNet recipes (ppcls/configs/ImageNet/FasterNet/)."""
+    cfg = load_config(os.path.join(REPO, "configs", "ImageNet", "FasterNet", f"{name}.yaml"))
+    opt = cfg["Optimizer"]
+    assert (opt["name"], opt["weight_decay"], opt["lr"]["learning_rate"], opt["lr"]["warmup_epoch"]) == \
+        ("AdamW", wd, lr, 20)
+    assert "clip_norm" not in opt or opt["clip_norm"] is None       # PaddleClas's clip_grad is ignored there too
+    train = cfg["DataLoader"]["Train"]
+    ops = {next(iter(op)): next(iter(op.values())) for op in train["dataset"]["transform_ops"]}
+    assert ops.get("TimmAutoAugment", {}).get("config_str") == (magnitude and f"rand-m{magnitude}-mstd0.5-inc1")
+    assert "RandomErasing" not in ops and ops["RandCropImage"]["interpolation"] == "bicubic"
+    assert train["dataset"]["batch_transform_ops"][0]["OpSampler"]["MixupOperator"]["alpha"] == mixup
+    assert train["sampler"]["batch_size"] == 50 and cfg["Global"]["epochs"] == 300
+    assert "drop_path_rate" not in cfg["Arch"]                       # the model's own rate, as in PaddleClas

@@ -2,6 +2,8 @@
 layout and stochastic depth of PaddleClas/timm, the block drawing, and a PaddleClas-layout file."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import paddle
 import pytest
@@ -10,7 +12,9 @@ import ppnets
 from ppnets.analysis.diagram import model_dot
 from ppnets.analysis.summary import summarize
 from ppnets.arch.starnet import StarBlock
+from ppnets.config import load_config
 
+from conftest import REPO
 from reference import check_paddleclas_file_loads, timm_reference_names
 
 
@@ -125,3 +129,21 @@ def test_block_paths_and_summary():
 
 def test_paddleclas_file_loads_completely(tmp_path):
     check_paddleclas_file_loads("StarNet_S1", str(tmp_path))
+
+
+def test_imagenet_recipe_is_paddleclas():
+    """Spot checks of PaddleClas's StarNet recipe (ppcls/configs/ImageNet/StarNet/StarNet_S4.yaml)."""
+    cfg = load_config(os.path.join(REPO, "configs", "ImageNet", "StarNet", "StarNet_S4.yaml"))
+    opt, lr = cfg["Optimizer"], cfg["Optimizer"]["lr"]
+    assert (opt["name"], opt["weight_decay"], opt["one_dim_param_no_weight_decay"]) == ("AdamW", 0.05, True)
+    assert (lr["name"], lr["learning_rate"], lr["eta_min"], lr["warmup_epoch"], lr["warmup_start_lr"]) == \
+        ("Cosine", 0.003, 1e-5, 5, 1e-6)
+    assert (cfg["Global"]["epochs"], cfg["Arch"]["drop_path_rate"], cfg["AMP"]["level"]) == (300, 0.02, "O1")
+    train = cfg["DataLoader"]["Train"]
+    assert [next(iter(op)) for op in train["dataset"]["transform_ops"]] == [
+        "DecodeImage", "RandCropImage", "RandFlipImage", "TimmAutoAugment", "NormalizeImage", "RandomErasing",
+        "ToCHWImage"]
+    assert train["dataset"]["transform_ops"][3]["TimmAutoAugment"]["config_str"] == "rand-m1-mstd0.5-inc1"
+    assert train["dataset"]["batch_transform_ops"] == [{"OpSampler": {"MixupOperator": {"alpha": 0.8, "prob": 0.5},
+                                                                      "CutmixOperator": {"alpha": 0.2, "prob": 0.5}}}]
+    assert train["sampler"]["batch_size"] == 256 and cfg["Loss"]["Train"] == [{"CELoss": {"epsilon": 0.1}}]

@@ -3,7 +3,7 @@ CVPR 2023 (arXiv:2303.03667).
 
 The *partial convolution* (PConv) applies a 3×3 convolution to only the first ``C / n_div`` channels
 (``n_div = 4``: a quarter) and passes the other channels through untouched: 1/16 of a full 3×3 conv's
-MACs and far less memory traffic than a depthwise conv, so the network runs at high FLOPS. A
+MACs and a quarter of its memory access, so the network runs at high FLOPS. A
 *FasterNet block* is
 
     PConv 3×3 on C/4 channels → 1×1 conv to 2C + BN + act → 1×1 conv back to C → [drop path] → + input
@@ -23,7 +23,7 @@ As in PaddleClas and timm: stochastic depth grows linearly from 0 to the variant
 blocks (T0 0, T1 0.02, T2 0.05, S 0.1, M 0.2, L 0.3), convolutions and the classifier start from a
 truncated normal (std 0.02), no layer scale. PaddleClas's patch-embedding BN is built with Paddle
 ``momentum=0.1`` (a PyTorch value ported as is: its running statistics then follow each batch); here
-it has Paddle's default 0.9 like every other BN of the model (the original's and timm's behaviour).
+it has Paddle's default 0.9 like every other BN of the model (timm's behaviour).
 """
 from __future__ import annotations
 
@@ -40,8 +40,8 @@ from .registry import register_model
 
 __all__ = ["VARIANTS", "FasterNet", "FasterNetBlock", "PartialConv", "PatchEmbed", "PatchMerging", "from_timm"]
 
-#: variant → (embed width, blocks per stage, stochastic depth rate, activation): the paper's Table 10,
-#: PaddleClas's NET_CONFIG and timm's fasternet_* (MLP ratio 2, n_div 4, head 1280 for all).
+#: variant → (embed width, blocks per stage, stochastic depth rate, activation): PaddleClas's NET_CONFIG
+#: and timm's fasternet_* (MLP ratio 2, n_div 4, head 1280 for all).
 VARIANTS: Dict[str, Tuple[int, Tuple[int, ...], float, str]] = {
     "T0": (40, (1, 2, 8, 2), 0.0, "gelu"),
     "T1": (64, (1, 2, 8, 2), 0.02, "gelu"),

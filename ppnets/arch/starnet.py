@@ -22,7 +22,7 @@ classifier, as timm's ``drop_rate`` does; default 0).
 """
 from __future__ import annotations
 
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import paddle
 import paddle.nn as nn
@@ -35,8 +35,8 @@ from .registry import register_model
 __all__ = ["VARIANTS", "StarNet", "StarBlock"]
 
 #: variant → (base width, blocks per stage, mlp ratio, shipped by PaddleClas). Stage i is
-#: ``base · 2^i`` channels wide. S1–S4: the paper's Table 9 (PaddleClas's and timm's NET_CONFIG);
-#: S050/S100/S150: timm's "very small networks" (untrained, not in PaddleClas).
+#: ``base · 2^i`` channels wide. S1–S4: PaddleClas's NET_CONFIG (timm's the same); S050/S100/S150:
+#: timm's "very small networks" (untrained, not in PaddleClas).
 VARIANTS: Dict[str, Tuple[int, Tuple[int, ...], int, bool]] = {
     "S1": (24, (2, 2, 8, 3), 4, True),
     "S2": (32, (1, 2, 6, 2), 4, True),
@@ -50,7 +50,7 @@ STEM_CHANNELS = 32
 
 
 def _conv(in_c: int, out_c: int, k: int, stride: int = 1, groups: int = 1, bn: bool = True,
-          act: str = None) -> ConvBNLayer:
+          act: Optional[str] = None) -> ConvBNLayer:
     """PaddleClas's ``ConvBN``: a conv *with bias* [+ BN] (keys ``conv``, ``bn``), half padding."""
     return ConvBNLayer(in_c, out_c, k, stride, groups=groups, act=act, bias=True, norm=bn)
 
