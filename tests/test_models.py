@@ -10,14 +10,13 @@ import ppnets.errors
 from ppnets.analysis import count_params, profile_model
 from ppnets.arch import model_info
 
-from reference import has_manifest, manifest, manifest_names, model_sizes
+from reference import HEAVY, has_manifest, manifest, manifest_names, model_sizes
 from test_reliability import _tool
 
 SIZES = model_sizes()
 ALL = ppnets.list_models()
-# The big EfficientNets and PP-HGNetV2s share B0's code path; they are built and counted, not trained,
-# to keep CI fast.
-HEAVY = {f"EfficientNetB{i}" for i in range(3, 8)} | {f"PPHGNetV2_B{i}" for i in range(3, 7)}
+# The big models share their small siblings' code paths; they are built and counted, not trained, to keep
+# CI fast (tests/reference.py: HEAVY).
 LIGHT = [n for n in ALL if n not in HEAVY]
 
 

@@ -179,3 +179,38 @@ def test_paddleclas_model_arguments_without_effect_are_dropped_with_a_notice(tmp
     assert "drop_rate" not in cfg["Arch"] and "use_fused_attn" not in cfg["Arch"]
     assert cfg.notices == ["Arch.drop_rate: 0.25 ignored — PaddleClas's MobileNetV4 accepts it but never applies "
                            "it; Arch.dropout sets the classifier dropout"]
+
+
+def test_fasternet_decode_to_pil_and_null_autoaugment_policy(tmp_path):
+    """PaddleClas's FasterNet configs: ``DecodeImage: {to_np: false}`` (a PIL image, RGB with the pil backend,
+    made an array by the next resize) and ``TimmAutoAugment: {config_str: null}`` (no policy)."""
+    decode_pil = {"DecodeImage": {"backend": "pil", "to_np": False, "channel_first": False}}
+    cfg = load_config(paddleclas_shaped(tmp_path, DataLoader={
+        "Train": {"dataset": {"transform_ops": [
+            {"DecodeImage": {"to_rgb": True, "channel_first": False}}, {"RandCropImage": {"size": 32}},
+            {"TimmAutoAugment": {"config_str": None}}, {"ToCHWImage": None}]}},
+        "Eval": {"dataset": {"transform_ops": [decode_pil, {"ResizeImage": {"resize_short": 36}},
+                                               {"CropImage": {"size": 32}}, {"ToCHWImage": None}]}}}))
+    train = cfg["DataLoader"]["Train"]["dataset"]["transform_ops"]
+    assert [next(iter(op)) for op in train] == ["DecodeImage", "RandCropImage", "ToCHWImage"]
+    assert cfg["DataLoader"]["Eval"]["dataset"]["transform_ops"][0] == {   # RGB, as the PIL image
+        "DecodeImage": {"to_rgb": True, "channel_first": False}}
+    assert cfg.notices == [
+        "DataLoader.Train.dataset.transform_ops.TimmAutoAugment: config_str null — no policy, the op is left out "
+        "(PaddleClas's TimmAutoAugment cannot build it)",
+        "DataLoader.Eval.dataset.transform_ops.DecodeImage.backend: pil ignored — ppnets decodes and resizes with "
+        "OpenCV (cv2), as PaddleClas does by default"]
+    # with the cv2 backend PaddleClas passes the array on as decoded (BGR)
+    cv2_cfg = load_config(paddleclas_shaped(tmp_path, DataLoader={"Eval": {"dataset": {"transform_ops": [
+        {"DecodeImage": {"to_np": False}}, {"ToCHWImage": None}]}}}))
+    assert cv2_cfg["DataLoader"]["Eval"]["dataset"]["transform_ops"][0] == {
+        "DecodeImage": {"to_rgb": False, "channel_first": False}}
+
+
+def test_drop_rate_without_effect_names_the_model_family(tmp_path):
+    for value, notices in ((0, []), (0.2, ["Arch.drop_rate: 0.2 ignored — PaddleClas's StarNet accepts it but never "
+                                           "applies it; Arch.dropout sets the classifier dropout"])):
+        cfg = load_config(paddleclas_shaped(tmp_path, Arch={"_delete_": True, "name": "StarNet_S1", "class_num": 10,
+                                                            "drop_rate": value, "drop_path_rate": 0.01}))
+        assert "drop_rate" not in cfg["Arch"] and cfg["Arch"]["drop_path_rate"] == 0.01
+        assert cfg.notices == notices

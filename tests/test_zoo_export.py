@@ -24,15 +24,15 @@ from ppnets.deploy import Predictor
 from ppnets.export import export_model
 
 from conftest import REPO, small_overrides
+from reference import HEAVY
 
 pytestmark = pytest.mark.slow  # exports/benchmarks of real models: see -m 'not slow'
 
 ALL = ppnets.list_models()
-# built and counted elsewhere, too slow to export here
-HEAVY = {f"EfficientNetB{i}" for i in range(3, 8)} | {f"PPHGNetV2_B{i}" for i in range(3, 7)}
 LIGHT = [n for n in ALL if n not in HEAVY]
-#: ModelInfo defaults that only resize a network (same ops, other sizes)
-SCALING_KEYS = {"scale", "width_mult", "depth_mult", "dropout"}
+#: ModelInfo defaults that only resize a network (same ops, other sizes; stochastic depth only acts in training)
+SCALING_KEYS = {"scale", "width_mult", "depth_mult", "dropout", "base_dim", "embed_dim", "depths", "mlp_ratio",
+                "drop_path_rate"}
 #: defaults of the ``*_timm`` variants that swap a detail for timm's (a conv bias, the dropout mode, the
 #: SE width rounding and gate, a head without BN, the attention scale): ops the other exports already run
 TIMM_DETAIL_KEYS = {"head_bias", "dropout_mode", "se_divisor", "se_gate", "head_norm", "attn_scale"}
@@ -107,6 +107,9 @@ def test_every_model_has_an_imagenet_config_at_its_native_size(name):
     if info.family == "MobileNetV4":
         # PaddleClas's MobileNetV4 recipes evaluate above the training size, resizing straight to the crop
         assert eval_size > size and evaluation["ResizeImage"]["resize_short"] == eval_size
+    elif info.family == "FasterNet":
+        # PaddleClas's FasterNet recipes evaluate at crop ratio 0.9 (timm's test_crop_pct): 248 → 224
+        assert eval_size == size and evaluation["ResizeImage"]["resize_short"] == 248
     else:
         assert eval_size == size
         # PaddleClas: 256 for 224, 632 for 600; its PP-HGNetV2 recipes resize to 232

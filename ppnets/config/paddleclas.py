@@ -130,12 +130,12 @@ def _distillation(arch: Dict[str, Any], notices: Notices, refuse: Refuse) -> Non
 
 
 #: PaddleClas model arguments that its own model code accepts without effect, or that select a kernel:
-#: dropped (with a notice when set to something other than the value ppnets behaves as) when the
-#: ppnets model does not take them
+#: dropped (with a notice when set to something other than the values ppnets behaves as) when the
+#: ppnets model does not take them; ``{family}`` is the model's family
 _MODEL_KEYS = {
-    "use_fused_attn": (False, "ppnets computes attention with paddle.matmul (no fused attention kernel)"),
-    "drop_rate": (None, "PaddleClas's MobileNetV4 accepts it but never applies it; Arch.dropout sets the "
-                        "classifier dropout"),
+    "use_fused_attn": ((False,), "ppnets computes attention with paddle.matmul (no fused attention kernel)"),
+    "drop_rate": ((None, 0), "PaddleClas's {family} accepts it but never applies it; Arch.dropout sets the "
+                             "classifier dropout"),
 }
 
 
@@ -150,8 +150,8 @@ def _unused_model_keys(arch: Dict[str, Any], notices: Notices) -> None:
     for key, (neutral, why) in _MODEL_KEYS.items():
         if key in arch and key not in valid:
             value = arch.pop(key)
-            if value != neutral:
-                notices.append(f"Arch.{key}: {value!r} ignored — {why}")
+            if value not in neutral:
+                notices.append(f"Arch.{key}: {value!r} ignored — {why.format(family=MODELS.get(name).family)}")
 
 
 _LR_NAMES = {"MultiStepDecay": "MultiStep", "ConstLR": "Constant"}
@@ -220,9 +220,30 @@ def _infer(infer: Dict[str, Any], cfg: Dict[str, Any], notices: Notices, refuse:
         infer.setdefault("class_id_map_file", post["class_id_map_file"])
 
 
+def _pil_decode_and_null_policy(ops: List[Any], where: str, notices: Notices) -> None:
+    """Two spellings of PaddleClas's FasterNet configs. ``DecodeImage: {to_np: false}`` hands the next op
+    an RGB PIL image (``backend: pil``; with cv2 the BGR array as decoded), which its resize returns as an
+    array: ppnets decodes to that array (``to_rgb`` set accordingly).
+    ``TimmAutoAugment: {config_str: null}`` names no policy (PaddleClas's op fails on it): left out."""
+    for i in reversed(range(len(ops))):
+        item = ops[i]
+        if not isinstance(item, dict) or len(item) != 1 or not isinstance(next(iter(item.values())), dict):
+            continue
+        (name, options), = item.items()
+        if name == "DecodeImage" and options.get("to_np") is False:
+            options.pop("to_np")
+            options["to_rgb"] = str(options.get("backend", "cv2")).lower() == "pil"
+            options["channel_first"] = False
+        elif name == "TimmAutoAugment" and "config_str" in options and options["config_str"] is None:
+            del ops[i]
+            notices.append(f"{where}.TimmAutoAugment: config_str null — no policy, the op is left out "
+                           "(PaddleClas's TimmAutoAugment cannot build it)")
+
+
 def _transform_ops(ops: Any, where: str, notices: Notices) -> None:
     if not isinstance(ops, list):
         return
+    _pil_decode_and_null_policy(ops, where, notices)
     for item in ops:
         if not isinstance(item, dict) or len(item) != 1:
             continue
