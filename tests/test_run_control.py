@@ -55,8 +55,9 @@ def test_a_second_run_on_the_same_output_dir_is_refused_and_a_killed_runs_lock_r
             first.kill()
     assert first.returncode == -signal.SIGKILL
     assert open(os.path.join(run_dir, ".lock")).read().strip() == str(first.pid)  # the stale lock stays behind
-    third = subprocess.run(_train_cmd(data, out, **{"Global.epochs": 1}), cwd=REPO, capture_output=True, text=True,
-                           timeout=300)
+    # the killed run left checkpoints: a new run replaces them only when told to
+    third = subprocess.run(_train_cmd(data, out, **{"Global.epochs": 1, "Global.overwrite": True}), cwd=REPO,
+                           capture_output=True, text=True, timeout=300)
     assert third.returncode == 0, third.stderr
     assert "[Train][Epoch 1/1][Avg]" in open(log).read()
 

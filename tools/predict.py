@@ -1,7 +1,7 @@
 """Deploy predictor: classify images with an exported model on paddle.inference, ONNX Runtime or OpenVINO.
 
 ``python tools/predict.py --model_dir ./inference --image dataset/digits/val/7 [--backend auto]
-[--precision fp32|int8] [--batch_size 16] [--threads 2] [--topk 3] [--threshold P] [--no_mkldnn]``
+[--precision fp32|int8] [--batch_size 16] [--threads 2] [--topk 5] [--threshold P] [--no_mkldnn]``
 
 A multi-label export prints the classes whose probability reaches the threshold (``--threshold``,
 default the export's ``Infer.threshold``) instead of the top-k.
@@ -11,6 +11,7 @@ or inference.int8.onnx). ``--backend auto`` (the default, as in ``Predictor``) t
 then OpenVINO, then paddle.inference: the first installed whose model file is present.
 """
 import argparse
+import sys
 
 
 from ppnets.deploy.runtimes import BACKENDS, PRECISIONS
@@ -45,6 +46,8 @@ def main(argv=None):
         raise ConfigError(f"--threshold: expected a probability in [0, 1], got {args.threshold}")
     predictor = Predictor(args.model_dir, backend=args.backend, precision=args.precision, cpu_threads=args.threads,
                           use_mkldnn=not args.no_mkldnn)
+    if predictor.backend_choice:  # on stderr: stdout holds only the results
+        print(f"ppnets: {predictor.backend_choice}", file=sys.stderr)
     if args.threshold is not None and not predictor.multilabel:
         raise ConfigError(f"--threshold: {args.model_dir} is a single-label export (it prints the top-k classes); "
                           "--threshold is for multi-label exports")

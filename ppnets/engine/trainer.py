@@ -34,6 +34,7 @@ from .evaluator import Evaluator, bind_class_counts, check_class_num, refuse_fea
 from .hooks import CheckpointSaver, ConsoleLogger, EMAUpdater, NaNGuard, StopOnSignal, VisualDLLogger
 from .models import float32_outputs, numpy_outputs
 from .report import closing_summary, nothing_to_do, start_banner
+from .run_folder import claim_run_folder
 from .setup import RunEnv, check_writable, output_dir_of, prepare_run
 from .state import RunState
 
@@ -64,7 +65,11 @@ class Trainer:
         if dist.get_rank() == 0:
             self._lock.acquire()
         try:
+            # a new run never takes over another's checkpoints (refused, or Global.overwrite: true)
+            claimed = claim_run_folder(config, self.output_dir) if dist.get_rank() == 0 else None
             self._setup(config, callbacks)
+            if claimed:
+                self.log.warning(claimed)
         except BaseException:
             self._lock.release()
             raise
