@@ -3,8 +3,10 @@ never taken over by another run without being asked.
 
 - :func:`run_name`: ``Arch.name``, or — when ``Arch`` changes the model's options (``-o Arch.scale=0.75``)
   — the registered model those options make (``MobileNetV2_x0_75``), else ``Arch.name`` with the
-  changed options (``MobileNetV2_x0_5-scale0.6``). ``class_num``, ``features_only``, ``out_indices``
-  and ``freeze_stages`` do not rename the folder.
+  changed options (``MobileNetV2_x0_5-scale0.6``). ``class_num``, ``features_only``, ``out_indices``,
+  ``freeze_stages`` and the options that only act during training (``dropout``, ``drop_path_rate``,
+  ``bn_momentum`` …: the trained model computes the same function with any value of them) do not
+  rename the folder.
 - :func:`claim_run_folder`: a new run into a folder that already holds a run's checkpoints (finished,
   interrupted, or of another model) is refused with one line offering the three ways on; a resume
   from a checkpoint in the folder continues that run; ``Global.overwrite: true`` removes the previous
@@ -25,6 +27,12 @@ __all__ = ["run_name", "claim_run_folder", "run_checkpoints"]
 
 #: Arch keys that change how a model is used, not which model it is
 _NOT_IDENTITY = ("name", "class_num", "features_only", "out_indices", "freeze_stages")
+#: an option whose name holds one of these acts only during training (dropout, drop path, BatchNorm momentum)
+_TRAINING_ONLY = ("drop", "momentum")
+
+
+def _identity(key: str) -> bool:
+    return key not in _NOT_IDENTITY and not any(part in key for part in _TRAINING_ONLY)
 _ABSENT = object()
 
 
@@ -33,7 +41,7 @@ def _options(info: ModelInfo) -> Dict[str, Any]:
     params = inspect.signature(info.cls).parameters.values()
     found = {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
     found.update(info.defaults)
-    return {k: v for k, v in found.items() if k not in _NOT_IDENTITY}
+    return {k: v for k, v in found.items() if _identity(k)}
 
 
 def _fmt(value: Any) -> str:
@@ -48,7 +56,7 @@ def run_name(arch: Dict[str, Any]) -> str:
         return str(name)
     info = MODELS.get(name)
     own = _options(info)
-    changed = {k: v for k, v in arch.items() if k not in _NOT_IDENTITY and own.get(k, _ABSENT) != v}
+    changed = {k: v for k, v in arch.items() if _identity(k) and own.get(k, _ABSENT) != v}
     if not changed:
         return name
     wanted = {**own, **changed}
