@@ -15,6 +15,7 @@ never taken over by another run without being asked.
 from __future__ import annotations
 
 import glob
+import hashlib
 import inspect
 import os
 from typing import Any, Dict, List, Optional, Tuple
@@ -46,6 +47,8 @@ def _options(info: ModelInfo) -> Dict[str, Any]:
 
 def _fmt(value: Any) -> str:
     text = f"{value:g}" if isinstance(value, float) else str(value)
+    if len(text) > 24:  # a table (Arch.arch): its digest
+        return hashlib.sha1(text.encode()).hexdigest()[:8]
     return "".join(c if c.isalnum() or c in "._" else "_" for c in text)
 
 
