@@ -160,13 +160,16 @@ def test_a_new_run_never_takes_over_another_runs_folder(data, tmp_path, capsys):
         assert msg == (f"Global.output_dir: {run_dir} already holds {held}, write this run elsewhere with "
                        f"-o Global.output_dir={out}_2, or replace it with -o Global.overwrite=true")
     assert {p: open(p, "rb").read() for p in glob.glob(os.path.join(run_dir, "best_model.*"))} == best
-    # replacing it: the previous run's checkpoints, records and log go, the new run is the folder's only one
+    # replacing it: the previous run's checkpoints, records and log go, the new run is the folder's only one;
+    # MobileNetV2_x0_5 at scale 0.25 is MobileNetV2_x0_25: the same folder, and the name its checkpoints record
     run(_tool("train"), train_args(data, out, **{"Global.epochs": 2, "Global.save_interval": 1,
-                                                 "Global.overwrite": True}))
+                                                 "Global.overwrite": True, "Arch.name": "MobileNetV2_x0_5",
+                                                 "Arch.scale": 0.25}))
     log = open(os.path.join(run_dir, "train.log")).read()
     assert f"Global.overwrite: removed the previous run from {run_dir} (best_model, latest, VisualDL records, " \
            "train.log)" in log and "[Train][Epoch 1/1]" not in log and "[Train][Epoch 2/2][Avg]" in log
-    assert paddle.load(latest + ".pdstates")["epoch"] == 2 and len(glob.glob(os.path.join(run_dir, "vdl", "*"))) == 1
+    assert "model: MobileNetV2_x0_25 (" in log and len(glob.glob(os.path.join(run_dir, "vdl", "*"))) == 1
+    assert (paddle.load(latest + ".pdstates")["epoch"], paddle.load(latest + ".pdstates")["arch"]) == (2, "MobileNetV2_x0_25")
 
 
 class _Crash:

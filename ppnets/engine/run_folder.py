@@ -20,6 +20,8 @@ import inspect
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
+import yaml
+
 from ..arch.registry import MODELS, ModelInfo
 from ..checkpoint.serialization import load
 from ..errors import ConfigError
@@ -87,13 +89,11 @@ def _describe(folder: str, prefixes: List[str], arch: Dict[str, Any]) -> Tuple[s
         return f"the checkpoints of another run ({', '.join(os.path.basename(p) for p in prefixes)})", False
     epochs = None
     try:
-        import yaml
-
         with open(os.path.join(folder, "config.yaml"), encoding="utf-8") as f:
             epochs = int(yaml.safe_load(f)["Global"]["epochs"])
     except Exception:  # no config.yaml (a folder from elsewhere): the epoch count is enough
         pass
-    other = model not in (None, arch.get("name")) or classes not in (None, arch.get("class_num"))
+    other = model not in (None, run_name(arch), arch.get("name")) or classes not in (None, arch.get("class_num"))
     finished = epochs is not None and done >= epochs
     kind = "a run of another model" if other else "a finished run" if finished else "an unfinished run"
     of = f" of {epochs}" if epochs is not None else ""
