@@ -46,15 +46,17 @@ def main(argv=None):
         raise ConfigError(f"--threshold: expected a probability in [0, 1], got {args.threshold}")
     predictor = Predictor(args.model_dir, backend=args.backend, precision=args.precision, cpu_threads=args.threads,
                           use_mkldnn=not args.no_mkldnn)
-    if predictor.backend_choice:  # on stderr: stdout holds only the results
-        print(f"ppnets: {predictor.backend_choice}", file=sys.stderr)
     if args.threshold is not None and not predictor.multilabel:
         raise ConfigError(f"--threshold: {args.model_dir} is a single-label export (it prints the top-k classes); "
                           "--threshold is for multi-label exports")
     threshold = (args.threshold if args.threshold is not None else predictor.threshold) if predictor.multilabel \
         else None
+    note = predictor.backend_choice  # said once the model has run (a user error stays one line)
     for r in classify_files(list_inputs(args.image), predictor.transform, args.batch_size, predictor.run,
                             args.topk, predictor.label_names, threshold=threshold):
+        if note:  # on stderr: stdout holds only the results
+            print(f"ppnets: {note}", file=sys.stderr, flush=True)
+            note = None
         print(format_result(r))
 
 
