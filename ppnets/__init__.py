@@ -1,12 +1,13 @@
 """ppnets: config-driven PaddlePaddle image classification for the lightweight CNNs."""
-import warnings
 from typing import Any, List, Optional, Union
 
-with warnings.catch_warnings():  # importing paddle warns about a C++ compiler cache ppnets never uses
-    warnings.filterwarnings("ignore", message="No ccache found")
-    from .arch import model_info, reparameterize
-    from .arch import build_model as _build_architecture
-    from .arch import list_models as _list_registered
+from .utils.quiet import quiet_paddle
+
+quiet_paddle()  # Paddle's harmless warnings and C++ notes stay off the console (not with --debug)
+
+from .arch import model_info, reparameterize  # noqa: E402
+from .arch import build_model as _build_architecture  # noqa: E402
+from .arch import list_models as _list_registered  # noqa: E402
 
 __version__ = "0.2.0"
 __all__ = ["build_model", "list_models", "model_info", "reparameterize", "__version__"]

@@ -60,3 +60,13 @@ def small_overrides(data_root: str, out_dir: str, **extra) -> list:
 def load_small_config(data_root: str, out_dir: str, **extra) -> dict:
     from ppnets.config import load_config
     return load_config(os.path.join(REPO, "configs", "mobilenetv2.yaml"), small_overrides(data_root, out_dir, **extra))
+
+
+def visualdl_history(run_dir: str) -> dict:
+    """What VisualDL shows for a run folder: the record file its reader picks in ``vdl/`` (one per
+    folder, the newest), read back with VisualDL's own reader as ``{tag: [(step, value), ...]}``."""
+    from visualdl import LogReader
+
+    (shown_dir, shown), = LogReader(logdir=os.path.join(run_dir, "vdl")).logs().items()
+    reader = LogReader(file_path=os.path.join(shown_dir, shown))
+    return {tag: [(r.id, r.value) for r in reader.get_data("scalar", tag)] for tag in reader.get_tags()["scalar"]}

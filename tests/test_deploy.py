@@ -92,6 +92,9 @@ def test_predict_tool_gives_the_same_answers_on_every_backend(export, digits_sli
                  "--backend", backend, "--batch_size", "4")
         assert r.returncode == 0, r.stderr
         outputs[backend] = r.stdout.strip().splitlines()
+        # auto says what it chose, on stderr (stdout holds only the results)
+        assert ("ppnets: backend auto: onnxruntime (input 32×32 is below 96×96 pixels, where ONNX Runtime is the "
+                "faster; candidates: onnxruntime, openvino" in r.stderr) == (backend == "auto"), r.stderr
     assert len(outputs["paddle"]) == 10
     scores = {b: [[float(s) for s in re.findall(r": ([\d.]+)", line)] for line in lines] for b, lines in outputs.items()}
     names = {b: [re.findall(r"(\S+) \((\d+)\)", line) for line in lines] for b, lines in outputs.items()}
@@ -206,6 +209,10 @@ def test_quantize_tool_writes_a_qdq_int8_model_and_reports_accuracy(export, digi
     assert abs(report["top1_drop_points"]) <= 100 / 30 * 2 + 1e-9      # at most two of 30 images change
     assert report["eval"]["int8"]["agreement"] >= 28 / 30
     assert "top-1 drop" in r.stdout and "| int8 |" in r.stdout
+    # each long step says what it does (and a terminal also gets progress bars)
+    assert "calibrating on 48 of 120 training images (percentile)" in r.stdout
+    assert re.search(r"wrote \S+inference\.int8\.onnx in [\d.]+ s", r.stdout)
+    assert "evaluating fp32 and int8 on 30 validation images" in r.stdout
     graph = onnx.load(os.path.join(model_dir, "inference.int8.onnx")).graph
     ops = [n.op_type for n in graph.node]
     assert ops.count("QuantizeLinear") > 10 and ops.count("DequantizeLinear") > 10

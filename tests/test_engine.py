@@ -287,6 +287,25 @@ def test_debug_flag_shows_traceback():
     assert r.returncode != 0 and "Traceback" in r.stderr and "ConfigError" in r.stderr
 
 
+def test_the_python_api_shows_no_paddle_warning_unless_debugging(tmp_path):
+    """``import ppnets`` and the model API keep Paddle's notes (compiler cache, BatchNorm statistics)
+    off stderr; ``PPNETS_DEBUG=1`` (as ``--debug`` on a tool) lets them through."""
+    code = ("import ppnets, paddle\n"
+            "model = ppnets.build_model('MobileNetV2_x0_25', class_num=3)\n"
+            "model.train()\n"
+            "model(paddle.rand([2, 3, 32, 32])).sum().backward()\n"
+            "model.eval()\n"
+            "print(model(paddle.rand([1, 3, 32, 32])).shape)\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PPNETS_DEBUG", "GLOG_minloglevel")}
+    quiet = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                           env=env)
+    assert quiet.returncode == 0 and quiet.stdout.strip() == "paddle.Size([1, 3])" and quiet.stderr == "", quiet.stderr
+    loud = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**env, "PPNETS_DEBUG": "1"})
+    assert loud.returncode == 0
+    assert "No ccache found" in loud.stderr and "we now always track global mean and variance" in loud.stderr
+
+
 def test_a_run_opens_with_a_banner_closes_with_a_summary_and_shows_no_paddle_warnings(digits_slice, tmp_path):
     """The user sees what is about to happen and what happened, and no Paddle noise on stderr."""
     import subprocess

@@ -81,7 +81,8 @@ def test_feature_info_describes_the_stage_maps(built):
     subs = dict(model.named_sublayers())
     assert all(d["module"] == d["modules"][-1] and d["module"] in subs for d in info)
     (small, caught), (large, _) = (_run(model, ("maps", s)) for s in SIZES)
-    assert [m.shape[1] for m in small] == [m.shape[1] for m in large] == [d["num_chs"] for d in info]
+    assert [m.shape[1] for m in small] == [m.shape[1] for m in large] == [d["num_chs"] for d in info] == info.channels()
+    assert info.reduction() == [d["reduction"] for d in info] and [d["index"] for d in info] == list(range(len(info)))
     for d, a, b in zip(info, small, large):
         r = d["reduction"]
         assert (b.shape[2] - a.shape[2]) * r == (b.shape[3] - a.shape[3]) * r == SIZES[1] - SIZES[0], (d, a.shape)
@@ -114,6 +115,11 @@ def test_features_only_backbone(built):
     ref = [_run(model, ("maps", 64))[0][i] for i in picks]
     assert backbone.out_indices == tuple(picks)
     assert [m.shape for m in maps] == [r.shape for r in ref]
+    # timm's FeatureInfo: one entry per output map, with channels()/reduction()/module_name()
+    info = backbone.feature_info
+    assert len(info) == len(maps) and info.channels() == [m.shape[1] for m in maps]
+    assert info.reduction() == model.feature_info.reduction(picks) and [d["index"] for d in info] == picks
+    assert info.module_name() == model.feature_info.module_name(picks) and len(backbone.stage_info) == picks[-1] + 1
     for m, r in zip(maps, ref):  # same weights (same seed), same maps
         np.testing.assert_allclose(m.numpy(), r.numpy(), rtol=1e-5, atol=1e-5)
     # neck, head and unused stages are gone: every parameter left belongs to the stem or a kept stage
@@ -179,6 +185,25 @@ def test_freeze_stages_marks_stem_and_first_stages(built):
 
 
 # --------------------------------------------------------------------------- once
+
+
+def test_timm_habits_feature_info_per_output_and_num_classes(tmp_path):
+    backbone = ppnets.build_model("MobileNetV2_x0_25", features_only=True, out_indices=(1, 2, 3))
+    info = backbone.feature_info
+    assert len(info) == 3 and info.channels() == [6, 8, 16] and info.reduction() == [4, 8, 16]
+    assert info.channels(-1) == 16 and info.module_name() == ["conv3", "conv4", "conv5"]
+    assert len(backbone(_x(64))) == 3
+    assert ppnets.build_model("MobileNetV2_x0_25", num_classes=7).class_num == 7
+    # the config takes timm's name too; given with a different class_num it says which to use
+    from ppnets.config import load_config
+    config = os.path.join(REPO, "configs", "mobilenetv2.yaml")
+    cfg = load_config(config, ["~Arch.class_num", "Arch.num_classes=4"])
+    assert cfg["Arch"]["class_num"] == 4 and "num_classes" not in cfg["Arch"]
+    with pytest.raises(ConfigError) as e:
+        load_config(config, ["Arch.num_classes=4"])
+    assert str(e.value) == ("Arch.num_classes: 4, but Arch.class_num is 10 (num_classes is timm's name for class_num: "
+                            "give one, e.g. -o Arch.class_num=4)")
+
 
 
 def test_frozen_parameters_stay_identical_through_training(digits_slice, tmp_path):

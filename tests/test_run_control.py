@@ -4,6 +4,7 @@ the NaN message (docs/reliability.md, "The training run")."""
 from __future__ import annotations
 
 import fcntl
+import glob
 import os
 import pickle
 import pty
@@ -16,7 +17,7 @@ import pytest
 
 from ppnets.cli import run
 
-from conftest import REPO, make_digits_slice
+from conftest import REPO, make_digits_slice, visualdl_history
 from test_reliability import _tool, train_args, trained, user_error  # noqa: F401 (trained: a fixture)
 from test_training_features import _train_cmd, _wait_for
 
@@ -55,8 +56,9 @@ def test_a_second_run_on_the_same_output_dir_is_refused_and_a_killed_runs_lock_r
             first.kill()
     assert first.returncode == -signal.SIGKILL
     assert open(os.path.join(run_dir, ".lock")).read().strip() == str(first.pid)  # the stale lock stays behind
-    third = subprocess.run(_train_cmd(data, out, **{"Global.epochs": 1}), cwd=REPO, capture_output=True, text=True,
-                           timeout=300)
+    # the killed run left checkpoints: a new run replaces them only when told to
+    third = subprocess.run(_train_cmd(data, out, **{"Global.epochs": 1, "Global.overwrite": True}), cwd=REPO,
+                           capture_output=True, text=True, timeout=300)
     assert third.returncode == 0, third.stderr
     assert "[Train][Epoch 1/1][Avg]" in open(log).read()
 
@@ -131,3 +133,80 @@ def test_nan_loss_after_a_resume_names_the_resumed_checkpoint(trained, tmp_path,
         "DataLoader.Train.dataset.transform_ops.2": "{NormalizeImage: {scale: 1.0e+38}}"}), capsys)
     assert msg.endswith(f"No checkpoint of this run was saved yet; it resumed from {trained['prefix']} (lower the "
                         "learning rate or check the data)")
+
+
+# ----------------------------------------------------------------------------- one run per folder, one VisualDL history
+
+
+def test_a_new_run_never_takes_over_another_runs_folder(data, tmp_path, capsys):
+    from ppnets.engine.setup import output_dir_of
+    from conftest import load_small_config
+
+    out = str(tmp_path / "o")
+    run_dir = os.path.join(out, "MobileNetV2_x0_25")
+    # the folder follows the model the config builds, Arch options included (README's "-o Arch.scale=0.75")
+    assert output_dir_of(load_small_config(data, out, **{"Arch.scale": 0.75})) == os.path.join(out, "MobileNetV2_x0_75")
+    assert output_dir_of(load_small_config(data, out, **{"Arch.scale": 0.6})) == run_dir + "-scale0.6"
+    assert output_dir_of(load_small_config(data, out, **{"Arch.freeze_stages": 2})) == run_dir
+    run(_tool("train"), train_args(data, out, **{"Global.epochs": 1}))
+    best = {p: open(p, "rb").read() for p in glob.glob(os.path.join(run_dir, "best_model.*"))}
+    latest = os.path.join(run_dir, "latest")
+    for extra, held in (({}, "a finished run (MobileNetV2_x0_25, 3 classes, epoch 1 of 1 done); continue it with "
+                             f"-o Global.checkpoints={latest} and a higher Global.epochs"),
+                        ({"Arch.class_num": 4}, "a run of another model (MobileNetV2_x0_25, 3 classes, epoch 1 of 1 "
+                                                f"done); continue it with -o Global.checkpoints={latest} and a "
+                                                "higher Global.epochs")):
+        msg = user_error("train", train_args(data, out, **{"Global.epochs": 2, **extra}), capsys)
+        assert msg == (f"Global.output_dir: {run_dir} already holds {held}, write this run elsewhere with "
+                       f"-o Global.output_dir={out}_2, or replace it with -o Global.overwrite=true")
+    assert {p: open(p, "rb").read() for p in glob.glob(os.path.join(run_dir, "best_model.*"))} == best
+    # replacing it: the previous run's checkpoints, records and log go, the new run is the folder's only one;
+    # MobileNetV2_x0_5 at scale 0.25 is MobileNetV2_x0_25: the same folder, and the name its checkpoints record
+    run(_tool("train"), train_args(data, out, **{"Global.epochs": 2, "Global.save_interval": 1,
+                                                 "Global.overwrite": True, "Arch.name": "MobileNetV2_x0_5",
+                                                 "Arch.scale": 0.25}))
+    log = open(os.path.join(run_dir, "train.log")).read()
+    assert f"Global.overwrite: removed the previous run from {run_dir} (best_model, latest, VisualDL records, " \
+           "train.log)" in log and "[Train][Epoch 1/1]" not in log and "[Train][Epoch 2/2][Avg]" in log
+    assert "model: MobileNetV2_x0_25 (" in log and len(glob.glob(os.path.join(run_dir, "vdl", "*"))) == 1
+    assert (paddle.load(latest + ".pdstates")["epoch"], paddle.load(latest + ".pdstates")["arch"]) == (2, "MobileNetV2_x0_25")
+
+
+class _Crash:
+    """A callback that stops the run as a crash would, after the step ``at`` was logged (and after
+    the checkpoint of the step before it was saved)."""
+
+    def __init__(self, at):
+        self.at = at
+
+    def __getattr__(self, hook):
+        return lambda *args: None
+
+    def on_step_end(self, trainer, step):
+        if trainer.state.global_step == self.at:
+            raise RuntimeError("crash")
+
+
+def test_visualdl_shows_every_epoch_of_an_interrupted_and_resumed_run(data, tmp_path):
+    from ppnets.engine import Trainer
+    from conftest import load_small_config
+
+    out = str(tmp_path / "o")
+    run_dir = os.path.join(out, "MobileNetV2_x0_25")
+    over = {"Global.epochs": 3, "Global.save_steps": 2, "DataLoader.Train.sampler.batch_size": 4}  # 6 steps an epoch
+    with pytest.raises(RuntimeError, match="crash"):
+        Trainer(load_small_config(data, out, **over), callbacks=[_Crash(9)]).train()
+    states = paddle.load(os.path.join(run_dir, "latest.pdstates"))
+    assert (states["global_step"], states["partial"]["epoch"]) == (8, 2)  # step 9 was logged after the checkpoint
+    assert [s for s, _ in visualdl_history(run_dir)["train/loss"]] == list(range(1, 10))
+    resume = {**over, "Global.checkpoints": os.path.join(run_dir, "latest")}
+    Trainer(load_small_config(data, out, **resume)).train()
+    history = visualdl_history(run_dir)
+    assert [s for s, _ in history["train/loss"]] == list(range(1, 19))  # every step once: step 9 logged again
+    assert [s for s, _ in history["eval/top1"]] == [1, 2, 3]
+    assert set(history) == {"train/loss", "train/lr", "train/top1", "train/top5", "eval/loss", "eval/top1", "eval/top5"}
+    files = {p: open(p, "rb").read() for p in glob.glob(os.path.join(run_dir, "vdl", "*"))}
+    assert len(files) == 1
+    # resuming the finished run: nothing to do, nothing written
+    Trainer(load_small_config(data, out, **resume)).train()
+    assert {p: open(p, "rb").read() for p in glob.glob(os.path.join(run_dir, "vdl", "*"))} == files

@@ -16,7 +16,7 @@ import pytest
 from ppnets.engine import Trainer
 from ppnets.errors import ConfigError, TrainingError
 
-from conftest import REPO, load_small_config, small_overrides
+from conftest import REPO, load_small_config, small_overrides, visualdl_history
 
 # SqueezeNet has no BatchNorm, so a micro-batch split does not change the maths
 NO_BN = {"Arch.name": "SqueezeNet1_1", "Arch.dropout": 0.0}
@@ -259,6 +259,11 @@ def test_kill_9_mid_epoch_then_resume_reproduces_the_uninterrupted_run(digits_sl
     losses = _epoch_losses(log)  # epoch 1 (first process), epochs 2 and 3 (resumed process)
     assert losses[0] == ref_losses[0]
     assert losses[-2:] == ref_losses[1:], (losses, ref_losses)
+    # VisualDL shows the one history of the uninterrupted run: the steps logged after the killed
+    # process's last checkpoint are logged once, by the resumed process
+    history = visualdl_history(os.path.join(out, "MobileNetV2_x0_25"))
+    assert history == visualdl_history(str(tmp_path / "ref" / "MobileNetV2_x0_25"))
+    assert [s for s, _ in history["train/loss"]] == list(range(1, 22)) and len(history["eval/top1"]) == 3
 
 
 def test_sigint_saves_latest_and_exits_cleanly(digits_slice, tmp_path):

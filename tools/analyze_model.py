@@ -112,6 +112,8 @@ def main(argv=None):
     if args.scaling:
         from ppnets.analysis.scaling import compound_scaling, format_scaling, variant_phis
         from tqdm import tqdm
+        # building and counting ten or so EfficientNets takes a while: say so (a terminal also gets bars)
+        print(f"ppnets: profiling {len(args.scaling)} scaled EfficientNet(s) and B0–B7 …", file=sys.stderr, flush=True)
         scaled = [compound_scaling(phi, args.alpha, args.beta, args.gamma)
                   for phi in tqdm(args.scaling, desc="profiling the scaled models", disable=None, leave=False)]
         sections.append(format_scaling(scaled, variant_phis(args.alpha, args.beta, args.gamma)))

@@ -13,6 +13,7 @@ import os
 from typing import List, Optional, Sequence, Tuple
 
 
+from ppnets.engine.setup import output_dir_of
 from ppnets.errors import ConfigError
 from ppnets.cli import config_parser, load_config_args, run
 
@@ -97,7 +98,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if args.nranks < 1:
         raise ConfigError(f"--nranks: expected a positive integer, got {args.nranks}")
     spe = args.steps_per_epoch or updates_per_epoch(cfg, args.nranks)
-    out = args.out or os.path.join(cfg["Global"]["output_dir"], cfg["Arch"]["name"], "lr_schedule.png")
+    out = args.out or os.path.join(output_dir_of(cfg), "lr_schedule.png")  # the run's folder
     plot(cfg, spe, out)
     print(f"{out}: {cfg['Optimizer']['lr']['name']} over {cfg['Global']['epochs']} epochs × {spe} updates")
 

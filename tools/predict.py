@@ -1,7 +1,7 @@
 """Deploy predictor: classify images with an exported model on paddle.inference, ONNX Runtime or OpenVINO.
 
 ``python tools/predict.py --model_dir ./inference --image dataset/digits/val/7 [--backend auto]
-[--precision fp32|int8] [--batch_size 16] [--threads 2] [--topk 3] [--threshold P] [--no_mkldnn]``
+[--precision fp32|int8] [--batch_size 16] [--threads 2] [--topk 5] [--threshold P] [--no_mkldnn]``
 
 A multi-label export prints the classes whose probability reaches the threshold (``--threshold``,
 default the export's ``Infer.threshold``) instead of the top-k.
@@ -11,6 +11,7 @@ or inference.int8.onnx). ``--backend auto`` (the default, as in ``Predictor``) t
 then OpenVINO, then paddle.inference: the first installed whose model file is present.
 """
 import argparse
+import sys
 
 
 from ppnets.deploy.runtimes import BACKENDS, PRECISIONS
@@ -50,8 +51,12 @@ def main(argv=None):
                           "--threshold is for multi-label exports")
     threshold = (args.threshold if args.threshold is not None else predictor.threshold) if predictor.multilabel \
         else None
+    note = predictor.backend_choice  # said once the model has run (a user error stays one line)
     for r in classify_files(list_inputs(args.image), predictor.transform, args.batch_size, predictor.run,
                             args.topk, predictor.label_names, threshold=threshold):
+        if note:  # on stderr: stdout holds only the results
+            print(f"ppnets: {note}", file=sys.stderr, flush=True)
+            note = None
         print(format_result(r))
 
 

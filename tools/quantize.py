@@ -15,6 +15,7 @@ import json
 import os
 import statistics
 import sys
+import time
 
 
 from ppnets.config import load_config
@@ -27,6 +28,7 @@ from ppnets.deploy import Predictor
 from ppnets.errors import ConfigError, DataError
 from ppnets.cli import run
 from ppnets.utils.logger import get_logger, setup_logger
+from ppnets.utils.timing import terminal_bar
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,18 +74,20 @@ def main(argv=None):
     train = _loader(cfg, "Train", ops, None)
     indices = sample_indices(len(train), args.calib_images, args.seed)
     log.info(f"calibrating on {len(indices)} of {len(train)} training images ({args.calibration})")
-    batches = calibration_batches(train.load, indices, 16)
+    started = time.time()
+    batches = calibration_batches(train.load, indices, 16, terminal_bar)
     out_path = os.path.join(args.model_dir, INT8_FILE)
     tmp_path = out_path + f".tmp.{os.getpid()}.onnx"
     reduce = {"auto": None, "on": True, "off": False}[args.reduce_range]
     try:
-        settings = quantize_onnx(fp32_path, tmp_path, batches, args.calibration, per_channel=not args.no_per_channel,
+        calibrating = terminal_bar(batches, "calibrating", unit="batch")  # ONNX Runtime runs them one by one
+        settings = quantize_onnx(fp32_path, tmp_path, calibrating, args.calibration, per_channel=not args.no_per_channel,
                                  reduce_range=reduce, percentile=args.percentile, exclude_op_types=args.exclude_ops)
         os.replace(tmp_path, out_path)
     finally:
         if os.path.exists(tmp_path):
             os.remove(tmp_path)
-    log.info(f"wrote {out_path} ({settings})")
+    log.info(f"wrote {out_path} in {time.time() - started:.1f} s ({settings})")
 
     val = _loader(cfg, "Eval", ops, names)
     if len(val) == 0:
@@ -91,15 +95,20 @@ def main(argv=None):
     n = min(args.eval_images or len(val), len(val))
     runs = {"fp32": predictor.run,
             "int8": Predictor(args.model_dir, backend="onnxruntime", precision="int8", cpu_threads=args.threads or None).run}
-    acc = evaluate_top1(runs, lambda i: (val.load(i), val.samples[i][1]), n)
+    log.info(f"evaluating fp32 and int8 on {n} validation images")
+    acc = evaluate_top1(runs, lambda i: (val.load(i), val.samples[i][1]), n, progress=terminal_bar)
     report = {"model_dir": args.model_dir, "settings": settings, "calib_images": len(indices), "eval": acc,
               "top1_drop_points": 100.0 * (acc["fp32"]["top1"] - acc["int8"]["top1"]),
               "size_mb": {k: os.path.getsize(p) / 2 ** 20 for k, p in (("fp32", fp32_path), ("int8", out_path))},
               "img_s": {}}
     if args.batches:
         size = predictor.meta["input_shape"]
+        log.info(f"timing fp32 and int8 on ONNX Runtime at batch {', '.join(map(str, args.batches))}: {args.rounds} "
+                 "interleaved rounds, each variant in a process of its own")
+        started = time.time()
         times = time_runtimes(args.model_dir, [("onnxruntime", "fp32"), ("onnxruntime", "int8")], size, args.batches,
-                              args.threads, args.rounds)
+                              args.threads, args.rounds, progress=lambda items, desc: terminal_bar(items, desc, "round"))
+        log.info(f"timed in {time.time() - started:.1f} s")
         for (_, precision, b), ts in times.items():
             report["img_s"].setdefault(precision, {})[b] = b / statistics.median(ts)
     with open(os.path.join(args.model_dir, "inference.int8.json"), "w", encoding="utf-8") as f:

@@ -9,6 +9,7 @@ raw body: ``curl --data-binary @FILE -H 'Content-Type: image/png' …``) answers
 whose probability reaches the threshold); ``GET /health``, ``GET /model``, and a page to try it at ``/``.
 """
 import argparse
+import sys
 
 
 from ppnets.deploy.runtimes import BACKENDS, PRECISIONS
@@ -47,6 +48,8 @@ def main(argv=None):
     app = create_app(args.model_dir, backend=args.backend, precision=args.precision, threads=args.threads,
                      max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_bytes=int(args.max_mb * 2 ** 20),
                      topk=args.topk, threshold=args.threshold)
+    if app.state.predictor.backend_choice:
+        print(f"ppnets: {app.state.predictor.backend_choice}", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
 
 

@@ -25,6 +25,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 import paddle.nn as nn
 
 from ..arch.blocks import BlockPaths
+from ..arch.interface import stages_of
 from ..arch.layers import ConvBNLayer, DropPath, SamePad2D, SqueezeExcite
 from ..arch.profile import conv_kind
 
@@ -270,7 +271,7 @@ def find_blocks(model: nn.Layer) -> List[Tuple[str, nn.Layer]]:
     composite sublayer that contains a convolution, is neither one of :data:`COMPONENTS` nor a
     container, and contains no other such layer.
     """
-    info = getattr(model, "feature_info", None)
+    info = stages_of(model)
     if info:
         subs = dict(model.named_sublayers())
         found = [b for stage in info for name in stage["modules"] for b in _blocks_in(name, subs[name])]

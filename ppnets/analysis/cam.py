@@ -20,6 +20,7 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
+from ..arch.interface import stages_of
 from ..arch import backend
 from ..errors import ConfigError, DataError
 
@@ -40,7 +41,7 @@ class CamResult:
 def resolve_stage(model: nn.Layer, stage: Union[None, int, str] = None) -> int:
     """Stage index from an index (negative from the end), a ``feature_info`` module name or
     ``"stageN"`` (1-based, as the analysis tables name them); None = the last stage."""
-    info = getattr(model, "feature_info", None)
+    info = stages_of(model)
     if not info:
         raise ConfigError(f"{type(model).__name__}: not a ppnets model (no feature_info), no stages to explain")
     n = len(info)
@@ -66,7 +67,7 @@ def grad_cam(model: nn.Layer, x: paddle.Tensor, stage: Union[None, int, str] = N
     ``class_id``: the class to explain; None = each image's predicted class.
     """
     index = resolve_stage(model, stage)
-    module_name = model.feature_info[index]["module"]
+    module_name = stages_of(model)[index]["module"]
     module = dict(model.named_sublayers())[module_name]
     caught: List[paddle.Tensor] = []
     hook = module.register_forward_post_hook(lambda layer, inputs, output: caught.append(output))

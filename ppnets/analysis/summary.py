@@ -25,6 +25,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import paddle.nn as nn
 
 from .blocks import BlockInfo, describe_block, find_blocks
+from ..arch.interface import stages_of
 from ..arch.profile import LayerStat, LayerTotals, ModelProfile, profile_model
 
 __all__ = ["BlockRecord", "Section", "ModelSummary", "summarize", "KINDS", "fmt_int", "fmt_si",
@@ -174,7 +175,7 @@ def _under(name: str, module: str) -> bool:
 
 
 def _stage_sections(model: nn.Layer, records: Dict[str, BlockRecord]) -> List[Section]:
-    info = getattr(model, "feature_info", None)
+    info = stages_of(model)
     if not info:
         return [Section("stage1")] if records else []
     # a stage that is one container (MobileNetV2's conv3, EfficientNet's blocks.2) is labelled with it
@@ -192,7 +193,7 @@ def _sections_of(model: nn.Layer, layers: Sequence[LayerStat], owner: Sequence[O
     is placed by when it runs); what runs after the last stage is the head. Any other layer: before
     its first block = stem, up to its last block = the one stage, then the head.
     """
-    info = getattr(model, "feature_info", None)
+    info = stages_of(model)
     if not info:
         owned = [i for i, o in enumerate(owner) if o is not None]
         if not owned:

@@ -18,7 +18,7 @@ import paddle
 import paddle.nn as nn
 
 from ..errors import ConfigError
-from .interface import INTERFACE_KWARGS, check_class_num as _check_class_num, with_interface_kwargs
+from .interface import INTERFACE_KWARGS, FeatureInfo, check_class_num as _check_class_num, with_interface_kwargs
 from .layers import FastConv2D, make_act, use_fast_convs
 from .reparam import assert_trainable, reparameterize
 
@@ -80,8 +80,11 @@ class ClassificationModel(nn.Layer):
 
     **What the base class provides**
 
-    - ``feature_info``: one dict per stage, ``{"module": name of the sublayer whose output is the
-      stage map, "num_chs": C, "reduction": stride, "modules": the stage's sublayers}``;
+    - ``feature_info`` (a :class:`~ppnets.arch.interface.FeatureInfo` list, with timm's ``channels()``,
+      ``reduction()`` and ``module_name()``): one dict per stage, ``{"module": name of the sublayer
+      whose output is the stage map, "num_chs": C, "reduction": stride, "modules": the stage's
+      sublayers, "index": its position}``; a ``features_only`` model's has one per output map.
+      ``stage_info`` always describes every stage the model runs;
     - ``forward_features(x)``: stem → every stage → neck, the map fed to the head;
     - ``forward_intermediates(x, indices=None)``: the list of stage maps (``indices``: ints, negative
       from the end, or an int n for the last n stages; only the stages needed are run);
@@ -120,10 +123,11 @@ class ClassificationModel(nn.Layer):
         names = (modules,) if isinstance(modules, str) else tuple(modules)
         if not names:
             raise ValueError(f"{type(self).__name__}.add_stage: a stage needs at least one module")
-        if "feature_info" not in self.__dict__:
-            self.feature_info: List[Dict[str, Any]] = []
-        self.feature_info.append({"module": names[-1], "num_chs": int(num_chs), "reduction": int(reduction),
-                                  "modules": names})
+        if "stage_info" not in self.__dict__:
+            self.stage_info = FeatureInfo()
+        self.stage_info.append({"module": names[-1], "num_chs": int(num_chs), "reduction": int(reduction),
+                                "modules": names, "index": len(self.stage_info)})
+        self.feature_info = self.stage_info
 
     def add_stages_by_stride(self, names: Sequence[str], strides: Sequence[int], channels: Sequence[int],
                              reduction: int) -> None:
@@ -203,13 +207,13 @@ class ClassificationModel(nn.Layer):
 
     def _finish_model(self, features_only: bool, out_indices: Optional[Sequence[int]], freeze_stages: int) -> None:
         cls = type(self).__name__
-        if not self.__dict__.get("feature_info"):
+        if not self.__dict__.get("stage_info"):
             raise TypeError(f"{cls}: declares no stages (call self.add_stage(...) in __init__)")
         if "_head" not in self.__dict__:
             raise TypeError(f"{cls}: has no head (call self.init_head(...) in __init__)")
         use_fast_convs(self)
         self._stem_layers = self._resolve(self.stem_modules)
-        self._stage_layers = [self._resolve(info["modules"]) for info in self.feature_info]
+        self._stage_layers = [self._resolve(info["modules"]) for info in self.stage_info]
         self._neck_layers = self._resolve(self.neck_modules)
         self._frozen: List[nn.Layer] = []
         if freeze_stages != -1:
@@ -222,7 +226,7 @@ class ClassificationModel(nn.Layer):
     def stage_indices(self, indices: Union[None, int, Sequence[int]] = None) -> Tuple[int, ...]:
         """Normalise ``indices`` (None = every stage, an int n = the last n, else a list with negatives
         counted from the end) to sorted stage positions; ConfigError if out of range."""
-        n = len(self.feature_info)
+        n = len(self.stage_info)
         if indices is None:
             return tuple(range(n))
         if isinstance(indices, int) and not isinstance(indices, bool):
@@ -244,14 +248,15 @@ class ClassificationModel(nn.Layer):
         keep = self.stage_indices(out_indices)
         last = keep[-1]
         used = {id(layer) for layer in self._stem_layers + [m for s in self._stage_layers[:last + 1] for m in s]}
-        drop = [n for info in self.feature_info[last + 1:] for n in info["modules"]]
+        drop = [n for info in self.stage_info[last + 1:] for n in info["modules"]]
         drop += list(self.neck_modules) + self._head_names()
         for name in dict.fromkeys(drop):
             parent, _, leaf = name.rpartition(".")
             owner = self._named()[parent] if parent else self
             if leaf in owner._sub_layers and id(owner._sub_layers[leaf]) not in used:
                 delattr(owner, leaf)
-        self.feature_info = self.feature_info[:last + 1]
+        self.stage_info = FeatureInfo(self.stage_info[:last + 1])
+        self.feature_info = FeatureInfo(self.stage_info[i] for i in keep)  # one entry per output map
         self._stage_layers = self._stage_layers[:last + 1]
         self._neck_layers, self.neck_modules = [], ()
         self.features_only, self.out_indices = True, keep
@@ -354,7 +359,7 @@ class ClassificationModel(nn.Layer):
         BatchNorm (and dropout) layers stay in eval mode, using and keeping their running
         statistics, even after ``model.train()``. ``k = -1`` freezes nothing.
         """
-        n = len(self.feature_info)
+        n = len(self.stage_info)
         if isinstance(k, bool) or not isinstance(k, int) or not -1 <= k <= n:
             raise ConfigError(f"{type(self).__name__}: freeze_stages must be -1 (nothing), 0 (the stem) … "
                               f"{n} (every stage), got {k!r}")

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..errors import ConfigError
 
-__all__ = ["INTERFACE_KWARGS", "with_interface_kwargs", "check_class_num"]
+__all__ = ["INTERFACE_KWARGS", "FeatureInfo", "stages_of", "with_interface_kwargs", "check_class_num"]
 
 #: Constructor keys every :class:`ClassificationModel` subclass accepts besides its own:
 #: name → (type, default). They are applied after the family's ``__init__`` has run.
@@ -52,3 +52,33 @@ def check_class_num(owner: str, class_num: Any) -> int:
         raise ConfigError(f"{owner}: class_num must be an integer >= 0 (0 = no classifier: the model returns "
                           f"pooled features), got {class_num!r}")
     return class_num
+
+
+class FeatureInfo(list):
+    """A model's ``feature_info``: one dict per stage — or, for a ``features_only`` model, one per
+    output map, in the order ``forward`` returns them — ``{"module", "num_chs", "reduction",
+    "modules", "index"}`` (``index``: the stage's position among all stages). A list, with timm's
+    accessors: ``channels()``, ``reduction()``, ``module_name()`` give the value of every entry, or
+    of entry ``idx`` (an int or a list of ints)."""
+
+    def get(self, key: str, idx: Union[None, int, Sequence[int]] = None) -> Any:
+        if idx is None:
+            return [d[key] for d in self]
+        if isinstance(idx, (list, tuple)):
+            return [self[i][key] for i in idx]
+        return self[idx][key]
+
+    def channels(self, idx: Union[None, int, Sequence[int]] = None) -> Any:
+        return self.get("num_chs", idx)
+
+    def reduction(self, idx: Union[None, int, Sequence[int]] = None) -> Any:
+        return self.get("reduction", idx)
+
+    def module_name(self, idx: Union[None, int, Sequence[int]] = None) -> Any:
+        return self.get("module", idx)
+
+
+def stages_of(model: Any) -> Optional[List[Dict[str, Any]]]:
+    """Every stage a model runs (``stage_info``; a ``features_only`` model's ``feature_info`` lists only
+    its outputs), or the ``feature_info`` of a model that has no ``stage_info``; None if neither."""
+    return getattr(model, "stage_info", None) or getattr(model, "feature_info", None)

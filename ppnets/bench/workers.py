@@ -27,7 +27,8 @@ import time
 import traceback
 from typing import Any, Callable, Dict, Optional
 
-from ..utils.timing import Timed
+if __package__:  # imported as ppnets.bench.workers; run as a script (a worker), it imports nothing of ppnets
+    from ..utils.timing import Timed
 
 __all__ = ["Worker", "WorkerError"]
 

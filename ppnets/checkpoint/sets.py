@@ -15,7 +15,7 @@ import glob
 import hashlib
 import os
 import shutil
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import paddle
@@ -140,9 +140,12 @@ def _read_checkpoint(prefix: str, trust: bool) -> Tuple[Dict[str, Any], Dict[str
 
 
 def load_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer: Optional[paddle.optimizer.Optimizer],
-                    arch: Optional[str] = None, trust: bool = False,
+                    arch: Union[None, str, Sequence[str]] = None, trust: bool = False,
                     optimizer_name: Optional[str] = None) -> Dict[str, Any]:
     """Restore model, optimizer and LR from ``prefix``; returns the saved states (epoch, best metric …).
+
+    ``arch``: the model the checkpoint must have been saved from, or several names of it (the first
+    is named in the error).
 
     If the run was killed while ``prefix`` was being rewritten, the previous checkpoint
     (``<prefix>.bak.*``, see :func:`save_checkpoint`) is used instead, with a warning.
@@ -161,9 +164,10 @@ def load_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer: Optional[pad
             raise error from None
         get_logger().warning(f"{error}; using the previous checkpoint {prefix}.bak (written before the interruption)")
         prefix = f"{prefix}.bak"
-    if arch is not None and states.get("arch") not in (None, arch):
+    names = (arch,) if isinstance(arch, str) else tuple(arch or ())
+    if names and states.get("arch") not in (None, *names):
         raise CheckpointError(f"checkpoint {prefix} was saved from Arch.name={states.get('arch')}, "
-                              f"but the config builds {arch}")
+                              f"but the config builds {names[0]}")
     if optimizer is not None and optimizer_name and states.get("optimizer") not in (None, optimizer_name):
         raise CheckpointError(f"checkpoint {prefix} was saved with Optimizer.name={states['optimizer']}, "
                               f"but the config uses {optimizer_name}")

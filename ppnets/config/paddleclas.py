@@ -5,7 +5,8 @@ that only matter to PaddleClas's trainer, and a few that cannot apply here. :fun
 handles each in one of three ways, before validation:
 
 - **mapped** to its ppnets meaning (``AMP.use_amp`` → ``AMP.enabled``, ``Infer.PostProcess`` →
-  ``Infer.topk`` / ``Infer.class_id_map_file``, ``MultiStepDecay`` → ``MultiStep`` …);
+  ``Infer.topk`` / ``Infer.class_id_map_file``, ``MultiStepDecay`` → ``MultiStep`` …; also timm's
+  ``Arch.num_classes`` → ``Arch.class_num``);
 - **accepted and ignored**, with a one-line notice saying why, when the key has an effect in
   PaddleClas that ppnets does not reproduce (``Global.use_dali: true``, ``RandCropImage.backend:
   pil``); keys set to what ppnets does anyway (``use_dali: false``, ``last_epoch: -1``) are dropped
@@ -73,6 +74,7 @@ def _arch(arch: Dict[str, Any], cfg: Dict[str, Any], notices: Notices, refuse: R
                "use a classifier from ppnets.list_models() as Arch.name")
         for k in ("Backbone", "Head", "Neck", "BackboneStopLayer", "infer_output_key"):
             arch.pop(k, None)
+    _num_classes(arch, "Arch", refuse)
     if arch.get("name") == "DistillationModel":
         _distillation(arch, notices, refuse)
         return
@@ -100,6 +102,18 @@ def _source(ssld: Any) -> str:
     return "ssld" if ssld else "paddleclas"
 
 
+def _num_classes(spec: Dict[str, Any], where: str, refuse: Refuse) -> None:
+    """timm's ``num_classes`` is ``class_num`` (as in :func:`ppnets.build_model`)."""
+    if "num_classes" not in spec:
+        return
+    value = spec.pop("num_classes")
+    if "class_num" in spec and spec["class_num"] != value:
+        refuse(f"{where}.num_classes: {value!r}, but {where}.class_num is {spec['class_num']!r} (num_classes is "
+               f"timm's name for class_num: give one, e.g. -o {where}.class_num={value})")
+    else:
+        spec["class_num"] = value
+
+
 def _dropout_prob(spec: Dict[str, Any]) -> None:
     """PaddleClas's ``dropout_prob`` (null: no dropout) is ppnets's ``dropout``."""
     if "dropout_prob" in spec and "dropout" not in spec:
@@ -114,6 +128,7 @@ def _distillation(arch: Dict[str, Any], notices: Notices, refuse: Refuse) -> Non
         if not isinstance(item, dict) or len(item) != 1 or not isinstance(next(iter(item.values())), dict):
             continue
         (label, spec), = item.items()
+        _num_classes(spec, f"Arch.models.{i}.{label}", refuse)
         _dropout_prob(spec)
         ssld = spec.pop("use_ssld", False)
         if spec.get("pretrained") is True:

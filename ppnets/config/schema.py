@@ -179,7 +179,10 @@ SCHEMA: Dict[str, Section] = {
     "Global": Section({
         "epochs": Key(int, 10, "number of training epochs", minimum=1, maximum=1_000_000),
         "output_dir": Key(str, "./output", "checkpoints, logs, VisualDL and the resolved config go to "
-                          "<output_dir>/<Arch.name>"),
+                          "<output_dir>/<model>: Arch.name, or the model its options make (Arch.scale=0.75 on "
+                          "MobileNetV2_x0_5: MobileNetV2_x0_75)"),
+        "overwrite": Key(bool, False, "start a new run in a folder that holds another run's checkpoints, removing "
+                         "them (default: refused; resuming from a checkpoint in the folder continues that run)"),
         "device": Key(str, "cpu", "cpu or gpu", ("cpu", "gpu")),
         "seed": Key(Optional[int], 42, "random seed of weights, data order and augmentation (null = unseeded)",
                     minimum=0, maximum=2 ** 32 - 1),
@@ -187,7 +190,8 @@ SCHEMA: Dict[str, Section] = {
         "eval_during_train": Key(bool, True, "evaluate on DataLoader.Eval during training"),
         "eval_interval": Key(int, 1, "evaluate every this many epochs", minimum=1),
         "print_batch_step": Key(int, 10, "log a training line every this many iterations", minimum=1),
-        "use_visualdl": Key(bool, True, "write VisualDL scalars under <output_dir>/<Arch.name>/vdl"),
+        "use_visualdl": Key(bool, True, "write VisualDL scalars under <output_dir>/<model>/vdl, one "
+                            "record file per run (a resumed run continues it)"),
         "image_shape": Key(List[int], [3, 224, 224], "C, H, W of the network input (export and analysis)",
                            minimum=1, maximum=16384, length=3),
         "pretrained_model": Key(Optional[str], None, "weights to initialise from: a prefix, .pdparams or "

@@ -15,7 +15,7 @@ from ..data.transforms import build_transforms, ensure_chw
 from ..errors import DataError
 from .exported import META_FILE, check_export_files, read_export_meta
 from .postprocess import softmax
-from .runtimes import auto_backend, create_runtime, resolve_backend
+from .runtimes import auto_backend, auto_choice, create_runtime, resolve_backend
 
 __all__ = ["Predictor"]
 
@@ -60,6 +60,9 @@ class Predictor:
         self.threshold: Optional[float] = float(self.meta["threshold"]) if self.multilabel else None
         candidates = resolve_backend(model_dir, backend, precision)
         self.backend = auto_backend(candidates, self.meta["input_shape"]) if backend == "auto" else candidates[0]
+        #: with backend="auto": one line saying what it chose and why (the tools print it on stderr)
+        self.backend_choice: Optional[str] = auto_choice(candidates, self.meta["input_shape"], precision) \
+            if backend == "auto" else None
         options = dict(use_mkldnn=use_mkldnn, use_gpu=use_gpu, ir_optim=ir_optim,
                        retain_freed_memory=retain_freed_memory) if self.backend == "paddle" else {}
         self.runtime = create_runtime(model_dir, self.backend, precision, cpu_threads, **options)

@@ -108,20 +108,22 @@ def sample_indices(n_total: int, n: int, seed: int = 0) -> List[int]:
     return sorted(rng.permutation(n_total)[:n].tolist())
 
 
-def calibration_batches(load: Callable[[int], np.ndarray], indices: Sequence[int], batch_size: int) -> List[np.ndarray]:
+def calibration_batches(load: Callable[[int], np.ndarray], indices: Sequence[int], batch_size: int,
+                        progress: Callable[[Iterable[Any], str], Iterable[Any]] = lambda x, d: x) -> List[np.ndarray]:
     """Preprocessed images ``load(i)`` for ``indices``, stacked into NCHW batches."""
     return [np.stack([load(i) for i in indices[s:s + batch_size]]).astype(np.float32)
-            for s in range(0, len(indices), batch_size)]
+            for s in progress(range(0, len(indices), batch_size), "reading calibration images")]
 
 
 def evaluate_top1(runs: Dict[str, Callable[[np.ndarray], np.ndarray]], load: Callable[[int], Tuple[np.ndarray, int]],
-                  n: int, batch_size: int = 32) -> Dict[str, Dict[str, float]]:
+                  n: int, batch_size: int = 32,
+                  progress: Callable[[Iterable[Any], str], Iterable[Any]] = lambda x, d: x) -> Dict[str, Dict[str, float]]:
     """Top-1 of each ``runs`` entry (a batch → scores function) over samples ``0..n-1`` of ``load``,
     and how often each agrees with the first entry's top-1."""
     correct = {k: 0 for k in runs}
     agree = {k: 0 for k in runs}
     first = next(iter(runs))
-    for s in range(0, n, batch_size):
+    for s in progress(range(0, n, batch_size), "evaluating"):
         items = [load(i) for i in range(s, min(n, s + batch_size))]
         batch = np.stack([x for x, _ in items]).astype(np.float32)
         labels = np.array([y for _, y in items])

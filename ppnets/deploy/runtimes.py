@@ -21,7 +21,7 @@ from ..errors import ConfigError, DataError
 from ..utils.runtime import retain_freed_memory as _retain_freed_memory
 
 __all__ = ["BACKENDS", "AUTO_ORDER", "PRECISIONS", "MODEL_FILES", "resolve_backend", "auto_candidates",
-           "auto_backend", "OPENVINO_MIN_PIXELS", "create_runtime", "PaddleRuntime", "OnnxRuntime", "OpenVINORuntime"]
+           "auto_backend", "auto_choice", "OPENVINO_MIN_PIXELS", "create_runtime", "PaddleRuntime", "OnnxRuntime", "OpenVINORuntime"]
 
 PADDLE_FILES = ("inference.json", "inference.pdiparams")
 ONNX_FILE, INT8_FILE = "inference.onnx", "inference.int8.onnx"
@@ -93,6 +93,21 @@ def auto_backend(candidates: Sequence[str], input_shape: Sequence[int]) -> str:
     pixels = int(input_shape[-1]) * int(input_shape[-2])
     order = ("openvino", "onnxruntime") if pixels >= OPENVINO_MIN_PIXELS else ("onnxruntime", "openvino")
     return next((b for b in order + ("paddle",) if b in candidates), candidates[0])
+
+
+def auto_choice(candidates: Sequence[str], input_shape: Sequence[int], precision: str = "fp32") -> str:
+    """One line saying what ``backend="auto"`` chose and why (:func:`auto_backend`)."""
+    chosen = auto_backend(candidates, input_shape)
+    h, w = int(input_shape[-2]), int(input_shape[-1])
+    side = int(OPENVINO_MIN_PIXELS ** 0.5)
+    if chosen == "paddle":
+        why = "the export has no ONNX file an installed runtime reads"
+    elif len([b for b in candidates if b != "paddle"]) == 1:
+        why = f"the only ONNX runtime installed with its {precision} file"
+    else:
+        why = (f"input {h}×{w} is {'at least' if h * w >= OPENVINO_MIN_PIXELS else 'below'} {side}×{side} pixels, "
+               f"where {'OpenVINO' if h * w >= OPENVINO_MIN_PIXELS else 'ONNX Runtime'} is the faster")
+    return f"backend auto: {chosen} ({why}; candidates: {', '.join(candidates)}; choose with --backend)"
 
 
 class PaddleRuntime:

@@ -42,7 +42,8 @@ class Checkpointer:
         EMA and AMP scaler."""
         t = self.trainer
         g = self._config["Global"]
-        states = load_checkpoint(prefix, t.model, t.optimizer, t.arch_name, trust=g["trust_pickles"],
+        names = tuple(dict.fromkeys((t.arch_name, self._config["Arch"]["name"])))  # checkpoints name either
+        states = load_checkpoint(prefix, t.model, t.optimizer, names, trust=g["trust_pickles"],
                                  optimizer_name=self._config["Optimizer"]["name"])
         state = t.state
         state.restore(states)

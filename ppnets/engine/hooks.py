@@ -2,17 +2,20 @@
 :class:`~ppnets.engine.trainer.Trainer` runs them."""
 from __future__ import annotations
 
+import contextlib
 import datetime
+import io
 import os
 import signal
 import threading
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
 from ..errors import TrainingError, TrainingInterrupted
 from .callbacks import Callback, Step
+from .vdl_records import shown_record_file, trim_records
 
 __all__ = ["NaNGuard", "ConsoleLogger", "VisualDLLogger", "EMAUpdater", "CheckpointSaver", "StopOnSignal",
            "STOP_SIGNALS"]
@@ -67,33 +70,51 @@ class ConsoleLogger(Callback):
 
 class VisualDLLogger(Callback):
     """Scalars for VisualDL (``<output_dir>/vdl``): the training loss, LR and batch metrics at the
-    logged steps, and each evaluation's metrics (``eval/…``, ``eval_ema/…``). Main process only."""
+    logged steps, and each evaluation's metrics (``eval/…``, ``eval_ema/…``). Main process only.
+
+    One record file per run: a resumed run appends to the file VisualDL shows (its steps after the
+    checkpoint cut first, see :mod:`ppnets.engine.vdl_records`); a run that logs nothing ("nothing to
+    do") creates no file. Records are flushed as they are logged, so a killed run keeps them."""
 
     def __init__(self) -> None:
         self.writer: Any = None
+        self._resume_point: Optional[Tuple[int, int]] = None
 
     def on_train_begin(self, trainer: Any) -> None:
-        from visualdl import LogWriter  # imported only by runs that log to VisualDL
+        state = trainer.state
+        resumed = trainer.config["Global"]["checkpoints"] and (state.global_step or state.start_epoch > 1)
+        self._resume_point = (state.global_step, state.start_epoch - 1) if resumed else None
 
-        self.writer = LogWriter(logdir=os.path.join(trainer.output_dir, "vdl"))
+    def _open(self, trainer: Any) -> Any:
+        if self.writer is None:
+            from visualdl import LogWriter  # imported only by runs that log to VisualDL
+
+            vdl_dir = os.path.join(trainer.output_dir, "vdl")
+            shown = shown_record_file(vdl_dir) if self._resume_point is not None else None
+            if shown is not None:
+                trim_records(shown, *self._resume_point)
+            with contextlib.redirect_stdout(io.StringIO()):  # VisualDL prints that it appends
+                self.writer = LogWriter(logdir=vdl_dir, file_name=os.path.basename(shown) if shown else "")
+        return self.writer
 
     def on_step_end(self, trainer: Any, step: Step) -> None:
-        if self.writer is None or not step.is_print_step:
+        if not step.is_print_step:
             return
-        gs = trainer.state.global_step
-        self.writer.add_scalar("train/loss", step.mean_loss(), gs)
-        self.writer.add_scalar("train/lr", step.lr, gs)
+        writer, gs = self._open(trainer), trainer.state.global_step
+        writer.add_scalar("train/loss", step.mean_loss(), gs)
+        writer.add_scalar("train/lr", step.lr, gs)
         for k, v in step.batch_metrics().items():
-            self.writer.add_scalar(f"train/{k}", v, gs)
+            writer.add_scalar(f"train/{k}", v, gs)
+        writer.flush()
 
     def on_eval_end(self, trainer: Any, epoch: int, metrics: Dict[str, float],
                     ema_metrics: Dict[str, float]) -> None:
-        if self.writer is None:
-            return
+        writer = self._open(trainer)
         for k, v in metrics.items():
-            self.writer.add_scalar(f"eval/{k}", v, epoch)
+            writer.add_scalar(f"eval/{k}", v, epoch)
         for k, v in ema_metrics.items():
-            self.writer.add_scalar(f"eval_ema/{k}", v, epoch)
+            writer.add_scalar(f"eval_ema/{k}", v, epoch)
+        writer.flush()
 
     def on_train_end(self, trainer: Any) -> None:
         if self.writer is not None:

@@ -13,8 +13,9 @@ from ..arch import backend
 from ..errors import ConfigError
 from ..utils.logger import setup_logger
 from ..utils.runtime import retain_freed_memory
+from .run_folder import run_name
 
-__all__ = ["RunEnv", "prepare_run"]
+__all__ = ["RunEnv", "prepare_run", "output_dir_of", "check_writable"]
 
 
 @dataclass
@@ -32,7 +33,8 @@ class RunEnv:
 
 
 def output_dir_of(config: Dict[str, Any]) -> str:
-    return os.path.join(config["Global"]["output_dir"], config["Arch"]["name"])
+    """The run's folder: ``<Global.output_dir>/<model>`` (:func:`~ppnets.engine.run_folder.run_name`)."""
+    return os.path.join(config["Global"]["output_dir"], run_name(config["Arch"]))
 
 
 def check_writable(output_dir: str) -> None:

@@ -34,6 +34,7 @@ from .evaluator import Evaluator, bind_class_counts, check_class_num, refuse_fea
 from .hooks import CheckpointSaver, ConsoleLogger, EMAUpdater, NaNGuard, StopOnSignal, VisualDLLogger
 from .models import float32_outputs, numpy_outputs
 from .report import closing_summary, nothing_to_do, start_banner
+from .run_folder import claim_run_folder, run_name
 from .setup import RunEnv, check_writable, output_dir_of, prepare_run
 from .state import RunState
 
@@ -56,7 +57,7 @@ class Trainer:
 
     def __init__(self, config: Dict[str, Any], callbacks: Sequence[Callback] = ()) -> None:
         self.config = config
-        self.arch_name = config["Arch"]["name"]
+        self.arch_name = run_name(config["Arch"])  # Arch.name, or the model its options make (MobileNetV2_x0_75)
         self.output_dir = output_dir_of(config)
         if dist.get_rank() == 0:
             check_writable(self.output_dir)
@@ -64,7 +65,11 @@ class Trainer:
         if dist.get_rank() == 0:
             self._lock.acquire()
         try:
+            # a new run never takes over another's checkpoints (refused, or Global.overwrite: true)
+            claimed = claim_run_folder(config, self.output_dir) if dist.get_rank() == 0 else None
             self._setup(config, callbacks)
+            if claimed:
+                self.log.warning(claimed)
         except BaseException:
             self._lock.release()
             raise

@@ -55,8 +55,7 @@ def export_model(config: Dict[str, Any], save_dir: Optional[str] = None) -> str:
     softmax = exp["softmax"]
     if getattr(model, "features_only", False):  # a backbone: its outputs are feature maps
         meta.update(class_num=None, label_names=None, features_only=True,
-                    feature_info=[{k: v for k, v in model.feature_info[i].items() if k != "modules"}
-                                  for i in model.out_indices])
+                    feature_info=[{k: v for k, v in d.items() if k != "modules"} for d in model.feature_info])
         softmax = False
     elif config["Global"]["use_multilabel"]:  # one sigmoid per class; inference keeps those above the threshold
         meta.update(multilabel=True, threshold=config["Infer"]["threshold"])

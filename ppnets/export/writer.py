@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from typing import Any, Dict, List, Optional, Sequence
 
 import paddle
@@ -76,16 +77,19 @@ def save_inference_model(model: paddle.nn.Layer, save_dir: str, image_shape: Lis
         os.makedirs(tmp_dir, exist_ok=True)
     except OSError as e:
         raise ConfigError(f"Global.save_inference_dir: cannot create {save_dir}: {e.strerror or e}") from None
+    log, started = get_logger(), time.time()
     try:
         paddle.jit.save(static, os.path.join(tmp_dir, "inference"))
+        log.info(f"traced and saved the Paddle program in {time.time() - started:.1f} s")
         meta = dict(meta, input_shape=[c, h, w], softmax=softmax, formats=list(formats))
         if "onnx" in formats:
-            log = get_logger()
             log.info(f"converting to ONNX (paddle2onnx, opset {onnx_opset}) and checking it against paddle.inference")
+            started = time.time()
             onnx_path = convert_to_onnx(tmp_dir, opset=onnx_opset)
             delta = parity(tmp_dir, onnx_path, [c, h, w], batch=batch_size or 2)
             (log.info if delta <= PARITY_ATOL else log.warning)(
-                f"{ONNX_FILE}: max |Δ| from paddle.inference = {delta:.3g} (limit {PARITY_ATOL:g})")
+                f"{ONNX_FILE}: max |Δ| from paddle.inference = {delta:.3g} (limit {PARITY_ATOL:g}), converted and "
+                f"checked in {time.time() - started:.1f} s")
             meta["onnx"] = {"opset": onnx_opset, "parity_max_abs_diff": delta}
             if "paddle" not in formats:
                 for name in PADDLE_FILES:

@@ -8,12 +8,13 @@ one measured while it lasted. Used by :mod:`ppnets.bench` and :mod:`ppnets.analy
 from __future__ import annotations
 
 import statistics
+import sys
 import time
-from typing import Any, Callable, Dict, Hashable, Iterable, List, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Dict, Hashable, Iterable, List, Mapping, Optional, Sequence, TypeVar
 
 from ..errors import ConfigError
 
-__all__ = ["interleaved", "median", "Timed", "Progress", "no_progress"]
+__all__ = ["interleaved", "median", "Timed", "Progress", "no_progress", "terminal_bar"]
 
 K = TypeVar("K", bound=Hashable)
 Progress = Callable[[Iterable[Any], str], Iterable[Any]]
@@ -28,6 +29,15 @@ class Timed(float):
 def no_progress(items: Iterable[Any], desc: str) -> Iterable[Any]:
     """The default ``progress``: no bar (``tqdm``-like callables take its place)."""
     return items
+
+
+def terminal_bar(items: Iterable[Any], desc: str, unit: str = "it", total: Optional[int] = None) -> Iterable[Any]:
+    """``items`` behind a tqdm bar on stderr while stderr is a terminal (the bar disappears when
+    done); elsewhere (a log file, a pipe, the tests) ``items`` unchanged. A :data:`Progress`."""
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit=unit, total=total, disable=None, leave=False, file=sys.stderr,
+                dynamic_ncols=True)
 
 
 def interleaved(runs: Mapping[K, Callable[[], Any]], rounds: int, warmup: int = 1,
