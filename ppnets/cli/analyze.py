@@ -1,6 +1,6 @@
 """Study one architecture: per-layer table, stage/block roll-up, MACs by layer kind, diagram.
 
-    python tools/analyze_model.py --model MobileNetV2 [--input-size 224] [--class-num 1000]
+    ppnets analyze --model MobileNetV2 [--input-size 224] [--class-num 1000]   # = python tools/analyze_model.py …
     python tools/analyze_model.py -c configs/mobilenetv2.yaml [-o Arch.name=ShuffleNetV2_x0_5]
     python tools/analyze_model.py --model ShuffleNetV2_x1_0 --brief --diagram docs/images/ShuffleNetV2_x1_0
     python tools/analyze_model.py --model EfficientNetB0 --visualdl output/vdl_graph
@@ -21,8 +21,7 @@ import argparse
 import os
 import sys
 
-from ppnets.errors import ConfigError
-from ppnets.cli import run
+from ..errors import ConfigError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,10 +60,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def _model_from_args(args):
     """(name, build kwargs, input size) from --model or -c."""
-    from ppnets.arch.registry import MODELS
+    from ..arch.registry import MODELS
 
     if args.config:
-        from ppnets.cli import load_config_args
+        from .common import load_config_args
         cfg = load_config_args(args)
         arch = dict(cfg["Arch"])
         name = arch.pop("name")
@@ -82,8 +81,8 @@ def _model_from_args(args):
 
 def format_forms(name, kwargs, size) -> str:
     """Params and MACs of the train-time and the fused (re-parameterized) forms of a model."""
-    from ppnets.arch import build_model
-    from ppnets.arch.profile import profile_model
+    from ..arch import build_model
+    from ..arch.profile import profile_model
 
     rows = []
     for form in ("train-time", "fused"):
@@ -106,19 +105,19 @@ def main(argv=None):
             raise ConfigError(f"{flag}: must be a positive integer, got {v}")
     sections = []
     if args.conv_cost:
-        from ppnets.analysis.costs import conv_cost, format_conv_cost
+        from ..analysis.costs import conv_cost, format_conv_cost
         h, w, cin, cout, k = args.conv_cost
         sections.append(format_conv_cost(conv_cost(h, w, cin, cout, k, args.stride)))
     if args.scaling:
-        from ppnets.analysis.scaling import compound_scaling, format_scaling, variant_phis
+        from ..analysis.scaling import compound_scaling, format_scaling, variant_phis
         from tqdm import tqdm
         scaled = [compound_scaling(phi, args.alpha, args.beta, args.gamma)
                   for phi in tqdm(args.scaling, desc="profiling the scaled models", disable=None, leave=False)]
         sections.append(format_scaling(scaled, variant_phis(args.alpha, args.beta, args.gamma)))
     if args.config or args.model:
-        from ppnets.analysis.summary import format_summary, summarize, write_layers_csv
-        from ppnets.arch import build_model
-        from ppnets.arch.reparam import has_fused_form, reparameterize
+        from ..analysis.summary import format_summary, summarize, write_layers_csv
+        from ..arch import build_model
+        from ..arch.reparam import has_fused_form, reparameterize
 
         name, kwargs, size = _model_from_args(args)
         model = build_model(name, **kwargs)
@@ -133,7 +132,7 @@ def main(argv=None):
             write_layers_csv(summary, args.csv)
             sections.append(f"wrote {args.csv}")
         if args.diagram is not None:
-            from ppnets.analysis.diagram import RENDER_HINT, model_dot, render_dot
+            from ..analysis.diagram import RENDER_HINT, model_dot, render_dot
             path = args.diagram or os.path.join("output", "analysis", name)
             dot_path = path if path.endswith(".dot") else path + ".dot"
             os.makedirs(os.path.dirname(os.path.abspath(dot_path)), exist_ok=True)
@@ -144,12 +143,9 @@ def main(argv=None):
             sections.append(f"diagram: wrote {', '.join([dot_path] + rendered)}" if rendered else
                             f"diagram: wrote {dot_path}\n" + RENDER_HINT.format(dot=dot_path, stem=stem))
         if args.visualdl:
-            from ppnets.analysis.diagram import log_graph_to_visualdl
+            from ..analysis.diagram import log_graph_to_visualdl
             graph = log_graph_to_visualdl(name, size, args.visualdl, kwargs)
             sections.append(f"VisualDL graph: wrote {graph} (view: visualdl --logdir {args.visualdl}, 'Graphs' tab)")
     print("\n\n".join(sections))
     sys.stdout.flush()
 
-
-if __name__ == "__main__":
-    run(main)

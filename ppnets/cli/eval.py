@@ -1,14 +1,15 @@
 """Evaluate trained weights on DataLoader.Eval (a folder-per-class dataset or a file list).
 
-``python tools/eval.py -c CONFIG -o Global.pretrained_model=output/MobileNetV2/best_model [--reparam]``
+``ppnets eval -c CONFIG -o Global.pretrained_model=output/MobileNetV2/best_model [--reparam]``
+(or ``python tools/eval.py …``)
 
 Prints top-1/top-5, per-class accuracy and the confusion matrix, and saves both as CSV
 next to the weights' run (``<output_dir>/<Arch.name>/``). ``--reparam`` evaluates the model with
 its re-parameterizable branches fused (MobileOne, RepViT, PP-LCNetV2 …), as it is exported.
 """
 
-from ppnets.cli import config_parser, load_config_args, run
-from ppnets.engine.eval_report import run_evaluation
+from ..engine.eval_report import run_evaluation
+from .common import config_parser, load_config_args
 
 
 def main(argv=None):
@@ -18,6 +19,3 @@ def main(argv=None):
     args = parser.parse_args(argv)
     run_evaluation(load_config_args(args), reparameterize=args.reparam)
 
-
-if __name__ == "__main__":
-    run(main)

@@ -1,12 +1,13 @@
 """Export a trained model to a Paddle inference model (inference.json/.pdiparams + inference.yml).
 
-``python tools/export_model.py -c CONFIG -o Global.pretrained_model=output/MobileNetV2/best_model
-[-o Global.save_inference_dir=./inference]``
+``ppnets export -c CONFIG -o Global.pretrained_model=output/MobileNetV2/best_model
+[-o Global.save_inference_dir=./inference] [-o 'Export.formats=[paddle,onnx]']`` (or
+``python tools/export_model.py …``). ONNX needs the deploy extra: ``pip install 'ppnets[deploy]'``.
 """
 
-from ppnets.export import export_model
-from ppnets.cli import config_parser, load_config_args, run
-from ppnets.utils.logger import setup_logger
+from ..export import export_model
+from ..utils.logger import setup_logger
+from .common import config_parser, load_config_args
 
 
 def main(argv=None):
@@ -14,6 +15,3 @@ def main(argv=None):
     setup_logger()
     export_model(load_config_args(args))
 
-
-if __name__ == "__main__":
-    run(main)

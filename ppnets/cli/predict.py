@@ -1,7 +1,8 @@
 """Deploy predictor: classify images with an exported model on paddle.inference, ONNX Runtime or OpenVINO.
 
-``python tools/predict.py --model_dir ./inference --image dataset/digits/val/7 [--backend auto]
-[--precision fp32|int8] [--batch_size 16] [--threads 2] [--topk 3] [--threshold P] [--no_mkldnn]``
+``ppnets predict --model_dir ./inference --image dataset/digits/val/7 [--backend auto]
+[--precision fp32|int8] [--batch_size 16] [--threads 2] [--topk 3] [--threshold P] [--no_mkldnn]
+[--bad-image skip|warn|error]`` (or ``python tools/predict.py …``)
 
 A multi-label export prints the classes whose probability reaches the threshold (``--threshold``,
 default the export's ``Infer.threshold``) instead of the top-k.
@@ -9,16 +10,19 @@ default the export's ``Infer.threshold``) instead of the top-k.
 It reads only the exported directory (inference.yml with inference.json/.pdiparams, inference.onnx
 or inference.int8.onnx). ``--backend auto`` (the default, as in ``Predictor``) takes ONNX Runtime,
 then OpenVINO, then paddle.inference: the first installed whose model file is present.
+
+A file of a folder that cannot be read or decoded is named on stderr and left out; the others are
+classified and the exit code is 1 (``--bad-image warn``, the default; ``skip``: quietly, exit 0;
+``error``: stop at the first, exit 2).
 """
 import argparse
 
-
-from ppnets.deploy.runtimes import BACKENDS, PRECISIONS
-from ppnets.deploy import Predictor
-from ppnets.errors import ConfigError
-from ppnets.deploy.inputs import classify_files, list_inputs
-from ppnets.deploy.postprocess import format_result
-from ppnets.cli import run
+from ..deploy import Predictor
+from ..deploy.inputs import classify_files, list_inputs
+from ..deploy.postprocess import format_result
+from ..deploy.runtimes import BACKENDS, PRECISIONS
+from ..errors import ConfigError
+from .common import BadImages, add_bad_image_arg, run
 
 
 def main(argv=None):
@@ -35,6 +39,7 @@ def main(argv=None):
                    help="multi-label exports: print the classes whose probability reaches this "
                         "(default: the threshold recorded at export, Infer.threshold)")
     p.add_argument("--no_mkldnn", action="store_true", help="paddle backend: disable oneDNN")
+    add_bad_image_arg(p)
     p.add_argument("--debug", action="store_true", help="show tracebacks of user errors")
     args = p.parse_args(argv)
     for name in ("batch_size", "threads", "topk"):
@@ -50,10 +55,9 @@ def main(argv=None):
                           "--threshold is for multi-label exports")
     threshold = (args.threshold if args.threshold is not None else predictor.threshold) if predictor.multilabel \
         else None
+    bad = BadImages(args.bad_image)
     for r in classify_files(list_inputs(args.image), predictor.transform, args.batch_size, predictor.run,
-                            args.topk, predictor.label_names, threshold=threshold):
+                            args.topk, predictor.label_names, threshold=threshold, on_bad=bad.on_bad):
         print(format_result(r))
+    bad.finish()
 
-
-if __name__ == "__main__":
-    run(main)

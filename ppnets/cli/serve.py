@@ -1,7 +1,8 @@
 """Serve an exported model over HTTP: JSON predictions, request batching, an upload page.
 
-``python tools/serve.py --model_dir ./inference [--backend auto] [--precision fp32] [--host 127.0.0.1]
+``ppnets serve --model_dir ./inference [--backend auto] [--precision fp32] [--host 127.0.0.1]
 [--port 8000] [--max_batch 16] [--max_wait_ms 5] [--max_mb 8] [--topk 5] [--threshold P] [--threads N]``
+(or ``python tools/serve.py …``). It needs the deploy extra (FastAPI, uvicorn): ``pip install 'ppnets[deploy]'``.
 
 ``curl -F image=@dataset/digits/val/7/1728.png http://127.0.0.1:8000/predict`` (or the image as the
 raw body: ``curl --data-binary @FILE -H 'Content-Type: image/png' …``) answers
@@ -10,13 +11,14 @@ whose probability reaches the threshold); ``GET /health``, ``GET /model``, and a
 """
 import argparse
 
-
-from ppnets.deploy.runtimes import BACKENDS, PRECISIONS
-from ppnets.errors import ConfigError
-from ppnets.cli import run
+from ..deploy.runtimes import BACKENDS, PRECISIONS
+from ..errors import ConfigError
+from ..utils.extras import SERVE, require_extra
 
 
 def main(argv=None):
+    if not {"-h", "--help"} & set(argv or []):  # no use checking the arguments of a server that cannot start
+        require_extra("ppnets serve", SERVE)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model_dir", required=True, help="directory written by tools/export_model.py")
     p.add_argument("--backend", default="auto", choices=("auto",) + BACKENDS, help="runtime (auto)")
@@ -42,13 +44,10 @@ def main(argv=None):
         raise ConfigError("--port must be 0-65535, --max_wait_ms >= 0 and --max_mb > 0")
     import uvicorn
 
-    from ppnets.deploy.server import create_app
+    from ..deploy.server import create_app
 
     app = create_app(args.model_dir, backend=args.backend, precision=args.precision, threads=args.threads,
                      max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_bytes=int(args.max_mb * 2 ** 20),
                      topk=args.topk, threshold=args.threshold)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
 
-
-if __name__ == "__main__":
-    run(main)
