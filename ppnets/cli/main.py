@@ -63,5 +63,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         print(f"ppnets: error: 'ppnets {name}' is not part of this version of ppnets "
               f"(ppnets/cli/{module_name}.py is missing)", file=sys.stderr)
         sys.exit(2)
-    sys.argv[0] = f"ppnets {name}"  # argparse's usage and errors name the command
-    run(module.main, argv[1:])
+    prog, sys.argv[0] = sys.argv[0], f"ppnets {name}"  # argparse's usage and errors name the command
+    try:
+        run(module.main, argv[1:])
+    finally:
+        sys.argv[0] = prog

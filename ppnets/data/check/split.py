@@ -1,15 +1,17 @@
 """``--split 0.8``: PaddleClas file lists from a folder-per-class dataset, stratified and seeded.
 
-Each class is shuffled on its own, by a generator seeded with ``(seed, class name)``, and its first
-``round(fraction × n)`` files go to training (at least one file to each side when the class has
-two or more). The same folder and seed give the same lists, byte for byte, on any machine; adding
-a class does not move the files of the others.
+Each class's sorted files are permuted on their own, by a NumPy generator seeded with ``(seed,
+a hash of the class name)``, and the first ``round(fraction × n)`` go to training (at least one
+file to each side when the class has two or more). The same folder and seed give the same lists,
+byte for byte; adding a class does not move the files of the others.
 """
 from __future__ import annotations
 
+import hashlib
 import os
-import random
 from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
 
 from ...errors import ConfigError, DataError
 from ...utils.files import atomic_write
@@ -44,7 +46,7 @@ def split_folder(root: str, train_fraction: float, seed: int = 0, out_dir: Optio
     val: List[Tuple[str, int]] = []
     for label, name in enumerate(classes):
         files = sorted(os.path.relpath(p, root).replace(os.sep, "/") for p in _list_images(os.path.join(root, name)))
-        random.Random(f"{seed}/{name}").shuffle(files)  # a string seed is hashed (SHA-512): stable everywhere
+        files = [files[i] for i in _class_rng(seed, name).permutation(len(files))]
         n = round(len(files) * train_fraction)
         if len(files) >= 2:
             n = min(max(n, 1), len(files) - 1)
@@ -55,3 +57,9 @@ def split_folder(root: str, train_fraction: float, seed: int = 0, out_dir: Optio
         atomic_write(paths[key], "".join(f"{f} {label}\n" for f, label in sorted(rows, key=lambda r: (r[1], r[0]))))
     atomic_write(paths["labels"], "".join(f"{i} {name}\n" for i, name in enumerate(classes)))
     return {**paths, "counts": {"train": len(train), "val": len(val)}}
+
+
+def _class_rng(seed: int, name: str) -> np.random.Generator:
+    """The generator of one class's permutation: ``(seed, the class name's SHA-256)``."""
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).digest()
+    return np.random.default_rng(np.random.SeedSequence([int(seed) % 2 ** 64, int.from_bytes(digest[:8], "little")]))
