@@ -118,7 +118,7 @@ def test_an_elongated_image_cannot_resize_beyond_the_limit(data, tmp_path, capsy
         "DataLoader.Train.dataset.transform_ops.1": "{ResizeImage: {resize_short: 32}}",
         "DataLoader.Train.sampler.shuffle": False}), capsys)
     assert msg == (f"{thin}: ResizeImage: resizing a 4000x1 image to short side 32 gives 128000x32, more than "
-                   "16384 px per side")
+                   "16384 px per side" + CHECK_HINT)
 
 
 @pytest.mark.parametrize("content, expected", [
@@ -185,7 +185,7 @@ def test_a_class_folder_name_that_is_not_utf8(data, tmp_path, capsys):
         os.rename(os.path.join(data, split, "2").encode(), os.path.join(data, split, "caf\xe9").encode("latin-1"))
     msg = user_error("train", train_args(data, str(tmp_path / "o")), capsys)
     assert msg == (f"{os.path.join(data, 'train')}/caf\\xe9: the class folder's name is not UTF-8 (a Latin-1 name?); "
-                   "rename it, class names are written to label_list.txt and logs")
+                   "rename it, class names are written to label_list.txt and logs" + CHECK_HINT)
 
 
 def test_a_file_list_label_implying_too_many_classes(data, tmp_path, capsys):

@@ -8,6 +8,7 @@ console script (``[project.scripts]`` in pyproject.toml); ``python -m ppnets`` i
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import List, Optional, Sequence
 
@@ -43,7 +44,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     """Run ``ppnets <command> …``: user errors are one ``ppnets: error:`` line and exit code 2."""
     argv: List[str] = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print(_usage(), file=sys.stdout if argv else sys.stderr)
+        try:
+            print(_usage(), file=sys.stdout if argv else sys.stderr, flush=True)
+        except BrokenPipeError:  # ppnets --help | head
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0 if argv else 2)
     if argv[0] == "--version":
         from .. import __version__

@@ -22,7 +22,7 @@ from ..deploy.inputs import classify_files, list_inputs
 from ..deploy.postprocess import format_result
 from ..deploy.runtimes import BACKENDS, PRECISIONS
 from ..errors import ConfigError
-from .common import BadImages, add_bad_image_arg, run
+from .common import BadImages, add_bad_image_arg
 
 
 def main(argv=None):
