@@ -45,6 +45,10 @@ class CheckpointError(PPNetsError):
     """A weights or checkpoint file is missing, truncated or does not fit the model."""
 
 
+class MissingExtraError(PPNetsError):
+    """An optional extra (``ppnets[deploy]``: ONNX, ONNX Runtime, OpenVINO, the HTTP server) is not installed."""
+
+
 class TrainingError(PPNetsError):
     """Training cannot continue (e.g. the loss became NaN)."""
 

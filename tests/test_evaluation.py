@@ -10,6 +10,7 @@ import pytest
 
 import ppnets
 from ppnets import checkpoint as ckpt
+from ppnets.data import CHECK_HINT
 from ppnets.errors import CheckpointError
 
 from ppnets.cli import run
@@ -35,7 +36,8 @@ def test_eval_classes_must_be_the_training_classes(trained, tmp_path, capsys):
     os.rename(val / "2", val / "7")  # same number of classes, another class: ids would silently shift
     msg = user_error("eval", eval_args(trained["data"], str(tmp_path / "o"), trained["prefix"],
                                        **{"DataLoader.Eval.dataset.root": str(val)}), capsys)
-    assert msg == f"{val}: class folders differ from the training classes (missing: ['2'], unexpected: ['7'])"
+    assert msg == f"{val}: class folders differ from the training classes (missing: ['2'], unexpected: ['7'])" \
+        + CHECK_HINT
 
 
 def test_eval_leaves_the_training_runs_files_alone(trained, capsys):

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from ppnets.cli import run
+from ppnets.data import CHECK_HINT
 
 from conftest import REPO, make_digits_slice
 from test_reliability import _tool, train_args, user_error
@@ -80,7 +81,7 @@ def test_a_decompression_bomb_is_one_line_in_bounded_memory(bomb, data, tmp_path
     assert r.returncode == 2, r.stderr[-2000:]
     assert r.stderr.strip() == (f"ppnets: error: {target}: an image of 900,000,000 pixels (900.0 megapixels) is "
                                 "larger than DecodeImage.max_pixels=100,000,000 (a decompression bomb? raise "
-                                "max_pixels if the image is genuine)")
+                                "max_pixels if the image is genuine)" + CHECK_HINT)
 
 
 def test_the_pixel_limit_is_configurable(data, tmp_path, capsys):
@@ -89,7 +90,8 @@ def test_the_pixel_limit_is_configurable(data, tmp_path, capsys):
         "DataLoader.Train.dataset.transform_ops.0": "{DecodeImage: {max_pixels: 1000}}",
         "DataLoader.Train.sampler.shuffle": False}), capsys)
     assert msg == (f"{os.path.join(data, 'train', '0', first)}: a 32x32 image (0.0 megapixels) is larger than "
-                   "DecodeImage.max_pixels=1,000 (a decompression bomb? raise max_pixels if the image is genuine)")
+                   "DecodeImage.max_pixels=1,000 (a decompression bomb? raise max_pixels if the image is genuine)"
+                   + CHECK_HINT)
     run(_tool("train"), train_args(data, str(tmp_path / "o2"), **{
         "Global.epochs": 1, "DataLoader.Train.dataset.transform_ops.0": "{DecodeImage: {max_pixels: 1024}}"}))
 
@@ -116,7 +118,7 @@ def test_an_elongated_image_cannot_resize_beyond_the_limit(data, tmp_path, capsy
         "DataLoader.Train.dataset.transform_ops.1": "{ResizeImage: {resize_short: 32}}",
         "DataLoader.Train.sampler.shuffle": False}), capsys)
     assert msg == (f"{thin}: ResizeImage: resizing a 4000x1 image to short side 32 gives 128000x32, more than "
-                   "16384 px per side")
+                   "16384 px per side" + CHECK_HINT)
 
 
 @pytest.mark.parametrize("content, expected", [
@@ -160,7 +162,7 @@ def test_a_file_list_with_a_utf8_byte_order_mark(data, tmp_path, capsys):
     run(_tool("train"), train_args(data, str(tmp_path / "o"), **extra))
     extra = _file_list(data, tmp_path, b"\xef\xbb\xbf0/gone.png 0\n")
     msg = user_error("train", train_args(data, str(tmp_path / "o2"), **extra), capsys)
-    assert msg == f"{tmp_path / 'list.txt'}:1: image not found: {os.path.join(data, 'train', '0/gone.png')}"
+    assert msg == f"{tmp_path / 'list.txt'}:1: image not found: {os.path.join(data, 'train', '0/gone.png')}{CHECK_HINT}"
     assert "\ufeff" not in msg
 
 
@@ -174,7 +176,8 @@ def test_a_file_list_in_latin1(data, tmp_path, capsys):
     run(_tool("train"), train_args(data, str(tmp_path / "o"), **_file_list(data, tmp_path, raw)))
     raw = "0/d\xe9j\xe0_vu.png 0\n".encode("latin-1")
     msg = user_error("train", train_args(data, str(tmp_path / "o2"), **_file_list(data, tmp_path, raw)), capsys)
-    assert msg == f"{tmp_path / 'list.txt'}:1: image not found: {os.path.join(data, 'train')}/0/d\\xe9j\\xe0_vu.png"
+    assert msg == f"{tmp_path / 'list.txt'}:1: image not found: {os.path.join(data, 'train')}/0/d\\xe9j\\xe0_vu.png" \
+        + CHECK_HINT
 
 
 def test_a_class_folder_name_that_is_not_utf8(data, tmp_path, capsys):
@@ -182,7 +185,7 @@ def test_a_class_folder_name_that_is_not_utf8(data, tmp_path, capsys):
         os.rename(os.path.join(data, split, "2").encode(), os.path.join(data, split, "caf\xe9").encode("latin-1"))
     msg = user_error("train", train_args(data, str(tmp_path / "o")), capsys)
     assert msg == (f"{os.path.join(data, 'train')}/caf\\xe9: the class folder's name is not UTF-8 (a Latin-1 name?); "
-                   "rename it, class names are written to label_list.txt and logs")
+                   "rename it, class names are written to label_list.txt and logs" + CHECK_HINT)
 
 
 def test_a_file_list_label_implying_too_many_classes(data, tmp_path, capsys):
@@ -191,4 +194,4 @@ def test_a_file_list_label_implying_too_many_classes(data, tmp_path, capsys):
     msg = user_error("train", train_args(data, str(tmp_path / "o"), **extra), capsys)
     assert msg == (f"{tmp_path / 'list.txt'}: label 1000000000000000000000000000000 would make "
                    "1,000,000,000,000,000,000,000,000,000,001 classes (more than 100,000); set class_num, relabel: "
-                   "true or fix the label")
+                   "true or fix the label" + CHECK_HINT)

@@ -27,7 +27,7 @@ LAYERS = (
     ("export",),        # writes exported folders (checks them with deploy's runtimes)
     ("analysis",),
     ("bench",),
-    ("cli",),           # the command line
+    ("cli", "__main__"),  # the command line (python -m ppnets)
 )
 RANK = {pkg: i for i, layer in enumerate(LAYERS) for pkg in layer}
 

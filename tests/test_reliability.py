@@ -23,6 +23,7 @@ import pytest
 import ppnets
 from ppnets.checkpoint import sets as ckpt
 from ppnets.cli import run
+from ppnets.data import CHECK_HINT
 
 from conftest import REPO, load_tool, make_digits_slice, small_overrides
 
@@ -119,14 +120,14 @@ def test_empty_class_folder(data, tmp_path, capsys):
     os.makedirs(os.path.join(data, "train", "9"))
     msg = user_error("train", train_args(data, str(tmp_path / "o")), capsys)
     assert msg == f"{os.path.join(data, 'train', '9')}: class folder has no images " \
-        "(.jpg, .jpeg, .png, .bmp, .ppm, .pgm, .tif, .tiff, .webp)"
+        "(.jpg, .jpeg, .png, .bmp, .ppm, .pgm, .tif, .tiff, .webp)" + CHECK_HINT
 
 
 def test_train_and_val_class_folders_differ(data, tmp_path, capsys):
     shutil.rmtree(os.path.join(data, "val", "2"))
     msg = user_error("train", train_args(data, str(tmp_path / "o")), capsys)
     assert msg == f"{os.path.join(data, 'val')}: class folders differ from the training classes " \
-        "(missing: ['2'], unexpected: none)"
+        "(missing: ['2'], unexpected: none)" + CHECK_HINT
 
 
 @pytest.mark.parametrize("content, reason", [
@@ -169,19 +170,19 @@ def _first(data, cls):
 def test_file_list_with_a_missing_file(data, tmp_path, capsys):
     extra = _file_list(data, tmp_path, [f"{_first(data, '0')} 0", "0/gone.png 0"])
     msg = user_error("train", train_args(data, str(tmp_path / "o"), **extra), capsys)
-    assert msg == f"{tmp_path / 'list.txt'}:2: image not found: {os.path.join(data, 'train', '0/gone.png')}"
+    assert msg == f"{tmp_path / 'list.txt'}:2: image not found: {os.path.join(data, 'train', '0/gone.png')}{CHECK_HINT}"
 
 
 def test_file_list_with_a_bad_label(data, tmp_path, capsys):
     extra = _file_list(data, tmp_path, [f"{_first(data, '0')} zero"])
     assert user_error("train", train_args(data, str(tmp_path / "o"), **extra), capsys) == \
-        f"{tmp_path / 'list.txt'}:1: label must be an integer, got 'zero'"
+        f"{tmp_path / 'list.txt'}:1: label must be an integer, got 'zero'{CHECK_HINT}"
 
 
 def test_file_list_label_not_below_class_num(data, tmp_path, capsys):
     extra = _file_list(data, tmp_path, [f"{_first(data, '0')} 0", f"{_first(data, '1')} 3"])
     assert user_error("train", train_args(data, str(tmp_path / "o"), **extra), capsys) == \
-        f"{tmp_path / 'list.txt'}:2: label 3 out of range [0, 3)"
+        f"{tmp_path / 'list.txt'}:2: label 3 out of range [0, 3){CHECK_HINT}"
 
 
 def test_file_list_path_escaping_the_root(data, tmp_path, capsys):

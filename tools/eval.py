@@ -1,23 +1,9 @@
-"""Evaluate trained weights on DataLoader.Eval (a folder-per-class dataset or a file list).
+"""Evaluate trained weights on DataLoader.Eval: ``python tools/eval.py -c CONFIG -o Global.pretrained_model=…``.
 
-``python tools/eval.py -c CONFIG -o Global.pretrained_model=output/MobileNetV2/best_model [--reparam]``
-
-Prints top-1/top-5, per-class accuracy and the confusion matrix, and saves both as CSV
-next to the weights' run (``<output_dir>/<Arch.name>/``). ``--reparam`` evaluates the model with
-its re-parameterizable branches fused (MobileOne, RepViT, PP-LCNetV2 …), as it is exported.
+The same as ``ppnets eval`` (installed with ppnets); the code and ``--help`` are in ``ppnets/cli/eval.py``.
 """
-
-from ppnets.cli import config_parser, load_config_args, run
-from ppnets.engine.eval_report import run_evaluation
-
-
-def main(argv=None):
-    parser = config_parser(__doc__)
-    parser.add_argument("--reparam", action="store_true",
-                        help="fuse re-parameterizable branches before evaluating (timm's --reparam)")
-    args = parser.parse_args(argv)
-    run_evaluation(load_config_args(args), reparameterize=args.reparam)
-
+from ppnets.cli import run
+from ppnets.cli.eval import main
 
 if __name__ == "__main__":
     run(main)

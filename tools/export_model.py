@@ -1,19 +1,9 @@
-"""Export a trained model to a Paddle inference model (inference.json/.pdiparams + inference.yml).
+"""Export a trained model to a Paddle inference model (and ONNX): ``python tools/export_model.py -c CONFIG …``.
 
-``python tools/export_model.py -c CONFIG -o Global.pretrained_model=output/MobileNetV2/best_model
-[-o Global.save_inference_dir=./inference]``
+The same as ``ppnets export`` (installed with ppnets); the code and ``--help`` are in ``ppnets/cli/export.py``.
 """
-
-from ppnets.export import export_model
-from ppnets.cli import config_parser, load_config_args, run
-from ppnets.utils.logger import setup_logger
-
-
-def main(argv=None):
-    args = config_parser(__doc__).parse_args(argv)
-    setup_logger()
-    export_model(load_config_args(args))
-
+from ppnets.cli import run
+from ppnets.cli.export import main
 
 if __name__ == "__main__":
     run(main)

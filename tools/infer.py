@@ -2,7 +2,10 @@
 Infer.threshold).
 
 ``python tools/infer.py -c CONFIG -o Global.pretrained_model=output/MobileNetV2/best_model
--o Infer.infer_imgs=dataset/digits/val/3``
+-o Infer.infer_imgs=dataset/digits/val/3 [--bad-image skip|warn|error]``
+
+A file that cannot be read or decoded is named on stderr and left out; the others are classified
+and the exit code is 1 (``--bad-image warn``, the default; ``skip``: quietly, exit 0; ``error``: stop).
 """
 
 from ppnets.arch import backend
@@ -13,11 +16,15 @@ from ppnets.deploy.postprocess import format_result
 from ppnets.engine.infer import dynamic_runner
 from ppnets.errors import ConfigError
 from ppnets.cli import config_parser, load_config_args, run
+from ppnets.cli.common import BadImages, add_bad_image_arg
 from ppnets.utils.logger import setup_logger
 
 
 def main(argv=None):
-    args = config_parser(__doc__).parse_args(argv)
+    parser = config_parser(__doc__)
+    add_bad_image_arg(parser)
+    args = parser.parse_args(argv)
+    bad = BadImages(args.bad_image)
     log = setup_logger()
     cfg = load_config_args(args)
     if not cfg["Infer"]["infer_imgs"]:
@@ -29,8 +36,9 @@ def main(argv=None):
                             dynamic_runner(model, backend.resolve(cfg["Global"]["conv_backend"], cfg["Global"]["device"],
                                                                   log), multilabel),
                             cfg["Infer"]["topk"], label_names_for(cfg),
-                            threshold=cfg["Infer"]["threshold"] if multilabel else None):
+                            threshold=cfg["Infer"]["threshold"] if multilabel else None, on_bad=bad.on_bad):
         print(format_result(r))
+    bad.finish()
 
 
 if __name__ == "__main__":

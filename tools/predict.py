@@ -1,64 +1,9 @@
-"""Deploy predictor: classify images with an exported model on paddle.inference, ONNX Runtime or OpenVINO.
+"""Classify images with an exported model: ``python tools/predict.py --model_dir ./inference --image IMAGE_OR_FOLDER``.
 
-``python tools/predict.py --model_dir ./inference --image dataset/digits/val/7 [--backend auto]
-[--precision fp32|int8] [--batch_size 16] [--threads 2] [--topk 5] [--threshold P] [--no_mkldnn]``
-
-A multi-label export prints the classes whose probability reaches the threshold (``--threshold``,
-default the export's ``Infer.threshold``) instead of the top-k.
-
-It reads only the exported directory (inference.yml with inference.json/.pdiparams, inference.onnx
-or inference.int8.onnx). ``--backend auto`` (the default, as in ``Predictor``) takes ONNX Runtime,
-then OpenVINO, then paddle.inference: the first installed whose model file is present.
+The same as ``ppnets predict`` (installed with ppnets); the code and ``--help`` are in ``ppnets/cli/predict.py``.
 """
-import argparse
-import sys
-
-
-from ppnets.deploy.runtimes import BACKENDS, PRECISIONS
-from ppnets.deploy import Predictor
-from ppnets.errors import ConfigError
-from ppnets.deploy.inputs import classify_files, list_inputs
-from ppnets.deploy.postprocess import format_result
 from ppnets.cli import run
-
-
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model_dir", required=True, help="directory written by tools/export_model.py")
-    p.add_argument("--image", required=True, help="an image file or a folder of images")
-    p.add_argument("--backend", default="auto", choices=("auto",) + BACKENDS, help="runtime (auto)")
-    p.add_argument("--precision", default="fp32", choices=PRECISIONS,
-                   help="int8: inference.int8.onnx from tools/quantize.py (fp32)")
-    p.add_argument("--batch_size", type=int, default=16)
-    p.add_argument("--threads", type=int, default=None, help="CPU math threads (default: all cores)")
-    p.add_argument("--topk", type=int, default=5)
-    p.add_argument("--threshold", type=float, default=None,
-                   help="multi-label exports: print the classes whose probability reaches this "
-                        "(default: the threshold recorded at export, Infer.threshold)")
-    p.add_argument("--no_mkldnn", action="store_true", help="paddle backend: disable oneDNN")
-    p.add_argument("--debug", action="store_true", help="show tracebacks of user errors")
-    args = p.parse_args(argv)
-    for name in ("batch_size", "threads", "topk"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ConfigError(f"--{name}: expected a positive integer, got {value}")
-    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
-        raise ConfigError(f"--threshold: expected a probability in [0, 1], got {args.threshold}")
-    predictor = Predictor(args.model_dir, backend=args.backend, precision=args.precision, cpu_threads=args.threads,
-                          use_mkldnn=not args.no_mkldnn)
-    if args.threshold is not None and not predictor.multilabel:
-        raise ConfigError(f"--threshold: {args.model_dir} is a single-label export (it prints the top-k classes); "
-                          "--threshold is for multi-label exports")
-    threshold = (args.threshold if args.threshold is not None else predictor.threshold) if predictor.multilabel \
-        else None
-    note = predictor.backend_choice  # said once the model has run (a user error stays one line)
-    for r in classify_files(list_inputs(args.image), predictor.transform, args.batch_size, predictor.run,
-                            args.topk, predictor.label_names, threshold=threshold):
-        if note:  # on stderr: stdout holds only the results
-            print(f"ppnets: {note}", file=sys.stderr, flush=True)
-            note = None
-        print(format_result(r))
-
+from ppnets.cli.predict import main
 
 if __name__ == "__main__":
     run(main)

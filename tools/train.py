@@ -1,13 +1,9 @@
-"""Train a model from a YAML config: ``python tools/train.py -c configs/mobilenetv2.yaml [-o KEY=VALUE ...]``."""
+"""Train a model from a YAML config: ``python tools/train.py -c configs/mobilenetv2.yaml [-o KEY=VALUE ...]``.
 
-from ppnets.cli import config_parser, load_config_args, run
-from ppnets.engine import Trainer
-
-
-def main(argv=None):
-    args = config_parser(__doc__).parse_args(argv)
-    Trainer(load_config_args(args)).train()
-
+The same as ``ppnets train`` (installed with ppnets); the code and ``--help`` are in ``ppnets/cli/train.py``.
+"""
+from ppnets.cli import run
+from ppnets.cli.train import main
 
 if __name__ == "__main__":
     run(main)

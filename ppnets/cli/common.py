@@ -8,10 +8,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import yaml
 
 from ..config import load_config
+from ..deploy.inputs import BAD_IMAGE_POLICIES
 from ..config.yaml_io import _plain
 from ..errors import PPNetsError
 
-__all__ = ["config_parser", "load_config_args", "run"]
+__all__ = ["config_parser", "load_config_args", "run", "add_bad_image_arg", "BadImages"]
 
 
 def config_parser(description: str) -> argparse.ArgumentParser:
@@ -64,3 +65,34 @@ def run(main: Callable[[Optional[Sequence[str]]], object], argv: Optional[List[s
         except OSError:  # stderr is gone (a closed terminal after SIGHUP): the exit code still tells
             pass
         sys.exit(getattr(e, "exit_code", 2))
+
+
+def add_bad_image_arg(parser: argparse.ArgumentParser) -> None:
+    """``--bad-image skip|warn|error`` of the tools that classify a folder (tools/predict.py, tools/infer.py)."""
+    parser.add_argument("--bad-image", default="warn", choices=BAD_IMAGE_POLICIES,
+                        help="a file that cannot be read or decoded: warn = results for the others, one "
+                             "'ppnets: warning:' line per bad file, exit 1 (default); skip = results for the "
+                             "others, exit 0; error = stop at the first, exit 2")
+
+
+class BadImages:
+    """The ``--bad-image`` policy: :attr:`on_bad` goes to :func:`~ppnets.deploy.inputs.classify_files`,
+    :meth:`finish` ends the command with exit 1 when a file was bad and ``warn`` was asked for."""
+
+    def __init__(self, policy: str) -> None:
+        self.policy = policy
+        self.bad: List[str] = []
+
+    @property
+    def on_bad(self) -> Optional[Callable[[str, str], None]]:
+        return None if self.policy == "error" else self._record
+
+    def _record(self, path: str, message: str) -> None:
+        self.bad.append(path)
+        if self.policy == "warn":
+            print(f"ppnets: warning: {message}", file=sys.stderr, flush=True)
+
+    def finish(self) -> None:
+        sys.stdout.flush()
+        if self.bad and self.policy == "warn":
+            sys.exit(1)

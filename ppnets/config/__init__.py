@@ -16,7 +16,8 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List, Optional, Sequence
 
-from ..errors import ConfigError
+from ..errors import ConfigError, closest, did_you_mean
+from ..utils.shipped import config_names, find_config, resolve_shipped_data
 from .overrides import apply_overrides, parse_overrides
 from .paddleclas import translate
 from .schema import REQUIRED, SCHEMA, Key, LabeledList, Named, NamedList, Section
@@ -26,7 +27,7 @@ from .yaml_io import dump_config, load_with_bases, merge, yaml_load
 
 __all__ = ["Config", "load_config", "parse_overrides", "apply_overrides", "merge", "validate", "dump_config",
            "SCHEMA", "Key", "Section", "Named", "NamedList", "LabeledList", "REQUIRED", "check_type", "type_name", "short_repr",
-           "yaml_load"]
+           "yaml_load", "resolve_config_path"]
 
 
 class Config(dict):
@@ -42,11 +43,31 @@ class Config(dict):
 
 def load_config(path: str, overrides: Optional[Sequence[str]] = None) -> Config:
     """Read ``path`` (with its ``_base_`` chain), apply ``-o`` overrides, translate PaddleClas keys,
-    validate and fill defaults. All problems are raised together as one multi-line ConfigError."""
-    if not os.path.isfile(path):
-        raise ConfigError(f"config file not found: {path}")
+    validate and fill defaults. All problems are raised together as one multi-line ConfigError.
+
+    ``path`` is a file, or the name of a shipped config (``mobilenetv2``, ``digits/pplcnet``: see
+    :func:`~ppnets.utils.shipped.find_config`). ``./dataset/digits/…`` paths that the working
+    directory lacks are read from the digits dataset shipped with ppnets (with a notice)."""
+    path = resolve_config_path(path)
     cfg = load_with_bases(path)
     apply_overrides(cfg, parse_overrides(overrides))
     problems = Problems()
-    notices = translate(cfg, problems.add)
+    notices = resolve_shipped_data(cfg) + translate(cfg, problems.add)
     return Config(validate(cfg, problems), notices)
+
+
+def resolve_config_path(path: str) -> str:
+    """``path`` when it is a file, else the shipped config it names; a ConfigError otherwise."""
+    if os.path.isfile(path):
+        return path
+    shipped = find_config(path)
+    if shipped is not None:
+        return shipped
+    names = config_names()
+    name = os.path.splitext(os.path.normpath(path))[0].replace(os.sep, "/").removeprefix("configs/")
+    if os.path.isabs(path) or os.path.splitext(path)[1]:  # meant as a file: a hint only for a near-miss
+        raise ConfigError(f"config file not found: {path}{did_you_mean(name, names)}")
+    near = closest(name, names, 3)
+    hint = f"; shipped configs like it: {', '.join(near)}" if near else \
+        f"; or give a shipped config by name, e.g. {', '.join(names[:3])}" if names else ""
+    raise ConfigError(f"config file not found: {path}{hint}")

@@ -14,8 +14,8 @@ from paddle.io.dataloader.collate import default_collate_fn
 from ..errors import ConfigError, DataError, PPNetsError
 from .balanced import ClassBalancedSampler, class_counts
 from .batch_ops import BATCH_TRANSFORMS, BatchCollate, build_batch_transforms
-from .datasets import (DATASETS, ClassificationDataset, FailedSample, FileListDataset, ImageFolder, ImageNetDataset,
-                       build_dataset)
+from .datasets import (CHECK_HINT, DATASETS, ClassificationDataset, FailedSample, FileListDataset, ImageFolder,
+                       ImageNetDataset, build_dataset)
 from .labels import read_label_file
 from .multilabel import MultiLabelDataset
 from .sampler import ResumableBatchSampler
@@ -138,7 +138,10 @@ def build_dataloader(cfg: Dict[str, Any], split: str, seed: Optional[int] = None
     if section is None:
         raise DataError(f"DataLoader.{split}: section is missing from the config")
     where = f"DataLoader.{split}.dataset"
-    dataset = build_dataset(section["dataset"], where, seed=seed, class_names=class_names)
+    try:
+        dataset = build_dataset(section["dataset"], where, seed=seed, class_names=class_names)
+    except DataError as e:  # a missing root, a bad file list …: the checker lists all of them
+        raise DataError(f"{e}{CHECK_HINT}") from None
     dataset.transform.where = f"{where}.transform_ops"  # errors about the batches name the config key
     sampler_cfg = section["sampler"]
     batch_size = sampler_cfg["batch_size"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import traceback
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 import paddle
@@ -36,6 +36,9 @@ BAD_IMAGE_POLICIES = ("stop", "skip", "warn")
 MAX_CLASSES = 100_000
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+
+#: ends a data error of a training or evaluation run: the dataset checker finds all such problems at once
+CHECK_HINT = "; ppnets check-data -c CONFIG lists every problem of the dataset"
 
 
 class ClassificationDataset(paddle.io.Dataset):
@@ -97,7 +100,7 @@ class ClassificationDataset(paddle.io.Dataset):
         except DataError as e:
             if self.bad_image == "warn":
                 get_logger().warning(f"skipping unreadable image: {e}")
-            return FailedSample(str(e), internal=False)
+            return FailedSample(f"{e}{CHECK_HINT}", internal=False)  # raised with bad_image: stop
         except Exception:  # a bug, not bad data: keep the traceback for the main process
             return FailedSample(f"loading sample {index} ({self.samples[index][0]}) failed:\n"
                                 f"{traceback.format_exc()}", internal=True)
@@ -250,33 +253,44 @@ def list_entry_path(image_root: str, rel: str, where: str, allow_outside_root: b
 
 def _read_file_list(image_root: str, cls_label_path: str, delimiter: Optional[str],
                     allow_outside_root: bool) -> List[Tuple[str, int, int]]:
-    """``(path, label, line number)`` of every line of a file list; errors name the line.
+    """``(path, label, line number)`` of every line of a file list; errors name the line."""
+    entries = []
+    for lineno, line in list_lines(cls_label_path):
+        where = f"{cls_label_path}:{lineno}"
+        rel, label = parse_list_line(line, delimiter, where)
+        entries.append((list_entry_path(image_root, rel, where, allow_outside_root), label, lineno))
+    if not entries:
+        raise DataError(f"{cls_label_path}: the file list is empty")
+    return entries
+
+
+def list_lines(cls_label_path: str) -> Iterator[Tuple[int, str]]:
+    """``(line number, text)`` of the non-empty lines of a file list, stripped.
 
     A UTF-8 byte-order mark is dropped. Bytes that are not UTF-8 (a list written in Latin-1) stay
     the bytes they are — Python's surrogate escapes, as ``os.listdir`` returns such names — so a
     path matches the file on disk whatever encoding both were written in.
     """
-    entries = []
     with open(cls_label_path, encoding="utf-8-sig", errors="surrogateescape") as f:
         for lineno, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            parts = line.rsplit(delimiter, 1) if delimiter else line.rsplit(None, 1)
-            where = f"{cls_label_path}:{lineno}"
-            if len(parts) != 2:
-                raise DataError(f"{where}: expected 'relative/path label', got {short_repr(line)}")
-            rel, label_text = parts[0].strip(), parts[1].strip()
-            try:
-                label = int(label_text)
-            except ValueError:
-                raise DataError(f"{where}: label must be an integer, got {short_repr(label_text)}") from None
-            if label < 0:
-                raise DataError(f"{where}: negative label {label}")
-            entries.append((list_entry_path(image_root, rel, where, allow_outside_root), label, lineno))
-    if not entries:
-        raise DataError(f"{cls_label_path}: the file list is empty")
-    return entries
+            if line.strip():
+                yield lineno, line.strip()
+
+
+def parse_list_line(line: str, delimiter: Optional[str], where: str) -> Tuple[str, int]:
+    """``(relative path, label)`` of a file-list line, split at the last ``delimiter`` (default:
+    whitespace); a DataError naming ``where`` when it is not ``path label`` with a label ≥ 0."""
+    parts = line.rsplit(delimiter, 1) if delimiter else line.rsplit(None, 1)
+    if len(parts) != 2:
+        raise DataError(f"{where}: expected 'relative/path label', got {short_repr(line)}")
+    rel, label_text = parts[0].strip(), parts[1].strip()
+    try:
+        label = int(label_text)
+    except ValueError:
+        raise DataError(f"{where}: label must be an integer, got {short_repr(label_text)}") from None
+    if label < 0:
+        raise DataError(f"{where}: negative label {label}")
+    return rel, label
 
 
 def build_dataset(cfg: Dict[str, Any], where: str, seed: Optional[int] = None,

@@ -13,7 +13,11 @@ from ..errors import ConfigError, DataError
 from ..utils.files import shown_path
 from .postprocess import threshold_results, topk_results
 
-__all__ = ["list_inputs", "iterate_batches", "classify_files"]
+__all__ = ["list_inputs", "iterate_batches", "classify_files", "BAD_IMAGE_POLICIES"]
+
+#: what prediction over files does with one it cannot read or decode: leave it out quietly, leave it
+#: out with a warning naming it, or stop (``--bad-image`` of tools/predict.py and tools/infer.py)
+BAD_IMAGE_POLICIES = ("skip", "warn", "error")
 
 
 def list_inputs(path: str) -> List[str]:
@@ -28,36 +32,61 @@ def list_inputs(path: str) -> List[str]:
     raise DataError(f"image or folder not found: {path}")
 
 
-def iterate_batches(files: Sequence[str], transform: Compose, batch_size: int) -> Iterator[tuple]:
-    """Yield ``(paths, NCHW float32 batch)``; unreadable files raise a DataError naming them, and
-    ops that do not give equal-sized CHW images a ConfigError naming the list (``transform.where``)."""
+def iterate_batches(files: Sequence[str], transform: Compose, batch_size: int,
+                    on_bad: Optional[Callable[[str, str], None]] = None) -> Iterator[tuple]:
+    """Yield ``(paths, NCHW float32 batch)``; ops that do not give equal-sized CHW images raise a
+    ConfigError naming the list (``transform.where``).
+
+    A file that cannot be read or decoded raises a DataError naming it; with ``on_bad`` it is
+    left out instead and ``on_bad(path, message)`` is called (a batch is then smaller, and one
+    whose every file was bad is not yielded).
+    """
     where = getattr(transform, "where", "transform_ops")
     for start in range(0, len(files), batch_size):
         chunk = files[start:start + batch_size]
-        arrays = []
+        paths, arrays = [], []
         for path in chunk:
             try:
-                with open(path, "rb") as f:
-                    arrays.append(np.asarray(transform(f.read())))
-            except OSError as e:
-                raise DataError(f"cannot read image {shown_path(path)}: {e.strerror or e}") from None
+                array = np.asarray(_load(path, transform))
             except DataError as e:
-                raise DataError(f"{shown_path(path)}: {e}") from None
-            if arrays[-1].shape != arrays[0].shape:
+                if on_bad is None:
+                    raise
+                on_bad(path, str(e))
+                continue
+            if arrays and array.shape != arrays[0].shape:
                 raise ConfigError(f"{where}: the ops give images of different sizes ({list(arrays[0].shape)} for "
-                                  f"{chunk[0]}, {list(arrays[-1].shape)} for {path}); resize or crop them to one size")
+                                  f"{paths[0]}, {list(array.shape)} for {path}); resize or crop them to one size")
+            paths.append(path)
+            arrays.append(array)
+        if not arrays:
+            continue
         batch = np.stack(arrays).astype("float32")
         check_model_input(batch.shape, where)
-        yield chunk, batch
+        yield paths, batch
+
+
+def _load(path: str, transform: Compose) -> Any:
+    """``transform`` of the file's bytes; a DataError naming the file when it cannot be read or decoded."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise DataError(f"cannot read image {shown_path(path)}: {e.strerror or e}") from None
+    try:
+        return transform(data)
+    except DataError as e:
+        raise DataError(f"{shown_path(path)}: {e}") from None
 
 
 def classify_files(files: Sequence[str], transform: Compose, batch_size: int,
                    run: Callable[[np.ndarray], np.ndarray], k: int, names: Optional[List[str]],
-                   threshold: Optional[float] = None) -> List[Dict[str, Any]]:
+                   threshold: Optional[float] = None,
+                   on_bad: Optional[Callable[[str, str], None]] = None) -> List[Dict[str, Any]]:
     """Run ``run`` (a batch → probabilities function) over ``files`` and collect the top-k classes of
-    each, or with ``threshold`` (multi-label) the classes whose probability reaches it."""
+    each, or with ``threshold`` (multi-label) the classes whose probability reaches it. Unreadable
+    files raise, or with ``on_bad`` are reported to it and left out (see :func:`iterate_batches`)."""
     results = []
-    for paths, batch in iterate_batches(files, transform, batch_size):
+    for paths, batch in iterate_batches(files, transform, batch_size, on_bad):
         probs = run(batch)
         results += topk_results(paths, probs, k, names) if threshold is None else \
             threshold_results(paths, probs, threshold, names)

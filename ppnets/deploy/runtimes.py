@@ -18,6 +18,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from ..utils.extras import require_extra
 from ..utils.runtime import retain_freed_memory as _retain_freed_memory
 
 __all__ = ["BACKENDS", "AUTO_ORDER", "PRECISIONS", "MODEL_FILES", "resolve_backend", "auto_candidates",
@@ -80,9 +81,7 @@ def resolve_backend(model_dir: str, backend: str = "auto", precision: str = "fp3
     for f in MODEL_FILES[(backend, precision)]:
         if not os.path.isfile(os.path.join(model_dir, f)):
             raise DataError(f"{model_dir}: {f} is missing for backend {backend} ({_HOW_TO_GET[f]})")
-    if not _installed(backend):
-        raise ConfigError(f"backend {backend}: the Python package '{_MODULES[backend]}' is not installed "
-                          "(pip install -r requirements.txt)")
+    require_extra(f"backend {backend}", (_MODULES[backend],))
     return [backend]
 
 

@@ -26,6 +26,7 @@ from typing import Any, Dict, Optional
 from ..arch.distillation import inference_arch
 from ..arch.reparam import reparameterize
 from ..checkpoint import load_model_for_inference
+from ..utils.extras import ONNX_EXPORT, require_extra
 from ..utils.logger import get_logger
 from .pipeline import (export_input_shape, label_names_for, pipeline_output_shape, preprocess_ops, preprocess_source,
                        preprocess_transform)
@@ -40,6 +41,8 @@ def export_model(config: Dict[str, Any], save_dir: Optional[str] = None) -> str:
     in ``Export.formats``, for the image size its preprocessing produces (see :func:`export_input_shape`)."""
     save_dir = save_dir or config["Global"]["save_inference_dir"]
     log = get_logger()
+    if "onnx" in config["Export"]["formats"]:  # a missing package is named now, not after tracing
+        require_extra("Export.formats: onnx", ONNX_EXPORT)
     preprocess_transform(config)  # a list that cannot be built is refused before anything is written
     ops, where = preprocess_source(config)
     image_shape = export_input_shape(config["Global"]["image_shape"], ops, where)

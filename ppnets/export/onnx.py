@@ -10,7 +10,6 @@ requirements.txt, so nothing is installed at run time), after the pad values pad
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import json
 import os
@@ -20,6 +19,7 @@ from typing import Any, List, Optional, Sequence
 import numpy as np
 
 from ..errors import ConfigError
+from ..utils.extras import ONNX_EXPORT, require_extra
 from ..deploy.runtimes import ONNX_FILE, PADDLE_FILES, OnnxRuntime, PaddleRuntime
 
 __all__ = ["convert_to_onnx", "parity", "MIN_OPSET", "PARITY_ATOL"]
@@ -34,11 +34,8 @@ def convert_to_onnx(model_dir: str, out_path: Optional[str] = None, opset: int =
     ``model_dir/inference.onnx``). paddle2onnx's own logging is kept off the console."""
     if opset < MIN_OPSET:
         raise ConfigError(f"Export.onnx_opset: expected {MIN_OPSET} or higher (HardSwish), got {opset}")
-    missing = [m for m in ("paddle2onnx", "onnx", "polygraphy", "onnx_graphsurgeon")
-               if importlib.util.find_spec(m) is None]
-    if missing:   # polygraphy would otherwise try to pip-install onnx-graphsurgeon by itself
-        raise ConfigError(f"Export.formats: onnx needs the packages {', '.join(missing)} "
-                          "(pip install -r requirements.txt)")
+    # before anything runs (polygraphy would otherwise try to pip-install onnx-graphsurgeon by itself)
+    require_extra("Export.formats: onnx", ONNX_EXPORT)
     import onnx
     import paddle2onnx
 
