@@ -122,7 +122,7 @@ def test_predict_takes_the_same_policy(folder_with_a_bad_image, monkeypatch, cap
     from ppnets.data.transforms import build_transforms
 
     class Stub:
-        multilabel, threshold, label_names = False, None, ["zero", "one", "two"]
+        multilabel, threshold, label_names, backend_choice = False, None, ["zero", "one", "two"], None
         transform = build_transforms([{"DecodeImage": {}}, {"ResizeImage": {"size": 8}}, {"ToCHWImage": None}])
 
         def __init__(self, *args, **kwargs):

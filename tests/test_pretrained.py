@@ -32,6 +32,7 @@ from ppnets.checkpoint.weights import fetch_weights
 from ppnets.config import load_config
 from ppnets.errors import CheckpointError
 from ppnets.cli import run
+from ppnets.cli import weights as weights_cli
 from ppnets.utils.logger import get_logger
 
 from conftest import REPO, load_tool, make_digits_slice
@@ -123,7 +124,7 @@ def test_a_checksum_mismatch_is_an_error_and_nothing_is_cached(srv, home):
     assert os.listdir(home["paddleclas"]) == []
     # a cached file that changes after its digest was recorded is refused, naming both digests
     path = hub.fetch_url(f"{srv.url}/w/b.pdparams", sha256=digest.upper()).path
-    tool = load_tool("weights")
+    tool = weights_cli
     assert tool.verify() == 1
     with open(path, "r+b") as f:
         f.write(b"\0")
@@ -156,7 +157,7 @@ def test_a_transfer_cut_off_mid_body_is_retried_or_refused_never_cached_short(sr
 
 def test_404_and_offline_are_one_line_errors_naming_the_url_and_the_path(srv, home, monkeypatch, capsys):
     url, dest = f"{srv.url}/w/missing.pdparams", home["paddleclas"] / "missing.pdparams"
-    tool = load_tool("weights")
+    tool = weights_cli
     with pytest.raises(SystemExit) as exit_:
         run(tool.main, ["download", url])
     assert exit_.value.code == 2
@@ -239,7 +240,7 @@ def test_models_with_published_weights_and_the_list_command(home, capsys):
     assert [(s.source, s.top1, s.location) for s in sources] == [
         ("paddleclas", 68.24, f"{HOST}/dygraph/legendary_models/MobileNetV3_small_x1_0_pretrained.pdparams"),
         ("ssld", 71.29, f"{HOST}/dygraph/legendary_models/MobileNetV3_small_x1_0_ssld_pretrained.pdparams")]
-    run(load_tool("weights").main, ["list", "*small_x1_0"])
+    run(weights_cli.main, ["list", "*small_x1_0"])
     assert capsys.readouterr().out.splitlines() == [
         "model                   source      top-1  size  weights                                          cached",
         "MobileNetV3_small_x1_0  paddleclas  68.24  224   MobileNetV3_small_x1_0_pretrained.pdparams       -",
@@ -356,7 +357,7 @@ def test_a_timm_layout_file_converts_whatever_its_path_and_the_tool_writes_it_on
 
 def test_docs_timm_table_is_current():
     doc = open(os.path.join(REPO, "docs", "pretrained.md"), encoding="utf-8").read()
-    tool = load_tool("weights")
+    tool = weights_cli
     assert f"{tool.START}\n{timm_table()}\n{tool.END}" in doc, \
         "docs/pretrained.md is stale: run python tools/weights.py docs --update docs/pretrained.md"
 

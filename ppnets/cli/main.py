@@ -26,7 +26,7 @@ COMMANDS = {
     "serve": ("serve", "tools/serve.py", "serve an exported model over HTTP (needs ppnets[deploy])"),
     "check-data": ("check_data", "tools/check_dataset.py", "check a dataset (counts, bad images, duplicates, "
                                                            "labels, paths); --split writes file lists"),
-    "weights": ("weights", "tools/weights.py", "pretrained weights"),
+    "weights": ("weights", "tools/weights.py", "published ImageNet weights: list, download, verify, convert"),
     "analyze": ("analyze", "tools/analyze_model.py", "study an architecture: layer table, MACs, diagram"),
 }
 
