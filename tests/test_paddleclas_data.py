@@ -140,6 +140,26 @@ def test_imagenet_dataset_relabel_and_delimiter(ppcls_root, tmp_path):
         ImageNetDataset(image_root=root, cls_label_path=lst, delimiter="")
 
 
+def test_absolute_list_paths_inside_the_root_are_accepted(ppcls_root, tmp_path):
+    """PaddleClas's lists may hold absolute paths; those under image_root (as given, or through a
+    symbolic link to it) are inside it. Absolute paths elsewhere still escape it."""
+    root = ppcls_root["root"]
+    files = [os.path.join(root, "val", c, sorted(os.listdir(os.path.join(root, "val", c)))[0]) for c in "012"]
+    link = tmp_path / "linked_root"
+    link.symlink_to(root)
+    absolute = tmp_path / "absolute.txt"
+    absolute.write_text("".join(f"{f} {i}\n" for i, f in enumerate(files)))
+    for image_root in (root, str(link)):
+        ds = ImageNetDataset(image_root=image_root, cls_label_path=str(absolute))
+        assert ds.samples == [(f, i) for i, f in enumerate(files)]
+    outside = tmp_path / "outside.png"
+    outside.write_bytes(open(files[0], "rb").read())
+    for path in (str(outside), os.path.join(root, "..", os.path.basename(root), "..", "x.png")):
+        (tmp_path / "escaping.txt").write_text(f"{path} 0\n")
+        with pytest.raises(DataError, match=rf"escaping.txt:1: path '{re.escape(path)}' escapes the dataset root"):
+            ImageNetDataset(image_root=root, cls_label_path=str(tmp_path / "escaping.txt"))
+
+
 def test_imagenet_dataset_in_a_config_is_checked_against_its_options(ppcls_root, tmp_path):
     path = paddleclas_config(ppcls_root["root"], str(tmp_path), ppcls_root["label_map"])
     with pytest.raises(ConfigError, match=r"DataLoader\.Train\.dataset.*unknown key 'relable' \(did you mean "

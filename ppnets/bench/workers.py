@@ -27,8 +27,6 @@ import time
 import traceback
 from typing import Any, Callable, Dict, Optional
 
-from ..utils.timing import Timed
-
 __all__ = ["Worker", "WorkerError"]
 
 
@@ -91,6 +89,7 @@ class Worker:
     def __call__(self) -> float:
         self.wait_ready()
         self._send("run")
+        from ..utils.timing import Timed   # here, not at the top: this file also runs as a script (the worker)
         return Timed(self._receive()["seconds"])
 
     def close(self) -> None:

@@ -116,8 +116,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
     def spend(self, n: int, what: str) -> None:
         if n > self.budget:
-            raise _TooLarge(f"declares an array {what} of {n:,} bytes, more than the whole file ({self.limit:,} "
-                            "bytes) can hold")
+            raise _TooLarge(f"declares arrays larger than the whole file ({self.limit:,} bytes) can hold (at an "
+                            f"array {what} of {n:,} bytes)")
         self.budget -= n
 
     def _reconstruct(self, subtype: Any, shape: Any, dtype: Any) -> _PendingArray:
