@@ -21,7 +21,6 @@ from ppnets.data.rng import sample_rng
 from ppnets.data.transforms import output_layout
 from ppnets.engine import Evaluator, Trainer
 from ppnets.checkpoint import trained_class_names
-from ppnets.deploy import Predictor
 from ppnets.deploy.inputs import iterate_batches, list_inputs
 from ppnets.errors import ConfigError, DataError
 
@@ -285,18 +284,21 @@ def test_a_paddleclas_style_run_trains_evaluates_exports_and_predicts(ppcls_root
     for f, (name, score) in inferred.items():
         assert name == predicted[f][0] and score == pytest.approx(predicted[f][1], abs=1e-4), f
 
-    # an inference.yml whose list yields another layout is one line and exit code 2, not a Paddle traceback
+    # an inference.yml whose list cannot give the model's input is one line and exit code 2 when the
+    # folder is loaded, not a Paddle traceback
     meta["transform_ops"] = [{"DecodeImage": {"channel_first": True}}, {"ResizeImage": {"size": 16}}]
     with open(os.path.join(inference, "inference.yml"), "w") as f:
         yaml.safe_dump(meta, f)
     r = _tool("tools/predict.py", "--model_dir", inference, "--image", os.path.join(root, "val", "0"))
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip().startswith(f"ppnets: error: {os.path.join(inference, 'inference.yml')}: transform_ops: "
-                                       "the model takes NCHW batches with 3 channels")
+                                       "the preprocessing fails on a 389x517 image (error: OpenCV")
     assert len(r.stderr.strip().splitlines()) == 1
+    # the same list on arrays of the right layout: a batch check names the list
     predictor_files = list_inputs(os.path.join(root, "val", "0"))
-    with pytest.raises(ConfigError):
-        next(iterate_batches(predictor_files, Predictor(inference, cpu_threads=1).transform, 4))
+    with pytest.raises(ConfigError, match=r"the model takes NCHW batches with 3 channels"):
+        next(iterate_batches(predictor_files, build_transforms([{"DecodeImage": None}, {"ResizeImage": {"size": 16}}],
+                                                               "Infer.transforms"), 4))
 
 
 def test_export_refuses_a_list_that_cannot_be_built(ppcls_root, tmp_path):

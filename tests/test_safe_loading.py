@@ -357,8 +357,8 @@ def test_a_pickle_is_bounded_by_its_own_size_before_any_array_is_built(run_dir, 
     from ppnets.checkpoint.serialization import decode
     from ppnets.errors import CheckpointError
     path = tmp_path / "huge.pdparams"
-    path.write_bytes(b"\x80\x02}q\x00X\x17\x00\x00\x00features.0.conv.weightsq\x01cnumpy\nndarray\nJ\x98:\x00\x00J\x98:\x00\x00"
-                     b"\x86\x85Rs.")
+    path.write_bytes(b"\x80\x02}q\x00X\x17\x00\x00\x00features.0.conv.weightsq\x01"   # {key: numpy.ndarray(
+                     b"cnumpy\nndarray\nJ\x98:\x00\x00J\x98:\x00\x00\x86\x85Rs.")          # (15000, 15000))}
     assert len(path.read_bytes()) == 65
     msg = user_error("train", train_args(run_dir["data"], str(tmp_path / "o"),
                                          **{"Global.pretrained_model": str(path)}), capsys)
