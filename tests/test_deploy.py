@@ -117,11 +117,13 @@ def test_auto_rule_follows_the_files_present_and_the_input_size(export, tmp_path
     assert auto_backend(["paddle"], [3, 224, 224]) == "paddle"
     paddle_only = tmp_path / "paddle_only"
     paddle_only.mkdir()
-    for f in ("inference.json", "inference.pdiparams"):
-        os.link(os.path.join(model_dir, f), paddle_only / f)
+    for f in os.listdir(model_dir):
+        if f not in ("inference.onnx", "inference.yml", "inference.int8.onnx", "inference.int8.json"):
+            os.link(os.path.join(model_dir, f), paddle_only / f)
     with open(os.path.join(model_dir, "inference.yml"), encoding="utf-8") as f:
         meta = yaml.safe_load(f)
-    meta["files"].pop("inference.onnx")   # as a Paddle-only export records its files
+    for f in ("inference.onnx", "inference.int8.onnx", "inference.int8.json"):
+        meta["files"].pop(f, None)   # as a Paddle-only export records its files
     (paddle_only / "inference.yml").write_text(yaml.safe_dump(meta))
     assert resolve_backend(str(paddle_only)) == ["paddle"]
     assert Predictor(str(paddle_only)).backend == "paddle"
@@ -213,6 +215,11 @@ def test_quantize_tool_writes_a_qdq_int8_model_and_reports_accuracy(export, digi
     assert "calibrating on 48 of 120 training images (percentile)" in r.stdout
     assert re.search(r"wrote \S+inference\.int8\.onnx in [\d.]+ s", r.stdout)
     assert "evaluating fp32 and int8 on 30 validation images" in r.stdout
+    meta = yaml.safe_load(open(os.path.join(model_dir, "inference.yml")))   # both files recorded with digests
+    for f in ("inference.int8.onnx", "inference.int8.json"):
+        assert meta["files"][f]["bytes"] == os.path.getsize(os.path.join(model_dir, f))
+    assert meta["int8"] == report["settings"] and not [f for f in os.listdir(os.path.dirname(model_dir))
+                                                       if ".export." in f]   # no staging folder left
     graph = onnx.load(os.path.join(model_dir, "inference.int8.onnx")).graph
     ops = [n.op_type for n in graph.node]
     assert ops.count("QuantizeLinear") > 10 and ops.count("DequantizeLinear") > 10
@@ -228,6 +235,13 @@ def test_quantize_tool_writes_a_qdq_int8_model_and_reports_accuracy(export, digi
     assert np.abs(ov.run(batch) - b).max() < 0.05
     r = tool("tools/predict.py", "--model_dir", model_dir, "--image", files[0], "--precision", "int8")
     assert r.returncode == 0 and r.stdout.startswith(files[0] + ": "), r.stderr
+    int8_path = os.path.join(model_dir, "inference.int8.onnx")
+    blob = open(int8_path, "rb").read()
+    open(int8_path, "wb").write(blob[:-1] + bytes([blob[-1] ^ 1]))   # the INT8 file is re-checked
+    with pytest.raises(DataError, match=r"inference.int8.onnx: its content differs from what inference.yml records "
+                                        r"\(damaged, or from another export\?\); run tools/quantize.py again"):
+        Predictor(model_dir, precision="int8")
+    open(int8_path, "wb").write(blob)
 
 
 def test_quantize_tool_errors_are_one_line(export, tmp_path):

@@ -151,6 +151,16 @@ def test_component_options_are_checked_when_the_config_loads(override, message, 
     assert user_error("train", ["-c", CONFIG, "-o", override, "--print-config"], capsys) == message
 
 
+@pytest.mark.parametrize("override, shown", [("Global=5", "5"), ("Arch=[1, 2]", "[1, 2]"),
+                                             ("DataLoader=text", "'text'")])
+def test_a_section_overridden_by_a_scalar_is_one_line(override, shown, capsys):
+    """Before anything reads the section (PaddleClas's key mapping read Global.epochs of the int 5)."""
+    section = override.split("=")[0]
+    assert user_error("train", ["-c", CONFIG, "-o", override], capsys) == (
+        f"{section}: expected a section (a mapping of its keys), got {shown}; an override sets one key: "
+        f"-o {section}.key=value")
+
+
 def test_long_values_are_abbreviated_in_messages(capsys):
     msg = user_error("train", ["-c", CONFIG, "-o", "Arch.name=[" + ", ".join(["abcdefgh"] * 5000) + "]"], capsys)
     assert msg.startswith("Arch.name: expected str, got ['abcdefgh', ") and len(msg) < 200

@@ -21,7 +21,6 @@ from ppnets.data.rng import sample_rng
 from ppnets.data.transforms import output_layout
 from ppnets.engine import Evaluator, Trainer
 from ppnets.checkpoint import trained_class_names
-from ppnets.deploy import Predictor
 from ppnets.deploy.inputs import iterate_batches, list_inputs
 from ppnets.errors import ConfigError, DataError
 
@@ -138,6 +137,26 @@ def test_imagenet_dataset_relabel_and_delimiter(ppcls_root, tmp_path):
     assert named.class_names == ["three", "seven", "nine"]
     with pytest.raises(ConfigError, match=r"ImageNetDataset.delimiter: expected a non-empty string, got ''"):
         ImageNetDataset(image_root=root, cls_label_path=lst, delimiter="")
+
+
+def test_absolute_list_paths_inside_the_root_are_accepted(ppcls_root, tmp_path):
+    """PaddleClas's lists may hold absolute paths; those under image_root (as given, or through a
+    symbolic link to it) are inside it. Absolute paths elsewhere still escape it."""
+    root = ppcls_root["root"]
+    files = [os.path.join(root, "val", c, sorted(os.listdir(os.path.join(root, "val", c)))[0]) for c in "012"]
+    link = tmp_path / "linked_root"
+    link.symlink_to(root)
+    absolute = tmp_path / "absolute.txt"
+    absolute.write_text("".join(f"{f} {i}\n" for i, f in enumerate(files)))
+    for image_root in (root, str(link)):
+        ds = ImageNetDataset(image_root=image_root, cls_label_path=str(absolute))
+        assert ds.samples == [(f, i) for i, f in enumerate(files)]
+    outside = tmp_path / "outside.png"
+    outside.write_bytes(open(files[0], "rb").read())
+    for path in (str(outside), os.path.join(root, "..", os.path.basename(root), "..", "x.png")):
+        (tmp_path / "escaping.txt").write_text(f"{path} 0\n")
+        with pytest.raises(DataError, match=rf"escaping.txt:1: path '{re.escape(path)}' escapes the dataset root"):
+            ImageNetDataset(image_root=root, cls_label_path=str(tmp_path / "escaping.txt"))
 
 
 def test_imagenet_dataset_in_a_config_is_checked_against_its_options(ppcls_root, tmp_path):
@@ -265,18 +284,21 @@ def test_a_paddleclas_style_run_trains_evaluates_exports_and_predicts(ppcls_root
     for f, (name, score) in inferred.items():
         assert name == predicted[f][0] and score == pytest.approx(predicted[f][1], abs=1e-4), f
 
-    # an inference.yml whose list yields another layout is one line and exit code 2, not a Paddle traceback
+    # an inference.yml whose list cannot give the model's input is one line and exit code 2 when the
+    # folder is loaded, not a Paddle traceback
     meta["transform_ops"] = [{"DecodeImage": {"channel_first": True}}, {"ResizeImage": {"size": 16}}]
     with open(os.path.join(inference, "inference.yml"), "w") as f:
         yaml.safe_dump(meta, f)
     r = _tool("tools/predict.py", "--model_dir", inference, "--image", os.path.join(root, "val", "0"))
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip().startswith(f"ppnets: error: {os.path.join(inference, 'inference.yml')}: transform_ops: "
-                                       "the model takes NCHW batches with 3 channels")
+                                       "the preprocessing fails on a 389x517 image (error: OpenCV")
     assert len(r.stderr.strip().splitlines()) == 1
+    # the same list on arrays of the right layout: a batch check names the list
     predictor_files = list_inputs(os.path.join(root, "val", "0"))
-    with pytest.raises(ConfigError):
-        next(iterate_batches(predictor_files, Predictor(inference, cpu_threads=1).transform, 4))
+    with pytest.raises(ConfigError, match=r"the model takes NCHW batches with 3 channels"):
+        next(iterate_batches(predictor_files, build_transforms([{"DecodeImage": None}, {"ResizeImage": {"size": 16}}],
+                                                               "Infer.transforms"), 4))
 
 
 def test_export_refuses_a_list_that_cannot_be_built(ppcls_root, tmp_path):

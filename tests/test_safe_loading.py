@@ -11,6 +11,7 @@ import numpy as np
 import paddle
 import pytest
 
+import ppnets
 from ppnets.cli import run
 
 from conftest import make_digits_slice
@@ -58,10 +59,16 @@ def _payload_weights(run_dir, path, payload_cls, marker):
     return path
 
 
-def _payload_checkpoint(run_dir, dst, suffix, marker):
+def _payload_checkpoint(run_dir, dst, suffix, marker, paddleclas=False):
     """A copy of the run's checkpoint whose ``suffix`` file carries a payload; its digest in
-    ``.pdstates`` is updated so the file looks like a consistent part of the set."""
+    ``.pdstates`` is updated so the file looks like a consistent part of the set. ``paddleclas``:
+    as PaddleClas writes it (no digests; with EMA, ``.pdparams`` holds the EMA weights, ``.pdema`` the raw)."""
     src = run_dir["prefix"]
+    if paddleclas:
+        open(f"{dst}.pdparams", "wb").write(open(f"{src}.pdparams", "rb").read())
+        open(f"{dst}.pdema", "wb").write(_pickle({"x": _CreatesAFile(marker)}))
+        open(f"{dst}.pdstates", "wb").write(_pickle({"epoch": 1, "metric": 0.5}))
+        return dst
     states = paddle.load(src + ".pdstates")
     blobs = {s: open(f"{src}.{s}", "rb").read() for s in states["digests"]}
     if suffix == "pdstates":
@@ -77,14 +84,15 @@ def _payload_checkpoint(run_dir, dst, suffix, marker):
 
 
 ENTRY_POINTS = ["train:pretrained_model", "train:checkpoints.pdparams", "train:checkpoints.pdopt",
-                "train:checkpoints.pdema", "train:checkpoints.pdstates", "eval", "export", "infer",
-                "convert_weights"]
+                "train:checkpoints.pdema", "train:checkpoints.pdstates", "train:paddleclas.pdema", "eval", "export",
+                "infer", "convert_weights"]
 
 
 def _invoke(entry, run_dir, tmp_path, marker, payload_cls=_CreatesAFile, trust=False):
     out = str(tmp_path / "o")
-    if entry.startswith("train:checkpoints"):
-        prefix = _payload_checkpoint(run_dir, str(tmp_path / "ck"), entry.split(".")[-1], marker)
+    if entry.startswith(("train:checkpoints", "train:paddleclas")):
+        prefix = _payload_checkpoint(run_dir, str(tmp_path / "ck"), entry.split(".")[-1], marker,
+                                     paddleclas=entry.startswith("train:paddleclas"))
         tool, args = "train", train_args(run_dir["data"], out, **{"Global.checkpoints": prefix, "EMA.decay": 0.9,
                                                                    "Global.epochs": 2})
     elif entry == "convert_weights":
@@ -106,6 +114,8 @@ def test_a_crafted_pickle_runs_no_code_through_any_entry_point(entry, run_dir, t
     msg = user_error(tool, args, capsys)
     assert not os.path.exists(marker)
     assert "refers to io.open, which ppnets does not load" in msg and "trust_pickles" in msg, msg
+    culprit = f"ck.{entry.split('.')[-1]}" if entry.startswith("train:") and "." in entry else "w.pdparams"
+    assert f"{tmp_path / culprit} refers to io.open" in msg, msg   # the file that holds the payload
 
 
 def test_a_shell_command_payload_names_the_file_and_the_type(run_dir, tmp_path, capsys):
@@ -275,3 +285,92 @@ def test_a_truncated_safetensors_file(run_dir, tmp_path, capsys):
     msg = user_error("train", train_args(run_dir["data"], str(tmp_path / "o"),
                                          **{"Global.pretrained_model": str(path)}), capsys)
     assert msg == f"cannot read weights file {path}: truncated or not a Paddle file (SafetensorError)"
+
+
+# ----------------------------------------------------------------------------- dtypes and sizes
+
+def _as_dtype(run_dir, dtype):
+    """The run's weights as paddle Tensors of ``dtype`` (floats only; BatchNorm statistics included)."""
+    weights = paddle.load(run_dir["prefix"] + ".pdparams", return_numpy=True)
+    return {k: paddle.to_tensor(v).astype(dtype) for k, v in weights.items()}
+
+
+def _loaded(path):
+    from ppnets.checkpoint import load_pretrained
+    model = ppnets.build_model("MobileNetV2_x0_25", class_num=3)
+    load_pretrained(model, path, "MobileNetV2_x0_25", strict=True)
+    return {k: v.numpy() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("dtype, suffix", [("bfloat16", "safetensors"), ("float16", "safetensors"),
+                                           ("float16", "pdparams")])
+def test_half_precision_weights_load_as_their_values_with_a_notice(dtype, suffix, run_dir, tmp_path, caplog):
+    """bfloat16 safetensors are read as bfloat16 and widened (numpy has no bfloat16: Paddle's .numpy()
+    gives the raw bits as uint16, which cast to float32 would be numbers around 1e4); float16 is
+    converted to the parameters' float32; each says so."""
+    tensors = _as_dtype(run_dir, dtype)
+    path = str(tmp_path / f"w.{suffix}")
+    paddle.save(tensors, path, **({"safetensors": True} if suffix == "safetensors" else {}))
+    with caplog.at_level("INFO", logger="ppnets"):
+        loaded = _loaded(path)
+    for key, tensor in tensors.items():
+        np.testing.assert_array_equal(loaded[key], tensor.astype("float32").numpy(), err_msg=key)
+    original = paddle.load(run_dir["prefix"] + ".pdparams", return_numpy=True)
+    key = max(original, key=lambda k: np.abs(original[k]).max())
+    assert np.abs(loaded[key] - original[key]).max() <= 1e-2 * np.abs(original[key]).max()
+    notice = f"{path}: {len(tensors)} bfloat16 tensor(s) converted to float32" if dtype == "bfloat16" else \
+        f"weights file {path}: converted {len(tensors)} tensor(s) from float16 to the model's float32"
+    assert notice in caplog.text
+
+
+@pytest.mark.parametrize("dtype, hint", [
+    ("int32", " (a quantized or foreign file?)"),
+    ("uint16", " (bfloat16 weights pickled by Paddle are uint16 bits: save them as safetensors, or as float32)")])
+def test_integer_weights_into_float_parameters_are_refused(dtype, hint, run_dir, tmp_path):
+    from ppnets.checkpoint import load_checkpoint
+    from ppnets.errors import CheckpointError
+    weights = {k: v.astype(dtype) for k, v in paddle.load(run_dir["prefix"] + ".pdparams", return_numpy=True).items()}
+    key = next(iter(weights))
+    path = tmp_path / "w.pdparams"
+    path.write_bytes(_pickle(weights))
+    with pytest.raises(CheckpointError) as e:
+        _loaded(str(path))
+    assert str(e.value) == (f"weights file {path}: entry '{key}' is {dtype}, but the model's tensor is float32; "
+                            f"{dtype} values are not converted to float32{hint}")
+    prefix = _doctored(run_dir, str(tmp_path / "ck"), pdparams=_pickle(weights))   # the same in a checkpoint
+    with pytest.raises(CheckpointError, match=rf"^{prefix}.pdparams: entry '{key}' is {dtype}, but the model"):
+        load_checkpoint(prefix, ppnets.build_model("MobileNetV2_x0_25", class_num=3), None)
+
+
+def _crafted_pickle(n_arrays, n_bytes):
+    """A protocol-3 pickle: a list of ``n_arrays`` numpy arrays of ``n_bytes`` declared through
+    ``_reconstruct`` (numpy's own constructor), without their data."""
+    item = b"h\x01h\x02J" + n_bytes.to_bytes(4, "little") + b"\x85C\x01b\x87R"
+    return (b"\x80\x03cnumpy._core.multiarray\n_reconstruct\nq\x010cnumpy\nndarray\nq\x020]q\x00("
+            + item * n_arrays + b"e.")
+
+
+def test_a_pickle_is_bounded_by_its_own_size_before_any_array_is_built(run_dir, tmp_path, capsys):
+    """The 65-byte .pdparams that calls ``numpy.ndarray((15000, 15000))``: 1.8 GB uninitialised (then
+    reported as NaN weights) if it were run; refused from its declared size instead. Declared sizes
+    add up: arrays of a few bytes each cannot exceed the file together either."""
+    from ppnets.checkpoint.serialization import decode
+    from ppnets.errors import CheckpointError
+    path = tmp_path / "huge.pdparams"
+    path.write_bytes(b"\x80\x02}q\x00X\x17\x00\x00\x00features.0.conv.weightsq\x01"   # {key: numpy.ndarray(
+                     b"cnumpy\nndarray\nJ\x98:\x00\x00J\x98:\x00\x00\x86\x85Rs.")          # (15000, 15000))}
+    assert len(path.read_bytes()) == 65
+    msg = user_error("train", train_args(run_dir["data"], str(tmp_path / "o"),
+                                         **{"Global.pretrained_model": str(path)}), capsys)
+    assert msg == (f"weights file {path} declares arrays larger than the whole file (65 bytes) can hold (at an array "
+                   "[15000, 15000] float64 of 1,800,000,000 bytes): refused before allocating it (a damaged or "
+                   "crafted file)")
+    blob = _crafted_pickle(1, 10 ** 9)
+    with pytest.raises(CheckpointError, match=r"at an array \[1000000000\] int8 of 1,000,000,000 bytes"):
+        decode(blob, "a.pdparams", "weights file")
+    blob = _crafted_pickle(200, 400)   # 400 bytes each, fewer than the file's 3,066; 80,000 together
+    assert len(blob) == 3066
+    with pytest.raises(CheckpointError, match=r"whole file \(3,066 bytes\) can hold \(at an array \[400\] int8"):
+        decode(blob, "b.pdparams", "weights file")
+    arrays = decode(_crafted_pickle(7, 10), "c.pdparams", "weights file")   # 70 bytes declared in 171: read
+    assert [a.shape for a in arrays] == [(10,)] * 7

@@ -21,7 +21,7 @@ import paddle  # noqa: E402
 
 import ppnets  # noqa: E402
 from ppnets.deploy import Predictor
-from ppnets.export import save_inference_model  # noqa: E402
+from ppnets.export import plain_preprocessing, save_inference_model  # noqa: E402
 from ppnets.errors import ConfigError  # noqa: E402
 from ppnets.cli import run  # noqa: E402
 
@@ -43,7 +43,7 @@ def check(name: str, size: int, work: str) -> dict:
     out = os.path.join(work, name)
     tic = time.time()
     save_inference_model(model, out, [3, size, size], {"model_name": name, "class_num": 10,
-                                                       "transform_ops": [{"ToCHWImage": None}], "label_names": None},
+                                                       "transform_ops": plain_preprocessing(size), "label_names": None},
                          softmax=False, formats=("paddle", "onnx"))
     seconds = time.time() - tic
     x = rng.normal(0, 1, (2, 3, size, size)).astype("float32")

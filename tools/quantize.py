@@ -8,11 +8,14 @@ Calibrates on ``--calib_images`` images of ``DataLoader.Train`` (seeded draw; pr
 export does), writes ``inference.int8.onnx`` beside ``inference.onnx``, evaluates both on
 ``DataLoader.Eval`` (top-1, agreement), and reports their file sizes and ONNX Runtime img/s
 (each in its own process, interleaved rounds, median). The report is also written to
-``<model_dir>/inference.int8.json``. Use it with ``tools/predict.py --precision int8``.
+``<model_dir>/inference.int8.json``. Both files are recorded, with their digests, in the export's
+``inference.yml``: the new export is assembled beside the folder and replaces it as a unit.
+Use it with ``tools/predict.py --precision int8``.
 """
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import time
@@ -23,12 +26,17 @@ from ppnets.data import build_dataset
 from ppnets.bench.runtimes import time_runtimes
 from ppnets.deploy.quantize import (CALIBRATIONS, calibration_batches, evaluate_top1, quantize_onnx,
                                     sample_indices)
+from ppnets.deploy.exported import write_export_meta
+from ppnets.deploy.folders import commit_folder, discard_folder, staging_folder
 from ppnets.deploy.runtimes import INT8_FILE, ONNX_FILE
 from ppnets.deploy import Predictor
 from ppnets.errors import ConfigError, DataError
 from ppnets.cli import run
 from ppnets.utils.logger import get_logger, setup_logger
 from ppnets.utils.timing import terminal_bar
+
+
+REPORT_FILE = "inference.int8.json"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,6 +65,20 @@ def _loader(cfg: dict, split: str, ops: list, names):
     return build_dataset(section, f"DataLoader.{split}.dataset", class_names=names if split == "Eval" else None)
 
 
+def _stage_export(model_dir: str, stage: str, meta: dict) -> dict:
+    """Fill ``stage`` with the export's files (hard links; copies where links fail), without any earlier
+    INT8 files, and return its meta without them."""
+    for name in meta["files"]:
+        if name in (INT8_FILE, REPORT_FILE):
+            continue
+        src, dst = os.path.join(model_dir, name), os.path.join(stage, name)
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+    return {k: v for k, v in meta.items() if k not in ("files", "int8")}
+
+
 def main(argv=None):
     args = _parser().parse_args(argv)
     for flag in ("calib_images", "rounds"):
@@ -66,8 +88,7 @@ def main(argv=None):
         raise ConfigError("--eval_images must be >= 0 and --batches positive integers")
     setup_logger()
     log = get_logger()
-    fp32_path = os.path.join(args.model_dir, ONNX_FILE)
-    predictor = Predictor(args.model_dir, backend="onnxruntime")   # the export's meta and fp32 model
+    predictor = Predictor(args.model_dir, backend="onnxruntime")   # the export's meta and fp32 model, checked
     cfg = load_config(args.config, args.override)
     ops, names = predictor.meta["transform_ops"], predictor.label_names
 
@@ -76,43 +97,47 @@ def main(argv=None):
     log.info(f"calibrating on {len(indices)} of {len(train)} training images ({args.calibration})")
     started = time.time()
     batches = calibration_batches(train.load, indices, 16, terminal_bar)
-    out_path = os.path.join(args.model_dir, INT8_FILE)
-    tmp_path = out_path + f".tmp.{os.getpid()}.onnx"
-    reduce = {"auto": None, "on": True, "off": False}[args.reduce_range]
-    try:
-        calibrating = terminal_bar(batches, "calibrating", unit="batch")  # ONNX Runtime runs them one by one
-        settings = quantize_onnx(fp32_path, tmp_path, calibrating, args.calibration, per_channel=not args.no_per_channel,
-                                 reduce_range=reduce, percentile=args.percentile, exclude_op_types=args.exclude_ops)
-        os.replace(tmp_path, out_path)
-    finally:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-    log.info(f"wrote {out_path} in {time.time() - started:.1f} s ({settings})")
-
     val = _loader(cfg, "Eval", ops, names)
     if len(val) == 0:
         raise DataError("DataLoader.Eval: the validation dataset is empty")
-    n = min(args.eval_images or len(val), len(val))
-    runs = {"fp32": predictor.run,
-            "int8": Predictor(args.model_dir, backend="onnxruntime", precision="int8", cpu_threads=args.threads or None).run}
-    log.info(f"evaluating fp32 and int8 on {n} validation images")
-    acc = evaluate_top1(runs, lambda i: (val.load(i), val.samples[i][1]), n, progress=terminal_bar)
-    report = {"model_dir": args.model_dir, "settings": settings, "calib_images": len(indices), "eval": acc,
-              "top1_drop_points": 100.0 * (acc["fp32"]["top1"] - acc["int8"]["top1"]),
-              "size_mb": {k: os.path.getsize(p) / 2 ** 20 for k, p in (("fp32", fp32_path), ("int8", out_path))},
-              "img_s": {}}
-    if args.batches:
-        size = predictor.meta["input_shape"]
-        log.info(f"timing fp32 and int8 on ONNX Runtime at batch {', '.join(map(str, args.batches))}: {args.rounds} "
-                 "interleaved rounds, each variant in a process of its own")
-        started = time.time()
-        times = time_runtimes(args.model_dir, [("onnxruntime", "fp32"), ("onnxruntime", "int8")], size, args.batches,
-                              args.threads, args.rounds, progress=lambda items, desc: terminal_bar(items, desc, "round"))
-        log.info(f"timed in {time.time() - started:.1f} s")
-        for (_, precision, b), ts in times.items():
-            report["img_s"].setdefault(precision, {})[b] = b / statistics.median(ts)
-    with open(os.path.join(args.model_dir, "inference.int8.json"), "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2)
+    # the export with the INT8 files is assembled beside the folder and swapped in as a unit
+    stage = staging_folder(args.model_dir, "--model_dir")
+    try:
+        meta = _stage_export(args.model_dir, stage, predictor.meta)
+        fp32_path, out_path = os.path.join(stage, ONNX_FILE), os.path.join(stage, INT8_FILE)
+        reduce = {"auto": None, "on": True, "off": False}[args.reduce_range]
+        calibrating = terminal_bar(batches, "calibrating", unit="batch")  # ONNX Runtime runs them one by one
+        settings = quantize_onnx(fp32_path, out_path, calibrating, args.calibration,
+                                 per_channel=not args.no_per_channel, reduce_range=reduce, percentile=args.percentile,
+                                 exclude_op_types=args.exclude_ops)
+        meta = write_export_meta(stage, dict(meta, int8=settings))   # records inference.int8.onnx and its digest
+        log.info(f"wrote {os.path.join(args.model_dir, INT8_FILE)} in {time.time() - started:.1f} s ({settings})")
+        n = min(args.eval_images or len(val), len(val))
+        runs = {"fp32": predictor.run,
+                "int8": Predictor(stage, backend="onnxruntime", precision="int8", cpu_threads=args.threads or None).run}
+        log.info(f"evaluating fp32 and int8 on {n} validation images")
+        acc = evaluate_top1(runs, lambda i: (val.load(i), val.samples[i][1]), n, progress=terminal_bar)
+        report = {"model_dir": args.model_dir, "settings": settings, "calib_images": len(indices), "eval": acc,
+                  "top1_drop_points": 100.0 * (acc["fp32"]["top1"] - acc["int8"]["top1"]),
+                  "size_mb": {k: os.path.getsize(p) / 2 ** 20 for k, p in (("fp32", fp32_path), ("int8", out_path))},
+                  "img_s": {}}
+        if args.batches:
+            size = predictor.meta["input_shape"]
+            log.info(f"timing fp32 and int8 on ONNX Runtime at batch {', '.join(map(str, args.batches))}: "
+                     f"{args.rounds} interleaved rounds, each variant in a process of its own")
+            started = time.time()
+            times = time_runtimes(stage, [("onnxruntime", "fp32"), ("onnxruntime", "int8")], size, args.batches,
+                                  args.threads, args.rounds,
+                                  progress=lambda items, desc: terminal_bar(items, desc, "round"))
+            log.info(f"timed in {time.time() - started:.1f} s")
+            for (_, precision, b), ts in times.items():
+                report["img_s"].setdefault(precision, {})[b] = b / statistics.median(ts)
+        with open(os.path.join(stage, REPORT_FILE), "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=2)
+        write_export_meta(stage, meta)   # the report too
+        commit_folder(stage, args.model_dir)
+    finally:
+        discard_folder(stage)
     print(f"| | top-1 ({n} val images) | size (MB) |" + "".join(f" img/s batch {b} |" for b in args.batches))
     print("|---|---:|---:|" + "---:|" * len(args.batches))
     for k in ("fp32", "int8"):

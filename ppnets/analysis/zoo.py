@@ -27,7 +27,7 @@ import paddle
 from ..arch import build_model, list_models, model_info
 from ..arch.reparam import reparameterize as fuse
 from ..deploy import Predictor
-from ..export import save_inference_model
+from ..export import plain_preprocessing, save_inference_model
 from ..errors import ConfigError, DataError
 from ..utils.tables import markdown_table, write_csv_rows
 from ..utils.timing import Progress, interleaved, median, no_progress
@@ -99,7 +99,7 @@ def export_for_benchmark(model: paddle.nn.Layer, save_dir: str, input_size: int,
     if reparameterize:
         fuse(model)
     meta = {"model_name": name or type(model).__name__, "class_num": getattr(model, "class_num", None),
-            "transform_ops": [{"ToCHWImage": None}], "label_names": None}
+            "transform_ops": plain_preprocessing(input_size), "label_names": None}
     return save_inference_model(model, save_dir, [3, input_size, input_size], meta, formats=formats)
 
 

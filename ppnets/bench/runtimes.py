@@ -20,6 +20,7 @@ import paddle
 
 from ..analysis.zoo import export_for_benchmark
 from ..arch import build_model
+from ..deploy.exported import read_export_meta, write_export_meta
 from ..deploy.predictor import Predictor
 from ..deploy.quantize import quantize_onnx
 from ..deploy.runtimes import INT8_FILE, ONNX_FILE
@@ -102,6 +103,7 @@ def bench_backends(model: str, size: int, work_dir: str, batches: Sequence[int] 
         rng = np.random.default_rng(0)
         quantize_onnx(os.path.join(out_dir, ONNX_FILE), int8,
                       [rng.standard_normal((8, 3, size, size)).astype(np.float32) for _ in range(4)])
+        write_export_meta(out_dir, read_export_meta(out_dir))   # inference.yml lists the INT8 file
     threads = threads or os.cpu_count() or 1
     resolved: Dict[Tuple[str, str], str] = {}
     times = time_runtimes(out_dir, variants, (3, size, size), batches, threads, rounds, warmup, progress=progress,

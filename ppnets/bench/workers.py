@@ -27,9 +27,6 @@ import time
 import traceback
 from typing import Any, Callable, Dict, Optional
 
-if __package__:  # imported as ppnets.bench.workers; run as a script (a worker), it imports nothing of ppnets
-    from ..utils.timing import Timed
-
 __all__ = ["Worker", "WorkerError"]
 
 
@@ -92,6 +89,7 @@ class Worker:
     def __call__(self) -> float:
         self.wait_ready()
         self._send("run")
+        from ..utils.timing import Timed   # here, not at the top: this file also runs as a script (the worker)
         return Timed(self._receive()["seconds"])
 
     def close(self) -> None:

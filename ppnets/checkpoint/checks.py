@@ -9,14 +9,15 @@ trains on silently.
 from __future__ import annotations
 
 import numbers
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import paddle
 
 from ..errors import CheckpointError, short_repr
+from ..utils.logger import get_logger
 
-__all__ = ["check_state_dict", "check_states", "check_optimizer_state"]
+__all__ = ["check_state_dict", "check_states", "check_optimizer_state", "fit_dtypes"]
 
 #: optimizer-state entries that are not per-parameter accumulators
 _NOT_ACCUMULATORS = ("LR_Scheduler", "master_weights")
@@ -117,3 +118,47 @@ def check_optimizer_state(state: Any, model: paddle.nn.Layer, where: str) -> Non
         raise CheckpointError(f"{where} is the optimizer state of another model: {len(unknown)} entries for "
                               f"parameters this model does not have, {len(mismatched)} of another shape "
                               f"(e.g. {example})")
+
+
+def _kind_of(dtype_name: str) -> str:
+    """``float``, ``int`` or the name itself (``bool``, ``complex64`` …) of a numpy or Paddle dtype name."""
+    if dtype_name in ("float16", "bfloat16", "float32", "float64"):
+        return "float"
+    if dtype_name.startswith(("int", "uint")):
+        return "int"
+    return dtype_name
+
+
+def fit_dtypes(weights: Dict[str, Any], own: Dict[str, paddle.Tensor], where: str) -> Dict[str, Any]:
+    """``weights`` (numpy arrays) in the dtypes of the model's tensors ``own`` (its state_dict).
+
+    A float of another precision (float16, bfloat16 — read as float32 — or float64) is converted,
+    with one notice per conversion naming ``where``; so is an integer of another width into an
+    integer buffer. Anything else — integers into float parameters, floats into integer ones —
+    is a CheckpointError naming ``where`` and the entry. Paddle pickles a bfloat16 tensor as its
+    uint16 bits: those load into bfloat16 tensors (AMP O2) as they are.
+    """
+    out: Dict[str, Any] = {}
+    done: Dict[Tuple[str, str], List[str]] = {}
+    for key, value in weights.items():
+        if key not in own:
+            out[key] = value
+            continue
+        want, have = str(own[key].dtype).rsplit(".", 1)[-1], np.asarray(value).dtype.name
+        if want == have or (want == "bfloat16" and have == "uint16"):
+            out[key] = value
+            continue
+        if _kind_of(want) != _kind_of(have) or _kind_of(want) not in ("float", "int"):
+            hint = " (bfloat16 weights pickled by Paddle are uint16 bits: save them as safetensors, or as float32)" \
+                if have == "uint16" else " (a quantized or foreign file?)"
+            raise CheckpointError(f"{where}: entry {short_repr(key)} is {have}, but the model's tensor is {want}; "
+                                  f"{have} values are not converted to {want}{hint}")
+        if want == "bfloat16":
+            out[key] = paddle.to_tensor(np.asarray(value, np.float32)).astype("bfloat16")
+        else:
+            out[key] = np.asarray(value).astype(want)
+        done.setdefault((have, want), []).append(key)
+    for (have, want), keys in done.items():
+        get_logger().info(f"{where}: converted {len(keys)} tensor(s) from {have} to the model's {want} "
+                          f"(e.g. {keys[0]})")
+    return out

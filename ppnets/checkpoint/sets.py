@@ -23,7 +23,7 @@ import paddle
 from ..errors import CheckpointError
 from ..utils.logger import get_logger
 from ..utils.quiet import quiet_paddle_warnings
-from .checks import check_optimizer_state, check_state_dict, check_states
+from .checks import check_optimizer_state, check_state_dict, check_states, fit_dtypes
 from .optimizer_state import portable_optimizer_state, restore_optimizer_state
 from .paddleclas import is_paddleclas_states, optimizer_state as paddleclas_optimizer_state
 from .serialization import decode, encode, load
@@ -172,10 +172,12 @@ def load_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer: Optional[pad
         raise CheckpointError(f"checkpoint {prefix} was saved with Optimizer.name={states['optimizer']}, "
                               f"but the config uses {optimizer_name}")
     paddleclas = is_paddleclas_states(states)
+    files = {name: f"{prefix}.{name}" for name in blobs}  # the file each blob came from, for messages
     if paddleclas and "pdema" in blobs:  # PaddleClas saves the EMA weights as .pdparams, the raw ones as .pdema
         blobs["pdparams"], blobs["pdema"] = blobs["pdema"], blobs["pdparams"]
+        files["pdparams"], files["pdema"] = files["pdema"], files["pdparams"]
     suffix = next(s for s in WEIGHT_SUFFIXES if s in blobs)
-    where = f"{prefix}.{suffix}"
+    where = files[suffix]
     params = check_state_dict(decode(blobs[suffix], where, "checkpoint weights file", trust), where)
     if paddleclas and arch is not None:
         params = convert_if_paddleclas(params, arch)
@@ -185,6 +187,7 @@ def load_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer: Optional[pad
     if bad or extra:
         raise CheckpointError(f"checkpoint {prefix} does not fit the model: {len(bad)} missing or mismatched keys "
                               f"(e.g. {(bad or extra)[0]}), {len(extra)} unexpected")
+    params = fit_dtypes(params, own, where)
     opt_state = None
     if optimizer is not None:
         if "pdopt" not in blobs:
@@ -198,8 +201,7 @@ def load_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer: Optional[pad
         check_optimizer_state(opt_state, model, f"{prefix}.pdopt")
     for name, blob in blobs.items():
         if name not in (suffix, "pdopt"):
-            states.setdefault("extra", {})[name] = decode(blob, f"{prefix}.{name}", "checkpoint file", trust,
-                                                          numpy=False)
+            states.setdefault("extra", {})[name] = decode(blob, files[name], "checkpoint file", trust, numpy=False)
     if paddleclas:
         states = dict(states, paddleclas=True)
         if "pdema" in states.get("extra", {}):  # PaddleClas's EMA file is a plain state_dict

@@ -19,7 +19,7 @@ from ..data.labels import read_label_file
 from ..errors import CheckpointError
 from ..utils.logger import get_logger
 from ..utils.quiet import quiet_paddle_warnings
-from .checks import check_state_dict, check_states
+from .checks import check_state_dict, check_states, fit_dtypes
 from .hub import Weights, check_digest, is_download, resolve, timm_target
 from .serialization import decode, load, read_bytes
 
@@ -138,7 +138,7 @@ def load_pretrained(model: paddle.nn.Layer, path: str, arch: Optional[str] = Non
         elif list(value.shape) != list(own[key].shape):
             report["skipped"].append(f"{key} {list(value.shape)} vs model {list(own[key].shape)}")
         else:
-            to_load[key] = value.astype(own[key].numpy().dtype) if value.dtype != np.float32 else value
+            to_load[key] = value
             report["loaded"].append(key)
     report["missing"] = [k for k in own if k not in weights]
     if strict and (report["skipped"] or report["missing"]):
@@ -150,6 +150,7 @@ def load_pretrained(model: paddle.nn.Layer, path: str, arch: Optional[str] = Non
         raise CheckpointError(f"pretrained weights {file} share no key and shape with the model "
                               f"({len(report['unexpected'])} unexpected, {len(report['skipped'])} mismatched): "
                               "is it from another architecture?")
+    to_load = fit_dtypes(to_load, own, f"weights file {file}")
     with quiet_paddle_warnings():  # ppnets reports skipped/missing keys below
         model.set_state_dict(to_load)
     log = get_logger()

@@ -8,8 +8,10 @@ A multi-label export prints the classes whose probability reaches the threshold 
 default the export's ``Infer.threshold``) instead of the top-k.
 
 It reads only the exported directory (inference.yml with inference.json/.pdiparams, inference.onnx
-or inference.int8.onnx). ``--backend auto`` (the default, as in ``Predictor``) takes ONNX Runtime,
-then OpenVINO, then paddle.inference: the first installed whose model file is present.
+or inference.int8.onnx), and only the files inference.yml lists with their digests: an unlisted,
+changed or linked model file, or preprocessing that does not give the model's input, is one line.
+``--backend auto`` (the default, as in ``Predictor``) takes ONNX Runtime, then OpenVINO, then
+paddle.inference: the first installed whose model file is present.
 
 A file of a folder that cannot be read or decoded is named on stderr and left out; the others are
 classified and the exit code is 1 (``--bad-image warn``, the default; ``skip``: quietly, exit 0;

@@ -51,6 +51,11 @@ def load_config(path: str, overrides: Optional[Sequence[str]] = None) -> Config:
     path = resolve_config_path(path)
     cfg = load_with_bases(path)
     apply_overrides(cfg, parse_overrides(overrides))
+    for name, section in SCHEMA.items():   # e.g. -o Global=5: one line, before anything reads the section
+        value = cfg.get(name)
+        if isinstance(section, Section) and value is not None and not isinstance(value, dict):
+            raise ConfigError(f"{name}: expected a section (a mapping of its keys), got {short_repr(value)}; an "
+                              f"override sets one key: -o {name}.key=value")
     problems = Problems()
     notices = resolve_shipped_data(cfg) + translate(cfg, problems.add)
     return Config(validate(cfg, problems), notices)

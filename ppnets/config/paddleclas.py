@@ -199,7 +199,8 @@ def _optimizer(opt: Dict[str, Any], cfg: Dict[str, Any], notices: Notices, refus
     if last != -1:
         refuse(f"Optimizer.lr.last_epoch: {last!r} — ppnets restores the schedule's position from a checkpoint; "
                "remove last_epoch and resume with Global.checkpoints=<prefix>")
-    epochs = (cfg.get("Global") or {}).get("epochs", 10)
+    g = cfg.get("Global")
+    epochs = g.get("epochs", 10) if isinstance(g, dict) else 10
     warmup = lr.get("warmup_epoch")
     if isinstance(warmup, (int, float)) and isinstance(epochs, int) and warmup > epochs > 0:
         lr["warmup_epoch"] = epochs
@@ -214,7 +215,7 @@ def _infer(infer: Dict[str, Any], cfg: Dict[str, Any], notices: Notices, refuse:
     name = post.get("name", "Topk")
     if name == "DistillationPostProcess":  # the Topk/threshold of Arch.infer_model_name's outputs
         model = post.get("model_name")  # PaddleClas's default, Student, is whatever infer_model_name says here
-        chosen = (cfg.get("Arch") or {}).get("infer_model_name") if isinstance(cfg.get("Arch"), dict) else None
+        chosen = cfg["Arch"].get("infer_model_name") if isinstance(cfg.get("Arch"), dict) else None
         if model is not None and chosen is not None and model != chosen:
             refuse(f"Infer.PostProcess.model_name: {model!r} differs from Arch.infer_model_name ({chosen!r}), "
                    "the model ppnets runs for inference; make them equal")

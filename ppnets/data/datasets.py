@@ -181,8 +181,9 @@ class ImageFolder(ClassificationDataset):
 class FileListDataset(ClassificationDataset):
     """PaddleClas's list format: each line of ``cls_label_path`` is ``relative/path label``.
 
-    Paths are relative to ``image_root``; a path that escapes it (``../``, absolute) is
-    refused unless ``allow_outside_root`` is set (symbolic links inside the root are followed). The path and the label are split at the last
+    Paths are relative to ``image_root``, or absolute paths under it; a path that escapes it
+    (``../``, an absolute path elsewhere) is refused unless ``allow_outside_root`` is set
+    (symbolic links inside the root are followed). The path and the label are split at the last
     ``delimiter`` (default: any whitespace). ``relabel`` maps the labels found, in increasing
     order, onto 0…N-1 (for lists whose labels have gaps or do not start at 0; the class names
     are then the original labels). Label names come from ``class_names_file`` (one name per line,
@@ -236,14 +237,24 @@ class ImageNetDataset(FileListDataset):
     """
 
 
+def _inside(image_root: str, rel: str) -> bool:
+    """Whether the file-list path ``rel`` stays under ``image_root`` (lexically)."""
+    if not os.path.isabs(rel):
+        normal = os.path.normpath(rel)
+        return not (normal == ".." or normal.startswith(".." + os.sep))
+    path = os.path.normpath(rel)
+    return any(os.path.commonpath([root, path]) == root
+               for root in {os.path.abspath(image_root), os.path.realpath(image_root)})
+
+
 def list_entry_path(image_root: str, rel: str, where: str, allow_outside_root: bool) -> str:
     """The image path of a file-list line's ``rel``; a missing file or one outside the root (unless
     ``allow_outside_root``) is a DataError naming ``where`` (the list and line)."""
     path = os.path.join(image_root, rel)
-    # lexical: '../' or an absolute path leaves the root; symlinks inside it are the user's own
+    # lexical: '../' leaves the root, and so does an absolute path unless it lies under the root
+    # (as given, or with its symbolic links resolved); symlinks inside the root are the user's own
     # layout (e.g. dataset/ILSVRC2012/train -> /data/...) and are followed
-    normal = os.path.normpath(rel)
-    if not allow_outside_root and (os.path.isabs(rel) or normal == ".." or normal.startswith(".." + os.sep)):
+    if not allow_outside_root and not _inside(image_root, rel):
         raise DataError(f"{where}: path {short_repr(rel)} escapes the dataset root {image_root} "
                         "(set allow_outside_root: true to permit it)")
     if not os.path.isfile(path):

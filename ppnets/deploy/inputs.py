@@ -3,8 +3,9 @@ and the dynamic-graph ``tools/infer.py``."""
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
+import cv2
 import numpy as np
 
 from ..data.datasets import IMG_EXTENSIONS, _list_images
@@ -13,11 +14,37 @@ from ..errors import ConfigError, DataError
 from ..utils.files import shown_path
 from .postprocess import threshold_results, topk_results
 
-__all__ = ["list_inputs", "iterate_batches", "classify_files", "BAD_IMAGE_POLICIES"]
+__all__ = ["list_inputs", "iterate_batches", "classify_files", "pipeline_output_shape", "probe_pipeline",
+           "BAD_IMAGE_POLICIES"]
 
 #: what prediction over files does with one it cannot read or decode: leave it out quietly, leave it
 #: out with a warning naming it, or stop (``--bad-image`` of tools/predict.py and tools/infer.py)
 BAD_IMAGE_POLICIES = ("skip", "warn", "error")
+
+
+def probe_pipeline(transform: Compose) -> Tuple[Optional[List[int]], str]:
+    """``([C, H, W], "")`` when every image leaves ``transform`` (a list that decodes files) with that
+    shape, else ``(None, why)``; found on two synthetic PNGs of different sizes and aspect ratios."""
+    shapes = set()
+    for h, w in ((517, 389), (403, 611)):
+        image = np.random.default_rng(h).integers(0, 256, (h, w, 3), dtype=np.uint8)
+        ok, png = cv2.imencode(".png", image)
+        try:
+            shapes.add(tuple(np.asarray(transform(png.tobytes())).shape))
+        except DataError as e:   # e.g. a crop larger than the synthetic image, a resize beyond the pixel limit
+            return None, f"fails on a {w}x{h} image ({e})"
+        except Exception as e:   # ops in an order that cannot work (the list may come from a damaged file)
+            first = (str(e).strip().splitlines() or [""])[0][:200]
+            return None, f"fails on a {w}x{h} image ({type(e).__name__}: {first})"
+    if len(shapes) > 1:
+        return None, f"gives images of different sizes ({', '.join(str(list(s)) for s in sorted(shapes))})"
+    return list(shapes.pop()), ""
+
+
+def pipeline_output_shape(transform: Compose) -> Optional[List[int]]:
+    """The ``[C, H, W]`` every image leaves ``transform`` with, or None when it depends on the image
+    (see :func:`probe_pipeline`)."""
+    return probe_pipeline(transform)[0]
 
 
 def list_inputs(path: str) -> List[str]:

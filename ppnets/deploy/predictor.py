@@ -1,23 +1,49 @@
 """The deploy predictor: an exported model directory on paddle.inference, ONNX Runtime or OpenVINO.
 
 It reads only that directory: ``inference.yml`` (checked: the files it lists must be the ones
-exported, see :mod:`ppnets.deploy.exported`), the model files of the chosen runtime, and
-the preprocessing recorded at export time, so every backend gets the same input.
+exported, and no unlisted model file may be there, see :mod:`ppnets.deploy.exported`), the model
+files of the chosen runtime, and the preprocessing recorded at export time, so every backend gets
+the same input. That preprocessing must produce the ``input_shape`` the model was exported for,
+and the model file must declare that shape: a mismatch is refused when the folder is loaded.
 """
 from __future__ import annotations
 
 import os
-from typing import List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ..data.transforms import build_transforms, ensure_chw
-from ..errors import DataError
-from .exported import META_FILE, check_export_files, read_export_meta
+from ..data.transforms import Compose, build_transforms, ensure_chw
+from ..errors import ConfigError, DataError, short_repr
+from .exported import META_FILE, check_export_files, check_onnx_file, read_export_meta
+from .inputs import probe_pipeline
 from .postprocess import softmax
-from .runtimes import auto_backend, auto_choice, create_runtime, resolve_backend
+from .runtimes import MODEL_FILES, auto_backend, auto_choice, create_runtime, resolve_backend
 
 __all__ = ["Predictor"]
+
+
+_REEXPORT = "re-export it with tools/export_model.py"
+
+
+def _checked_pipeline(meta: Dict[str, Any], where: str) -> Tuple[Compose, List[int]]:
+    """The export's preprocessing, built, and its ``input_shape``: the ops must decode image files
+    (DecodeImage first) into images of that shape. Errors name ``where`` (the export's file)."""
+    ops, input_shape = meta["transform_ops"], list(meta["input_shape"])
+    if next(iter(ops[0])) != "DecodeImage":
+        raise DataError(f"{where}: must begin with DecodeImage (the export's preprocessing reads image files), "
+                        f"got {short_repr(ops[0])}; {_REEXPORT}")
+    try:
+        transform = build_transforms(ensure_chw(ops, where), where=where)
+    except ConfigError as e:   # the export's file, not the user's config: name it
+        raise DataError(f"{e if str(e).startswith(where) else f'{where}: {e}'}; {_REEXPORT}") from None
+    shape, why = probe_pipeline(transform)
+    if shape is None:
+        raise DataError(f"{where}: the preprocessing {why}; {_REEXPORT}")
+    if shape != input_shape:
+        raise DataError(f"{where}: the preprocessing gives {shape} images, but the model takes input_shape "
+                        f"{input_shape}; {_REEXPORT}")
+    return transform, input_shape
 
 
 class Predictor:
@@ -53,7 +79,7 @@ class Predictor:
         self.meta = read_export_meta(model_dir)
         check_export_files(model_dir, self.meta)
         where = f"{model_dir}/{META_FILE}: transform_ops"
-        self.transform = build_transforms(ensure_chw(self.meta["transform_ops"], where), where=where)
+        self.transform, input_shape = _checked_pipeline(self.meta, where)
         self.label_names = self.meta.get("label_names")
         self.multilabel = bool(self.meta.get("multilabel", False))
         #: a multi-label export: the probability from which a class is reported (None otherwise)
@@ -65,8 +91,17 @@ class Predictor:
             if backend == "auto" else None
         options = dict(use_mkldnn=use_mkldnn, use_gpu=use_gpu, ir_optim=ir_optim,
                        retain_freed_memory=retain_freed_memory) if self.backend == "paddle" else {}
+        model_file = os.path.join(model_dir, MODEL_FILES[(self.backend, precision)][0])
+        if model_file.endswith(".onnx"):
+            check_onnx_file(model_file, self.meta["files"])
         self.runtime = create_runtime(model_dir, self.backend, precision, cpu_threads, **options)
         self.config = self.runtime.config
+        declared = getattr(self.runtime, "input_shape", None)
+        if declared and (len(declared) != 4 or any(d is not None and d != want
+                                                   for d, want in zip(declared[1:], input_shape))):
+            shown = ["N" if d is None else d for d in declared]
+            raise DataError(f"{model_file}: the model takes inputs of shape {shown}, but {META_FILE} says "
+                            f"input_shape {input_shape}; {_REEXPORT}")
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """NCHW float32 batch → class probabilities (N, class_num): softmax, or per-class sigmoid."""

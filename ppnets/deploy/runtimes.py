@@ -12,6 +12,7 @@ those measured sizes. paddle.inference was never the fastest (figures in docs/de
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -21,8 +22,9 @@ from ..errors import ConfigError, DataError
 from ..utils.extras import require_extra
 from ..utils.runtime import retain_freed_memory as _retain_freed_memory
 
-__all__ = ["BACKENDS", "AUTO_ORDER", "PRECISIONS", "MODEL_FILES", "resolve_backend", "auto_candidates",
-           "auto_backend", "auto_choice", "OPENVINO_MIN_PIXELS", "create_runtime", "PaddleRuntime", "OnnxRuntime", "OpenVINORuntime"]
+__all__ = ["BACKENDS", "AUTO_ORDER", "PRECISIONS", "MODEL_FILES", "RUNTIME_FILES", "resolve_backend",
+           "auto_candidates", "auto_backend", "auto_choice", "OPENVINO_MIN_PIXELS", "create_runtime", "PaddleRuntime",
+           "OnnxRuntime", "OpenVINORuntime"]
 
 PADDLE_FILES = ("inference.json", "inference.pdiparams")
 ONNX_FILE, INT8_FILE = "inference.onnx", "inference.int8.onnx"
@@ -38,6 +40,8 @@ MODEL_FILES: Dict[Tuple[str, str], Tuple[str, ...]] = {
     ("onnxruntime", "fp32"): (ONNX_FILE,), ("onnxruntime", "int8"): (INT8_FILE,),
     ("openvino", "fp32"): (ONNX_FILE,), ("openvino", "int8"): (INT8_FILE,),
 }
+#: every file a runtime loads: an export folder must list each one it holds (see ppnets.deploy.exported)
+RUNTIME_FILES = tuple(sorted({f for files in MODEL_FILES.values() for f in files}))
 _MODULES = {"paddle": "paddle", "onnxruntime": "onnxruntime", "openvino": "openvino"}
 _HOW_TO_GET = {ONNX_FILE: "export with -o 'Export.formats=[paddle,onnx]'",
                INT8_FILE: "run tools/quantize.py --model_dir DIR -c CONFIG",
@@ -109,6 +113,31 @@ def auto_choice(candidates: Sequence[str], input_shape: Sequence[int], precision
     return f"backend auto: {chosen} ({why}; candidates: {', '.join(candidates)}; choose with --backend)"
 
 
+def _dims(shape: Sequence) -> List[Optional[int]]:
+    """A declared input shape with its dynamic dimensions (names, -1, None) as None."""
+    return [int(d) if isinstance(d, int) and d > 0 else None for d in shape]
+
+
+def _program_input_shape(program_file: str) -> Optional[List[Optional[int]]]:
+    """The declared shape of the first ``data`` op of a PIR program (``inference.json``), or None."""
+    try:
+        with open(program_file, encoding="utf-8") as f:
+            stack = [json.load(f)]
+    except (OSError, ValueError):
+        return None
+    while stack:   # depth-first, in document order
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("#") == "1.data":
+                attrs = {a.get("N"): (a.get("AT") or {}).get("D") for a in node.get("A", []) if isinstance(a, dict)}
+                shape = attrs.get("shape")
+                return _dims(shape) if isinstance(shape, list) else None
+            stack.extend(reversed(list(node.values())))
+        elif isinstance(node, list):
+            stack.extend(reversed(node))
+    return None
+
+
 class PaddleRuntime:
     """paddle.inference on the CPU (oneDNN by default) or GPU 0."""
 
@@ -141,6 +170,7 @@ class PaddleRuntime:
                             "re-export it with tools/export_model.py") from None
         self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
         self.output_handles = [self.predictor.get_output_handle(n) for n in self.predictor.get_output_names()]
+        self.input_shape = _program_input_shape(os.path.join(model_dir, PADDLE_FILES[0]))
 
     def _run(self, batch: np.ndarray) -> None:
         self.input.reshape(list(batch.shape))
@@ -173,6 +203,7 @@ class OnnxRuntime:
         self.session = ort.InferenceSession(model_path, sess_options=opts, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
+        self.input_shape = _dims(self.session.get_inputs()[0].shape)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run([self.output_name], {self.input_name: batch})[0]
@@ -196,6 +227,8 @@ class OpenVINORuntime:
         self.compiled = core.compile_model(core.read_model(model_path), "CPU", self.config)
         self.request = self.compiled.create_infer_request()
         self.output = self.compiled.output(0)
+        self.input_shape = _dims([d.get_length() if d.is_static else None
+                                  for d in self.compiled.input(0).get_partial_shape()])
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return self.request.infer({0: batch}, share_inputs=True)[self.output].copy()
@@ -214,8 +247,8 @@ def create_runtime(model_dir: str, backend: str, precision: str, cpu_threads: Op
     path = os.path.join(model_dir, MODEL_FILES[(backend, precision)][0])
     try:
         return OnnxRuntime(path, threads) if backend == "onnxruntime" else OpenVINORuntime(path, threads)
-    except (RuntimeError, ValueError) as e:   # a truncated or foreign file: the runtimes' own errors
+    except Exception as e:   # a damaged or foreign file: the runtimes' own errors (ONNX Runtime's are plain Exceptions)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DataError(f"{path}: {backend} cannot load it: {first}") from None
+        raise DataError(f"{path}: {backend} cannot load it: {first[:300]}") from None
 
 

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Tuple
 
-import cv2
-import numpy as np
-
 from ..checkpoint import trained_class_names
 from ..data.labels import read_label_file
 from ..data.transforms import Compose, build_transforms, ensure_chw
-from ..errors import ConfigError, DataError
+from ..deploy.inputs import pipeline_output_shape, probe_pipeline
+from ..errors import ConfigError, short_repr
 from ..utils.logger import get_logger
 
 __all__ = ["preprocess_source", "preprocess_ops", "preprocess_transform", "label_names_for",
-           "pipeline_output_shape", "export_input_shape"]
+           "pipeline_output_shape", "export_input_shape", "plain_preprocessing"]
 
 
 def preprocess_source(config: Dict[str, Any]) -> Tuple[List[Dict[str, Any]], str]:
@@ -42,25 +40,19 @@ def preprocess_transform(config: Dict[str, Any]) -> Compose:
 
 
 def label_names_for(config: Dict[str, Any]) -> Optional[List[str]]:
-    """Label names: ``Infer.class_id_map_file``, else those the weights were trained with."""
+    """Label names: ``Infer.class_id_map_file``, else those the weights were trained with; either must
+    name exactly ``Arch.class_num`` classes."""
     path = config["Infer"].get("class_id_map_file")
-    if path:
-        return read_label_file(path)
-    return trained_class_names(config["Global"].get("pretrained_model"), config["Global"]["trust_pickles"])
-
-
-def pipeline_output_shape(transform: Compose) -> Optional[List[int]]:
-    """The ``[C, H, W]`` every image leaves ``transform`` with, or None when it depends on the image
-    (checked on two synthetic images of different sizes and aspect ratios)."""
-    shapes = set()
-    for h, w in ((517, 389), (403, 611)):
-        image = np.random.default_rng(h).integers(0, 256, (h, w, 3), dtype=np.uint8)
-        ok, png = cv2.imencode(".png", image)
-        try:
-            shapes.add(tuple(np.asarray(transform(png.tobytes())).shape))
-        except DataError:   # e.g. a crop larger than the synthetic image
-            return None
-    return list(shapes.pop()) if len(shapes) == 1 else None
+    weights = config["Global"].get("pretrained_model")
+    names = read_label_file(path) if path else trained_class_names(weights, config["Global"]["trust_pickles"])
+    class_num = config["Arch"].get("class_num")
+    if names is not None and class_num is not None and len(names) != class_num:
+        if path:
+            raise ConfigError(f"Infer.class_id_map_file: {path} names {len(names):,} classes, but Arch.class_num is "
+                              f"{class_num}; the label file needs one name per class")
+        raise ConfigError(f"Global.pretrained_model: {weights} was trained with {len(names):,} class names, but "
+                          f"Arch.class_num is {class_num}")
+    return names
 
 
 def export_input_shape(image_shape: List[int], ops: List[Dict[str, Any]], where: str) -> List[int]:
@@ -68,11 +60,23 @@ def export_input_shape(image_shape: List[int], ops: List[Dict[str, Any]], where:
     model is only ever fed those images). A ConfigError when that size depends on the image; a
     warning when ``Global.image_shape`` says otherwise (PaddleClas's MobileNetV4 configs declare
     256-480 px there but crop 224 for inference)."""
-    shape = pipeline_output_shape(build_transforms(ops, where=where))
+    if not ops or next(iter(ops[0])) != "DecodeImage":
+        raise ConfigError(f"{where}: must begin with DecodeImage (the exported preprocessing reads image files), "
+                          f"got {short_repr(ops[0] if ops else None)}")
+    shape, why = probe_pipeline(build_transforms(ops, where=where))
     if shape is None:
-        raise ConfigError(f"{where}: the preprocessing gives images of different sizes; end it with a fixed "
-                          f"size (CropImage or ResizeImage size) equal to Global.image_shape {list(image_shape)}")
+        raise ConfigError(f"{where}: the preprocessing {why}; end it with a fixed size (CropImage or ResizeImage "
+                          f"size) equal to Global.image_shape {list(image_shape)}")
     if shape != list(image_shape):
         get_logger().warning(f"Global.image_shape: {list(image_shape)} differs from the {shape} images that "
                              f"{where} produces; exporting for {shape}, the images the exported pipeline feeds")
     return shape
+
+
+def plain_preprocessing(size: int) -> List[Dict[str, Any]]:
+    """A minimal inference pipeline for ``size``-px exports of models without a config (benchmarks,
+    checks): decode, resize to ``size`` × ``size``, normalise (ImageNet statistics), CHW."""
+    return [{"DecodeImage": {"to_rgb": True, "channel_first": False}}, {"ResizeImage": {"size": size}},
+            {"NormalizeImage": {"scale": 1.0 / 255.0, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+                                "order": ""}},
+            {"ToCHWImage": None}]

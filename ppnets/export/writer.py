@@ -1,16 +1,17 @@
 """Writing an export folder: ``paddle.jit.save`` of the traced model, ``inference.onnx``,
-``inference.yml`` and PaddleClas's deploy files, all into a temporary folder first."""
+``inference.yml`` and PaddleClas's deploy files, all into a staging folder beside it that then
+replaces the whole folder (:mod:`ppnets.deploy.folders`)."""
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
 import paddle
 import yaml
 
-from ..deploy.exported import META_FILE, file_digests
+from ..deploy.exported import write_export_meta
+from ..deploy.folders import commit_folder, discard_folder, staging_folder
 from ..deploy.runtimes import ONNX_FILE, PADDLE_FILES
 from ..errors import ConfigError
 from ..utils.logger import get_logger
@@ -71,38 +72,31 @@ def save_inference_model(model: paddle.nn.Layer, save_dir: str, image_shape: Lis
     c, h, w = image_shape
     spec = paddle.static.InputSpec([batch_size, c, h, w], "float32", name="x")
     static = paddle.jit.to_static(net, input_spec=[spec], full_graph=True)
-    # written complete into a temporary folder first, so an interrupted export never mixes files
-    tmp_dir = os.path.join(save_dir, f".export.tmp.{os.getpid()}")
+    # written complete into a staging folder beside save_dir, then swapped in: the folder is one unit
+    stage = staging_folder(save_dir)
     try:
-        os.makedirs(tmp_dir, exist_ok=True)
-    except OSError as e:
-        raise ConfigError(f"Global.save_inference_dir: cannot create {save_dir}: {e.strerror or e}") from None
-    log, started = get_logger(), time.time()
-    try:
-        paddle.jit.save(static, os.path.join(tmp_dir, "inference"))
+        log, started = get_logger(), time.time()
+        paddle.jit.save(static, os.path.join(stage, "inference"))
         log.info(f"traced and saved the Paddle program in {time.time() - started:.1f} s")
         meta = dict(meta, input_shape=[c, h, w], softmax=softmax, formats=list(formats))
+        meta.pop("files", None)
         if "onnx" in formats:
             log.info(f"converting to ONNX (paddle2onnx, opset {onnx_opset}) and checking it against paddle.inference")
             started = time.time()
-            onnx_path = convert_to_onnx(tmp_dir, opset=onnx_opset)
-            delta = parity(tmp_dir, onnx_path, [c, h, w], batch=batch_size or 2)
+            onnx_path = convert_to_onnx(stage, opset=onnx_opset)
+            delta = parity(stage, onnx_path, [c, h, w], batch=batch_size or 2)
             (log.info if delta <= PARITY_ATOL else log.warning)(
                 f"{ONNX_FILE}: max |Δ| from paddle.inference = {delta:.3g} (limit {PARITY_ATOL:g}), converted and "
                 f"checked in {time.time() - started:.1f} s")
             meta["onnx"] = {"opset": onnx_opset, "parity_max_abs_diff": delta}
             if "paddle" not in formats:
                 for name in PADDLE_FILES:
-                    os.remove(os.path.join(tmp_dir, name))
-        meta["files"] = file_digests(tmp_dir)
-        with open(os.path.join(tmp_dir, META_FILE), "w", encoding="utf-8") as f:
-            yaml.safe_dump(meta, f, sort_keys=False, allow_unicode=True)
-        _write_deploy_files(tmp_dir, save_dir, meta)
-        written = sorted(os.listdir(tmp_dir), key=lambda n: n == META_FILE)  # inference.yml last
-        for name in written:
-            os.replace(os.path.join(tmp_dir, name), os.path.join(save_dir, name))
+                    os.remove(os.path.join(stage, name))
+        _write_deploy_files(stage, save_dir, meta)
+        write_export_meta(stage, meta)   # the size and SHA-256 of every file above
+        commit_folder(stage, save_dir)
     except OSError as e:
         raise ConfigError(f"Global.save_inference_dir: cannot write {save_dir}: {e.strerror or e}") from None
     finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+        discard_folder(stage)   # a no-op after the commit
     return save_dir

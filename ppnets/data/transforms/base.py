@@ -52,8 +52,9 @@ def is_number(value: Any) -> bool:
 
 def size2(size: Union[int, Sequence[int]], where: str) -> Tuple[int, int]:
     """(width, height) from an int or a [w, h] pair (PaddleClas's order), each at most
-    :data:`~.limits.MAX_SIDE`; ``where`` names the option."""
-    from .limits import MAX_SIDE
+    :data:`~.limits.MAX_SIDE` and together at most the decoding limit :data:`~.limits.DEFAULT_MAX_PIXELS`;
+    ``where`` names the option."""
+    from .limits import DEFAULT_MAX_PIXELS, MAX_SIDE
     if is_int(size) and size > 0:
         pair = (int(size), int(size))
     elif isinstance(size, (list, tuple)) and len(size) == 2 and all(is_int(v) and v > 0 for v in size):
@@ -63,6 +64,9 @@ def size2(size: Union[int, Sequence[int]], where: str) -> Tuple[int, int]:
                           f"got {short_repr(size)}")
     if max(pair) > MAX_SIDE:
         raise ConfigError(f"{where}: expected at most {MAX_SIDE} px per side, got {short_repr(size)}")
+    if pair[0] * pair[1] > DEFAULT_MAX_PIXELS:
+        raise ConfigError(f"{where}: {pair[0]}x{pair[1]} is {pair[0] * pair[1]:,} pixels, more than the "
+                          f"{DEFAULT_MAX_PIXELS:,} an image may have (the decoding limit, DecodeImage.max_pixels)")
     return pair
 
 

@@ -110,6 +110,9 @@ class ResizeImage:
             if max(tw, th) > MAX_SIDE:  # a very elongated image
                 raise DataError(f"ResizeImage: resizing a {w}x{h} image to short side {self.resize_short} gives "
                                 f"{tw}x{th}, more than {MAX_SIDE} px per side")
+            if tw * th > DEFAULT_MAX_PIXELS:  # bounded as decoding is: the result is an image too
+                raise DataError(f"ResizeImage: resizing a {w}x{h} image to short side {self.resize_short} gives "
+                                f"{tw}x{th}, more than {DEFAULT_MAX_PIXELS:,} pixels (the decoding limit)")
         if (tw, th) == (w, h):
             return img
         return cv2.resize(img, (tw, th), interpolation=self.interp)
