@@ -14,14 +14,14 @@ import pytest
 
 from ppnets.deploy.inputs import list_inputs
 
-from deploy_helpers import start_server, tool, trained_export
+from deploy_helpers import shared_trained_export, start_server, tool
 
 CLIENTS, REQUESTS_PER_CLIENT = 8, 3
 
 
 @pytest.fixture(scope="module")
 def served(digits_slice, tmp_path_factory):
-    export = trained_export(digits_slice, str(tmp_path_factory.mktemp("serve")))
+    export = shared_trained_export(digits_slice, tmp_path_factory)
     proc, url = start_server(export["model_dir"], ["--max_batch", "8", "--max_wait_ms", "100", "--max_mb", "0.05",
                                                    "--topk", "3", "--threads", "1"])
     try:
@@ -91,7 +91,7 @@ def test_bad_requests_get_a_4xx_json_error(served, digits_slice, kind):
     png = open(list_inputs(os.path.join(digits_slice, "val"))[0], "rb").read()
     url = served["url"] + "/predict"
     status, message = {
-        "not_an_image": (400, "not a usable image: not a decodable image"),
+        "not_an_image": (415, "not a PNG, JPEG, BMP or WebP image (it starts with b'hello, not '); send one"),
         "too_large": (413, "larger than the limit of 52428 bytes"),
         "missing_field": (400, "multipart field 'image' is missing"),
         "empty": (400, "no image: the request body (or the 'image' field) is empty"),
