@@ -1,11 +1,14 @@
 """Shared by the deploy tests: a briefly trained digits model exported to Paddle + ONNX."""
 from __future__ import annotations
 
+import json
 import os
 import socket
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from typing import Dict, List, Optional
 
 from conftest import REPO, load_small_config
@@ -110,3 +113,74 @@ class ThreadServer:
         self.server.should_exit = True
         self.thread.join(timeout)
         return time.time() - start
+
+
+# ----------------------------------------------------------------------------- raw HTTP clients
+# (for the clients a library would not make: idle, trickling, oversized, disconnecting)
+def connect(port: int, data: bytes = b"", timeout: float = 10.0) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    if data:
+        s.sendall(data)
+    return s
+
+
+def response(s: socket.socket, data: bytes = b""):
+    """``(status, headers, body)`` read until the server closes (after ``data``, already read), or None if
+    it closed without answering."""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except (ConnectionResetError, socket.timeout):
+        pass
+    finally:
+        s.close()
+    if not data:
+        return None
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers, body
+
+
+def error_of(answer) -> str:
+    """The JSON error message of an answer (which must be JSON)."""
+    status, headers, body = answer
+    assert headers["content-type"].startswith("application/json"), answer
+    return json.loads(body)["error"]
+
+
+def post(path: str, body: bytes, extra: str = "", length=None) -> bytes:
+    n = len(body) if length is None else length
+    return (f"POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: image/png\r\nContent-Length: {n}\r\n"
+            f"Connection: close\r\n{extra}\r\n").encode() + body
+
+
+def trickle(port: int, head: bytes, rest: bytes, every: float) -> tuple:
+    """Send ``head``, then ``rest`` one byte every ``every`` s until the server answers or closes.
+    Returns ``(seconds until then, the answer or None)``."""
+    s = connect(port, head, timeout=20)
+    start, first = time.time(), b""
+    s.settimeout(every)
+    try:
+        for i in range(len(rest)):
+            try:
+                first = s.recv(65536)
+                break
+            except socket.timeout:
+                s.sendall(rest[i:i + 1])
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    elapsed = time.time() - start
+    s.settimeout(5)
+    return elapsed, (response(s, first) if first else (s.close(), None)[1])
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header says ``width``×``height`` (its pixel data is a few bytes: never decodable)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b""))

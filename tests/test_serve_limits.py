@@ -3,8 +3,8 @@
 Most tests share one real uvicorn server with tight limits, run in a thread of this process
 (``ThreadServer``: the same ``make_server``, protocol and app as ``tools/serve.py``) and talk to it
 over raw sockets — idle, trickling, oversized and disconnecting clients — or httpx. The last
-test starts ``tools/serve.py`` itself, puts 200 concurrent clients on it, measures its memory and
-sends it SIGTERM.
+runs the server in the main thread as ``tools/serve.py`` does, puts 200 concurrent clients on it,
+measures the peak RSS and sends the process SIGTERM.
 """
 from __future__ import annotations
 
@@ -14,10 +14,8 @@ import os
 import shutil
 import signal
 import socket
-import struct
 import threading
 import time
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
@@ -36,84 +34,11 @@ from ppnets.deploy.serving import listen, make_server
 from ppnets.utils.cli import run
 
 from conftest import REPO, load_tool
-from deploy_helpers import ThreadServer, free_port, shared_trained_export
+from deploy_helpers import (ThreadServer, connect, error_of, free_port, png_header_only, post, response,
+                            shared_trained_export, trickle)
 
 TIGHT = ServerLimits(max_mb=0.25, max_mpx=0.5, decode_mpx=1.0, buffer_mb=0.4, max_connections=8, header_timeout=1.0,
                      body_timeout=1.5, keep_alive=1.0, max_header_kb=8, graceful_timeout=2.0)
-
-
-# ----------------------------------------------------------------------------- clients
-def connect(port: int, data: bytes = b"", timeout: float = 10.0) -> socket.socket:
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    if data:
-        s.sendall(data)
-    return s
-
-
-def response(s: socket.socket, data: bytes = b""):
-    """``(status, headers, body)`` read until the server closes (after ``data``, already read), or None if
-    it closed without answering."""
-    try:
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    except (ConnectionResetError, socket.timeout):
-        pass
-    finally:
-        s.close()
-    if not data:
-        return None
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin1").split("\r\n")
-    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
-    return int(lines[0].split()[1]), headers, body
-
-
-def error_of(answer) -> str:
-    """The JSON error message of an answer (which must be JSON)."""
-    status, headers, body = answer
-    assert headers["content-type"].startswith("application/json"), answer
-    return json.loads(body)["error"]
-
-
-def post(path: str, body: bytes, extra: str = "", length=None) -> bytes:
-    n = len(body) if length is None else length
-    return (f"POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: image/png\r\nContent-Length: {n}\r\n"
-            f"Connection: close\r\n{extra}\r\n").encode() + body
-
-
-def trickle(port: int, head: bytes, rest: bytes, every: float) -> tuple:
-    """Send ``head``, then ``rest`` one byte every ``every`` s until the server answers or closes.
-    Returns ``(seconds until then, the answer or None)``."""
-    s = connect(port, head, timeout=20)
-    start, first = time.time(), b""
-    s.settimeout(every)
-    try:
-        for i in range(len(rest)):
-            try:
-                first = s.recv(65536)
-                break
-            except socket.timeout:
-                s.sendall(rest[i:i + 1])
-    except (BrokenPipeError, ConnectionResetError):
-        pass
-    elapsed = time.time() - start
-    s.settimeout(5)
-    return elapsed, (response(s, first) if first else (s.close(), None)[1])
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG whose header says ``width``×``height`` (its pixel data is a few bytes: never decodable)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b""))
-
-
-def png(h: int, w: int, seed: int = 0) -> bytes:
-    return cv2.imencode(".png", np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8))[1].tobytes()
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -350,7 +275,8 @@ def test_every_error_is_json_and_parameters_are_strict(guarded, digit):
         ("GET", "/nowhere", 404, "Not Found"),
         ("GET", "/predict", 405, "Method Not Allowed"),
         ("POST", "/predict?topk=%C2%B2", 400, "topk: expected an integer from 1 to 3, got '²'"),
-        ("POST", "/predict?topk=" + "9" * 5000, 400, f"topk: expected an integer from 1 to 3, got '{'9' * 37}...{'9' * 38}'"),
+        ("POST", "/predict?topk=" + "9" * 5000, 400,
+         f"topk: expected an integer from 1 to 3, got '{'9' * 37}...{'9' * 38}'"),   # abbreviated
         ("POST", "/predict?topk=1.5", 400, "topk: expected an integer from 1 to 3, got '1.5'"),
         ("POST", "/predict?topk=0", 400, "topk: expected an integer from 1 to 3, got '0'"),
         ("POST", "/predict?topk=%D9%A1", 400, "topk: expected an integer from 1 to 3, got '١'"),   # an Arabic 1
@@ -425,7 +351,8 @@ def test_images_of_different_sizes_run_in_batches_of_one_size():
     async def main():
         batcher = Batcher(run, max_batch=8, max_wait_ms=50)
         await batcher.start()
-        wide, tall, odd = np.zeros((3, 5, 9), np.float32), np.ones((3, 9, 5), np.float32), np.zeros((3, 7, 7), np.float32)
+        wide, tall = np.zeros((3, 5, 9), np.float32), np.ones((3, 9, 5), np.float32)
+        odd = np.zeros((3, 7, 7), np.float32)
         results = await asyncio.gather(*(batcher.submit(x) for x in (wide, tall, wide, odd)), return_exceptions=True)
         after = await batcher.submit(tall)
         await batcher.stop()
@@ -459,11 +386,10 @@ def _memory_kib(field: str) -> int:
         return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
 
 
-#: the load test's limits, and the memory the server may add to its resting RSS under that load
+#: the load test's limits
 LOAD = ServerLimits(max_mb=1, buffer_mb=16, max_mpx=4, decode_mpx=8, header_timeout=2, body_timeout=3,
                     graceful_timeout=5)
-#: docs/reliability.md: 2 × buffer_mb + 0.25 MiB × max_connections + 15 B × decode_mpx + 100 MiB
-LOAD_RSS_BOUND_MIB = 2 * 16 + 0.25 * 256 + 15 * 8 + 100
+
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="measures the peak RSS with /proc")
@@ -536,7 +462,9 @@ def test_200_concurrent_clients_then_sigterm(export, predictor, caplog):
     assert any(a[0] == 200 for a in report["heavy"])
     assert all(a is not None and a[0] == 408 and e <= 7 for e, a in report["slow"]), report["slow"]
     assert report["took"] < 20, report["took"]
-    assert report["peak_kib"] - report["resting_kib"] < LOAD_RSS_BOUND_MIB * 1024, report
+    # the documented bound: 2 x 16 + 0.25 x 256 + max(6 x 8, 15 x 4) megapixels' bytes + 100 = 253 MiB
+    assert LOAD.memory_bound_mib == pytest.approx(32 + 64 + 60e6 / 2 ** 20 + 100)
+    assert report["peak_kib"] - report["resting_kib"] < LOAD.memory_bound_mib * 1024, report
     exit_s = stopped - report["signalled"]
     assert exit_s < LOAD.graceful_timeout, exit_s
     assert [(a[0], error_of(a)) for _, a in report["trickling"]] == \

@@ -57,6 +57,16 @@ class ServerLimits:
     def max_header_bytes(self) -> int:
         return int(self.max_header_kb * 1024)
 
+    @property
+    def memory_bound_mib(self) -> float:
+        """The most memory (MiB) the server adds to its resting RSS under any load (docs/reliability.md):
+        bodies being received (twice: a multipart body is copied once), each connection's uncounted
+        first 64 KiB and uvicorn's read buffer, the images being decoded (6 bytes per pixel; a 16-bit
+        PNG 15, and it counts 2.5 times in ``decode_mpx``, but one of ``max_mpx`` may take it all),
+        and 100 MiB for threads, sockets and the batch."""
+        decoding = max(6 * self.decode_pixels, 15 * self.max_pixels) / 2 ** 20
+        return 2 * self.buffer_mb + 0.25 * self.max_connections + decoding + 100
+
     def check(self) -> "ServerLimits":
         """Raise a one-line ConfigError naming the first flag out of range; return self."""
         for f in fields(self):

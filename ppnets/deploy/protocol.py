@@ -2,9 +2,10 @@
 
 uvicorn's own limits leave gaps that matter on the internet: a connection that never sends a
 complete request line and headers is never closed (``timeout_keep_alive`` starts only after a
-first response, and any byte received stops it), and ``limit_concurrency`` answers its 503 only
-once a request has arrived — connections beyond it keep their socket meanwhile, so 1,100 idle
-ones exhaust ``ulimit -n 1024``. :func:`protocol_class` gives a protocol that adds:
+first response, and any byte received stops it), and ``limit_concurrency`` answers its 503 (plain
+text, without ``Retry-After``) only once a request has arrived — connections beyond it keep their
+socket meanwhile, so 1,100 idle ones exhaust ``ulimit -n 1024``. :func:`protocol_class` gives a
+protocol that adds:
 
 - a **header deadline** (``header_timeout``): from the moment a connection opens, or its previous
   response is complete, it has that long to deliver a whole request line and headers; then it is
@@ -15,8 +16,10 @@ ones exhaust ``ulimit -n 1024``. :func:`protocol_class` gives a protocol that ad
   closed (sockets beyond :data:`OVERFLOW_CONNECTIONS` more are closed at once). The same 503
   answers a request while ``max_connections`` requests are in progress (requests whose client has
   gone still count until they finish);
-- JSON for the errors uvicorn answers itself: a malformed request (400), headers larger than
-  ``max_header_kb`` (431, h11's ``max_incomplete_event_size``).
+- a cap on the request line and headers (``max_header_kb``): 431, both for headers arriving in
+  pieces (h11's ``max_incomplete_event_size``) and for ones arriving in one read (which h11 parses
+  whatever their size, so their parsed size is checked before the app runs);
+- JSON for the errors uvicorn answers itself: a malformed request (400).
 
 Events are counted in :class:`ConnectionCounters` (shown by ``GET /model``), and logged at most
 once per :data:`LOG_EVERY_S` seconds, so a flood of connections cannot flood the log.

@@ -97,6 +97,10 @@ class LimitedServer(uvicorn.Server):
             timer.daemon = True
             timer.start()
         await super().shutdown(sockets)
+        counters = getattr(self.app.state, "connections", None)
+        if counters is not None and any(counters.counts.values()):
+            log.info("connections over the run: %s", ", ".join(f"{v} {k.replace('_', ' ')}"
+                                                                for k, v in counters.counts.items()))
 
 
 def _force_exit(after: float) -> None:
@@ -129,8 +133,8 @@ def make_server(app: Any, limits: ServerLimits, counters: Optional[ConnectionCou
     """The uvicorn server for ``app`` with ``limits`` (run it with ``.run(sockets=[listen(...)])``).
     ``force_exit``: end the process if the shutdown overruns (off for a server run in a thread)."""
     counters = counters or getattr(app.state, "connections", None) or ConnectionCounters()
-    config = uvicorn.Config(_QuietCancel(app), http=protocol_class(limits, counters), loop="asyncio", ws="none", lifespan="on",
-                            log_config=log_config, log_level="info", access_log=False,
+    config = uvicorn.Config(_QuietCancel(app), http=protocol_class(limits, counters), loop="asyncio", ws="none",
+                            lifespan="on", log_config=log_config, log_level="info", access_log=False,
                             timeout_keep_alive=limits.keep_alive, timeout_graceful_shutdown=limits.graceful_timeout,
                             h11_max_incomplete_event_size=limits.max_header_bytes)
     return LimitedServer(config, app, limits, force_exit)
