@@ -220,6 +220,36 @@ def test_the_connection_cap_closes_idle_connections_then_answers_503(guarded, di
         assert all(f.result(timeout=20)[1][0] == 408 for f in busy)   # then their body_timeout ends them
 
 
+def test_an_idle_flood_beyond_the_open_files_limit_never_meets_emfile(export, predictor, digit, caplog):
+    """300 idle connections on a server of max_connections 64 in a process allowed 480 more open files
+    (clients and server together): the server keeps to its cap — asyncio accepts a whole backlog in
+    one go before any connection can close an idle one, so the backlog is part of the budget — and
+    a real request is answered at once, without one EMFILE."""
+    import resource
+
+    caplog.set_level(logging.INFO, logger="uvicorn.error")
+    server = ThreadServer(export["model_dir"], predictor=predictor, topk=3,
+                          limits=ServerLimits(max_connections=64, header_timeout=5))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    idle = []
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 480, hard))
+        for _ in range(300):
+            idle.append(connect(server.port))
+        time.sleep(0.5)
+        start = time.time()
+        answer = response(connect(server.port, post("/predict", digit)))
+        assert answer[0] == 200 and time.time() - start < 5, answer
+        assert server.app.state.connections.open <= 64 + 1
+    finally:
+        for s in idle:
+            s.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        server.stop()
+    messages = [r.getMessage() for r in caplog.records]
+    assert not [m for m in messages if "accept" in m or "Too many open files" in m], messages
+
+
 def test_images_being_decoded_are_capped_and_small_ones_do_not_wait(guarded, predictor, digit):
     """decode_mpx 1: two 0.45-megapixel images being decoded fill it; a third is answered 503 at once,
     while a small image is decoded and answered meanwhile."""

@@ -58,6 +58,12 @@ class ServerLimits:
         return int(self.max_header_kb * 1024)
 
     @property
+    def backlog(self) -> int:
+        """The listen backlog, which is also how many connections asyncio accepts in one go before any
+        of them can close an idle one: it counts in the open files the server needs."""
+        return min(2048, max(64, self.max_connections // 2))
+
+    @property
     def memory_bound_mib(self) -> float:
         """The most memory (MiB) the server adds to its resting RSS under any load (docs/reliability.md):
         bodies being received (twice: a multipart body is copied once), each connection's uncounted

@@ -37,7 +37,7 @@ log = logging.getLogger("uvicorn.error")
 SPARE_FILES = 128
 
 
-def listen(host: str, port: int, backlog: int = 2048) -> socket.socket:
+def listen(host: str, port: int, backlog: int = 128) -> socket.socket:
     """A listening TCP socket on ``host:port`` (port 0: any free port), or a one-line ConfigError."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
@@ -63,7 +63,7 @@ def ensure_open_files(limits: ServerLimits) -> int:
     """Raise the soft limit on open files to what ``max_connections`` needs; return the limit in force."""
     import resource
 
-    need = limits.max_connections + OVERFLOW_CONNECTIONS + SPARE_FILES
+    need = limits.max_connections + OVERFLOW_CONNECTIONS + limits.backlog + SPARE_FILES
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < need:
         if hard == resource.RLIM_INFINITY or hard >= need:
@@ -80,6 +80,10 @@ class LimitedServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, app: Any, limits: ServerLimits, force_exit: bool) -> None:
         super().__init__(config)
         self.app, self.limits, self.force_exit_allowed = app, limits, force_exit
+
+    async def startup(self, sockets: Optional[List[socket.socket]] = None) -> None:
+        asyncio.get_running_loop().set_exception_handler(_quiet_accept_errors)
+        await super().startup(sockets)
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         super().handle_exit(sig, frame)
@@ -101,6 +105,22 @@ class LimitedServer(uvicorn.Server):
         if counters is not None and any(counters.counts.values()):
             log.info("connections over the run: %s", ", ".join(f"{v} {k.replace('_', ' ')}"
                                                                 for k, v in counters.counts.items()))
+
+
+_last_accept_error = [0.0]
+
+
+def _quiet_accept_errors(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+    """asyncio logs every failed ``accept()`` (EMFILE, ENFILE, ENOBUFS) with a traceback, then pauses
+    accepting for a second; make that one line, at most every 10 s. Other errors: asyncio's default."""
+    if str(context.get("message", "")).startswith("socket.accept() out of system resource"):
+        now = loop.time()
+        if now - _last_accept_error[0] >= 10:
+            _last_accept_error[0] = now
+            log.warning("cannot accept connections for a second: %s (raise ulimit -n or lower --max_connections)",
+                        context.get("exception"))
+        return
+    loop.default_exception_handler(context)
 
 
 def _force_exit(after: float) -> None:
@@ -136,13 +156,13 @@ def make_server(app: Any, limits: ServerLimits, counters: Optional[ConnectionCou
     config = uvicorn.Config(_QuietCancel(app), http=protocol_class(limits, counters), loop="asyncio", ws="none",
                             lifespan="on", log_config=log_config, log_level="info", access_log=False,
                             timeout_keep_alive=limits.keep_alive, timeout_graceful_shutdown=limits.graceful_timeout,
-                            h11_max_incomplete_event_size=limits.max_header_bytes)
+                            h11_max_incomplete_event_size=limits.max_header_bytes, backlog=limits.backlog)
     return LimitedServer(config, app, limits, force_exit)
 
 
 def serve(app: Any, host: str, port: int, limits: ServerLimits, sock: Optional[socket.socket] = None) -> None:
     """Serve ``app`` on ``host:port`` (or the already listening ``sock``) until SIGTERM/SIGINT."""
-    sock = sock or listen(host, port)
+    sock = sock or listen(host, port, limits.backlog)
     server = make_server(app, limits)
     bound = sock.getsockname()
     log.info("serving on http://%s:%d (limits: %s)", host if ":" not in host else f"[{host}]", bound[1],
