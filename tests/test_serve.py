@@ -5,6 +5,7 @@ requests answered with a 4xx JSON error while the server stays up.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +15,7 @@ import pytest
 
 from ppnets.deploy.inputs import list_inputs
 
-from deploy_helpers import shared_trained_export, start_server, tool
+from deploy_helpers import response, shared_trained_export, start_server, tool
 
 CLIENTS, REQUESTS_PER_CLIENT = 8, 3
 
@@ -153,9 +154,9 @@ def test_sigterm_ends_the_real_process_in_time_even_while_a_client_trickles(serv
     s.sendall(png[10:11])
     start = time.time()
     proc.terminate()
-    answer = s.recv(4096)
+    status, headers, body = response(s)   # read until the server closes
     code = proc.wait(timeout=30)
     took = time.time() - start
-    s.close()
-    assert answer.startswith(b"HTTP/1.1 503 ") and b'"the server is shutting down; retry in a moment"' in answer
+    assert status == 503 and headers["retry-after"] == "1", (status, headers)
+    assert json.loads(body) == {"error": "the server is shutting down; retry in a moment"}
     assert code == 0 and took < 10, (code, took)   # --graceful_timeout 10 (the default)
