@@ -221,19 +221,21 @@ def test_the_connection_cap_closes_idle_connections_then_answers_503(guarded, di
 
 
 def test_an_idle_flood_beyond_the_open_files_limit_never_meets_emfile(export, predictor, digit, caplog):
-    """300 idle connections on a server of max_connections 64 in a process allowed 480 more open files
-    (clients and server together): the server keeps to its cap — asyncio accepts a whole backlog in
-    one go before any connection can close an idle one, so the backlog is part of the budget — and
-    a real request is answered at once, without one EMFILE."""
+    """300 idle connections on a server of max_connections 64, in a process allowed only the files the
+    server says it needs (``connection_files``: 192) besides the clients': the server keeps to its cap
+    — asyncio accepts whole passes of connections before any can close an idle one, which the budget
+    counts — and a real request is answered at once, without one EMFILE."""
     import resource
 
     caplog.set_level(logging.INFO, logger="uvicorn.error")
-    server = ThreadServer(export["model_dir"], predictor=predictor, topk=3,
-                          limits=ServerLimits(max_connections=64, header_timeout=5))
+    limits = ServerLimits(max_connections=64, header_timeout=5)
+    assert limits.connection_files == 64 + 32 + 3 * 32
+    server = ThreadServer(export["model_dir"], predictor=predictor, topk=3, limits=limits)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     idle = []
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 480, hard))
+    try:   # the files open now, 301 client sockets, the server's connections, and 8 for httpx and threads
+        allowed = len(os.listdir("/proc/self/fd")) + 301 + limits.connection_files + 8
+        resource.setrlimit(resource.RLIMIT_NOFILE, (allowed, hard))
         for _ in range(300):
             idle.append(connect(server.port))
         time.sleep(0.5)

@@ -59,9 +59,17 @@ class ServerLimits:
 
     @property
     def backlog(self) -> int:
-        """The listen backlog, which is also how many connections asyncio accepts in one go before any
-        of them can close an idle one: it counts in the open files the server needs."""
-        return min(2048, max(64, self.max_connections // 2))
+        """The listen backlog, which is also how many connections asyncio accepts in one pass of its
+        loop (``max_connections`` / 2, 32 to 512)."""
+        return min(512, max(32, self.max_connections // 2))
+
+    @property
+    def connection_files(self) -> int:
+        """The most sockets the server holds: ``max_connections``, the :data:`OVERFLOW_CONNECTIONS`
+        answered 503, and three accept passes — asyncio accepts a pass of ``backlog`` connections,
+        creates their protocols a pass later and closes the idle ones they displace a pass after
+        that, so up to three passes are open beyond the cap."""
+        return self.max_connections + OVERFLOW_CONNECTIONS + 3 * self.backlog
 
     @property
     def memory_bound_mib(self) -> float:

@@ -26,7 +26,7 @@ import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
 from ..errors import ConfigError
-from .limits import FORCE_EXIT_MARGIN_S, OVERFLOW_CONNECTIONS, ServerLimits
+from .limits import FORCE_EXIT_MARGIN_S, ServerLimits
 from .protocol import ConnectionCounters, protocol_class
 
 __all__ = ["listen", "ensure_open_files", "LimitedServer", "make_server", "serve"]
@@ -63,7 +63,7 @@ def ensure_open_files(limits: ServerLimits) -> int:
     """Raise the soft limit on open files to what ``max_connections`` needs; return the limit in force."""
     import resource
 
-    need = limits.max_connections + OVERFLOW_CONNECTIONS + limits.backlog + SPARE_FILES
+    need = limits.connection_files + SPARE_FILES
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < need:
         if hard == resource.RLIM_INFINITY or hard >= need:
