@@ -60,8 +60,9 @@ class ServerLimits:
     @property
     def backlog(self) -> int:
         """The listen backlog, which is also how many connections asyncio accepts in one pass of its
-        loop (``max_connections`` / 2, 32 to 512)."""
-        return min(512, max(32, self.max_connections // 2))
+        loop (``max_connections`` / 2, 64 to 512: below 64, a burst of new connections overflows the
+        kernel's queue and waits a second for the retransmitted SYN)."""
+        return min(512, max(64, self.max_connections // 2))
 
     @property
     def connection_files(self) -> int:

@@ -168,6 +168,16 @@ class GuardedH11Protocol(H11Protocol):
             self._start_waiting()  # before uvicorn goes on with a pipelined request
         super().on_response_complete()
 
+    def shutdown(self) -> None:
+        """uvicorn's graceful close; a connection already closing (or whose h11 state is an error) just closes."""
+        self._disarm()
+        if self.transport.is_closing():
+            return
+        try:
+            super().shutdown()
+        except h11.LocalProtocolError:
+            self.transport.close()
+
     def send_400_response(self, msg: str) -> None:
         self.counters.count("bad_requests")
         buffered = len(self.conn.trailing_data[0])

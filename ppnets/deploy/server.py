@@ -80,7 +80,7 @@ def image_format(data: bytes) -> Optional[str]:
 WIDE_PNG_WEIGHT = 2.5
 
 
-def _pixels(data: bytes, limit: int) -> int:
+def _pixels(data: bytes, limit: int, limit_name: str = "--max_mpx") -> int:
     """The image's pixel count from its header, or a BadRequest (415 / 400 / 413)."""
     kind = image_format(data)
     if kind is None:
@@ -91,7 +91,7 @@ def _pixels(data: bytes, limit: int) -> int:
         raise BadRequest(400, f"not a usable image: the {kind} header cannot be read (damaged or truncated?)")
     if size[0] > limit:
         raise BadRequest(413, f"{size[1]} ({size[0] / 1e6:.1f} megapixels) is larger than the server's limit of "
-                              f"{limit / 1e6:g} megapixels (--max_mpx)")
+                              f"{limit / 1e6:g} megapixels ({limit_name})")
     return size[0]
 
 
@@ -250,6 +250,7 @@ def create_app(model_dir: str, backend: str = "auto", precision: str = "fp32", t
     param = "threshold" if predictor.multilabel else "topk"
     decoder = next((op for op in predictor.transform.ops if type(op).__name__ == "DecodeImage"), None)
     max_pixels = min(limits.max_pixels, getattr(decoder, "max_pixels", limits.max_pixels))
+    pixel_limit = "--max_mpx" if max_pixels == limits.max_pixels else "the export's DecodeImage.max_pixels"
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -287,7 +288,7 @@ def create_app(model_dir: str, backend: str = "auto", precision: str = "fp32", t
         k = None if predictor.multilabel else _topk(raw, topk, class_num)
         if app.state.draining.is_set():
             raise BadRequest(503, "the server is shutting down; retry in a moment", {**RETRY, **CLOSE})
-        held, taken = [0], 0
+        held = [0]
         try:
             try:
                 body = await _receive_body(request, limits, buffers, held, app.state.draining)
@@ -297,18 +298,17 @@ def create_app(model_dir: str, backend: str = "auto", precision: str = "fp32", t
                          e)
                 return Response(status_code=400)   # never sent: the client is gone
             data = await _image_bytes(request, body)
-            count = min(int(_decode_cost(data, await run_in_threadpool(_pixels, data, max_pixels))), pixels.total)
+            count = await run_in_threadpool(_pixels, data, max_pixels, pixel_limit)
+            count = min(int(_decode_cost(data, count)), pixels.total)
             if not pixels.take(count):
                 raise BadRequest(503, f"the server is decoding {limits.decode_mpx:g} megapixels at once "
                                       "(--decode_mpx); retry shortly", RETRY)
-            taken = count
             try:
                 image = np.asarray(await run_in_threadpool(predictor.transform, data))
             except DataError as e:
                 raise BadRequest(400, f"not a usable image: {e}") from None
             finally:
-                pixels.give(taken)
-                taken = 0
+                pixels.give(count)
             del body, data
             buffers.give(held[0])
             held[0] = 0

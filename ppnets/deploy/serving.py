@@ -82,7 +82,7 @@ class LimitedServer(uvicorn.Server):
         self.app, self.limits, self.force_exit_allowed = app, limits, force_exit
 
     async def startup(self, sockets: Optional[List[socket.socket]] = None) -> None:
-        asyncio.get_running_loop().set_exception_handler(_quiet_accept_errors)
+        asyncio.get_running_loop().set_exception_handler(_AcceptErrors())
         await super().startup(sockets)
 
     def handle_exit(self, sig: int, frame: Any) -> None:
@@ -107,20 +107,22 @@ class LimitedServer(uvicorn.Server):
                                                                 for k, v in counters.counts.items()))
 
 
-_last_accept_error = [0.0]
+class _AcceptErrors:
+    """The loop's exception handler: asyncio logs every failed ``accept()`` (EMFILE, ENFILE, ENOBUFS) with
+    a traceback, then pauses accepting for a second; make that one line, at most every 10 s. Other
+    errors: asyncio's default."""
 
+    def __init__(self) -> None:
+        self.last = -1e9
 
-def _quiet_accept_errors(loop: asyncio.AbstractEventLoop, context: dict) -> None:
-    """asyncio logs every failed ``accept()`` (EMFILE, ENFILE, ENOBUFS) with a traceback, then pauses
-    accepting for a second; make that one line, at most every 10 s. Other errors: asyncio's default."""
-    if str(context.get("message", "")).startswith("socket.accept() out of system resource"):
-        now = loop.time()
-        if now - _last_accept_error[0] >= 10:
-            _last_accept_error[0] = now
-            log.warning("cannot accept connections for a second: %s (raise ulimit -n or lower --max_connections)",
-                        context.get("exception"))
-        return
-    loop.default_exception_handler(context)
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        if str(context.get("message", "")).startswith("socket.accept() out of system resource"):
+            if loop.time() - self.last >= 10:
+                self.last = loop.time()
+                log.warning("cannot accept connections for a second: %s (raise ulimit -n or lower "
+                            "--max_connections)", context.get("exception"))
+            return
+        loop.default_exception_handler(context)
 
 
 def _force_exit(after: float) -> None:
