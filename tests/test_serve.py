@@ -5,6 +5,7 @@ requests answered with a 4xx JSON error while the server stays up.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -14,18 +15,18 @@ import pytest
 
 from ppnets.deploy.inputs import list_inputs
 
-from deploy_helpers import start_server, tool, trained_export
+from deploy_helpers import response, shared_trained_export, start_server, tool
 
 CLIENTS, REQUESTS_PER_CLIENT = 8, 3
 
 
 @pytest.fixture(scope="module")
 def served(digits_slice, tmp_path_factory):
-    export = trained_export(digits_slice, str(tmp_path_factory.mktemp("serve")))
+    export = shared_trained_export(digits_slice, tmp_path_factory)
     proc, url = start_server(export["model_dir"], ["--max_batch", "8", "--max_wait_ms", "100", "--max_mb", "0.05",
                                                    "--topk", "3", "--threads", "1"])
     try:
-        yield {"url": url, **export}
+        yield {"url": url, "proc": proc, **export}
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -91,7 +92,7 @@ def test_bad_requests_get_a_4xx_json_error(served, digits_slice, kind):
     png = open(list_inputs(os.path.join(digits_slice, "val"))[0], "rb").read()
     url = served["url"] + "/predict"
     status, message = {
-        "not_an_image": (400, "not a usable image: not a decodable image"),
+        "not_an_image": (415, "not a PNG, JPEG, BMP or WebP image (it starts with b'hello, not a'); send one"),
         "too_large": (413, "larger than the limit of 52428 bytes"),
         "missing_field": (400, "multipart field 'image' is missing"),
         "empty": (400, "no image: the request body (or the 'image' field) is empty"),
@@ -136,3 +137,26 @@ def test_serve_tool_user_errors(tmp_path):
     assert r.returncode == 2 and "not an exported ppnets model" in r.stderr
     r = tool("tools/serve.py", "--model_dir", str(tmp_path), "--max_batch", "0")
     assert r.returncode == 2 and "--max_batch: expected a positive integer, got 0" in r.stderr
+
+
+def test_sigterm_ends_the_real_process_in_time_even_while_a_client_trickles(served, digits_slice):
+    """Last in this file: it stops the module's server. SIGTERM with a client sending its body a byte at
+    a time: the client is answered 503 at once and the process exits 0 well within --graceful_timeout."""
+    import socket
+    import time
+
+    proc = served["proc"]
+    port = int(served["url"].rsplit(":", 1)[1])
+    png = open(list_inputs(os.path.join(digits_slice, "val"))[0], "rb").read()
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(f"POST /predict HTTP/1.1\r\nHost: t\r\nContent-Length: {len(png)}\r\n\r\n".encode() + png[:10])
+    time.sleep(0.3)
+    s.sendall(png[10:11])
+    start = time.time()
+    proc.terminate()
+    status, headers, body = response(s)   # read until the server closes
+    code = proc.wait(timeout=30)
+    took = time.time() - start
+    assert status == 503 and headers["retry-after"] == "1", (status, headers)
+    assert json.loads(body) == {"error": "the server is shutting down; retry in a moment"}
+    assert code == 0 and took < 10, (code, took)   # --graceful_timeout 10 (the default)

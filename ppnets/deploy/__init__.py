@@ -7,7 +7,8 @@ engine or the exporter, so ``tools/predict.py`` and ``tools/serve.py`` load no t
 - :mod:`.runtimes` — paddle.inference, ONNX Runtime and OpenVINO, and the ``backend="auto"`` rule;
 - :mod:`.inputs` / :mod:`.postprocess` — image files to batches; softmax, top-k, threshold;
 - :mod:`.quantize` — static INT8 post-training quantization with ONNX Runtime;
-- :mod:`.server` — the HTTP JSON endpoint of ``tools/serve.py``.
+- :mod:`.server` — the HTTP JSON endpoint of ``tools/serve.py``; :mod:`.batcher` its batching,
+  :mod:`.limits` its limits, :mod:`.protocol` its connections, :mod:`.serving` running it.
 """
 from .predictor import Predictor
 
