@@ -30,7 +30,7 @@ ALL = ppnets.list_models()
 HEAVY = {f"EfficientNetB{i}" for i in range(3, 8)}  # built and counted elsewhere, too slow to export here
 LIGHT = [n for n in ALL if n not in HEAVY]
 #: ModelInfo defaults that only resize a network (same ops, other sizes)
-SCALING_KEYS = {"scale", "width_mult", "depth_mult", "dropout"}
+SCALING_KEYS = {"scale", "width_mult", "depth_mult", "depths", "dropout"}
 
 
 #: families whose variants are different tables of the same blocks: the one model that holds every
