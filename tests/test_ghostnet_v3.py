@@ -70,7 +70,7 @@ def test_keys_and_stages_are_timms():
     assert gated == list(range(ATTN_FROM, len(ARCH)))
 
 
-@pytest.mark.parametrize("size, kernel", [((1, 1), (1, 1)), ((1, 4), (1, 2)), ((5, 7), (2, 2))])
+@pytest.mark.parametrize("size, kernel", [((1, 1), (1, 1)), ((1, 4), (1, 2)), ((5, 7), (2, 2)), ((6, 6), (2, 2))])
 def test_attention_gate_pools_2x2_where_the_map_allows(size, kernel):
     """timm's 2×2/2 pooling before the DFC branch; a side of 1 (a 32-px input's last stage) is not pooled."""
     paddle.seed(2)

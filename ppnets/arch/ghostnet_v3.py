@@ -27,7 +27,7 @@ Widths are ``make_divisible(c * scale, 4)``, except the 1280-wide head conv.
 from __future__ import annotations
 
 import math
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import paddle
 import paddle.nn as nn
@@ -49,6 +49,9 @@ NUM_BRANCHES = 3    # parallel conv + BN branches of every re-parameterized conv
 ATTN_FROM = 2       # bottlenecks from this index on gate their first Ghost module (DFC attention)
 DROPOUT = 0.2
 _NAMES = ("conv", "bn1")  # timm's ConvBnAct sublayer names
+# The blocks' forward has no tensor-dependent control flow, so paddle.jit.to_static runs it as it is
+# (``paddle.jit.not_to_static``) instead of rewriting the source of each of its ~80 sublayers one
+# instance at a time: exporting the train-time model then takes seconds instead of minutes.
 
 
 def _branch(in_c: int, out_c: int, k: int, stride: int = 1, groups: int = 1) -> ConvBNLayer:
@@ -62,6 +65,18 @@ def _fuse_branches(branches, k: int):
         w, c = fuse_conv_bn(b.conv_layer, b.bn_layer)
         weight, bias = weight + pad_kernel(w, k), bias + c
     return weight, bias
+
+
+def _nearest(x: paddle.Tensor, size: Sequence[int]) -> paddle.Tensor:
+    """Nearest-neighbour resize of an NCHW map to ``size`` (PyTorch's ``nearest``: output row ``i`` reads
+    input row ``floor(i · in / out)``), as index gathers: paddle.inference's oneDNN executor cannot run
+    Paddle's interpolation op (Paddle 3.3: "ConvertPirAttribute2RuntimeAttribute not support")."""
+    for axis, out in zip((2, 3), size):
+        n = x.shape[axis]
+        if n != out:
+            rows = paddle.to_tensor([i * n // out for i in range(out)], dtype="int64")
+            x = paddle.index_select(x, rows, axis=axis)
+    return x
 
 
 class GhostModuleV3(nn.Layer):
@@ -89,6 +104,7 @@ class GhostModuleV3(nn.Layer):
         self.primary_conv: Optional[nn.Layer] = None     # the fused forms
         self.cheap_operation: Optional[nn.Layer] = None
 
+    @paddle.jit.not_to_static   # (see the note at the top)
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         if self.primary_conv is not None:
             x1 = self.primary_conv(x)
@@ -110,9 +126,9 @@ class GhostModuleV3(nn.Layer):
             out = out[:, :self.out_channels]
         # timm's 2×2/2 pooling; along a side of 1 (a 32-px input's last stage), where it would leave
         # nothing, that side is not pooled
-        kh, kw = (2 if x.shape[2] >= 2 else 1), (2 if x.shape[3] >= 2 else 1)
+        kh, kw = (1 if x.shape[2] == 1 else 2), (1 if x.shape[3] == 1 else 2)
         gate = F.sigmoid(self.short_conv(F.avg_pool2d(x, [kh, kw], [kh, kw])))
-        return out * F.interpolate(gate, size=out.shape[2:], mode="nearest")
+        return out * _nearest(gate, out.shape[2:])
 
     def reparameterize(self) -> None:
         """Fuse each branch group into one conv with bias (timm's ``primary_conv`` / ``cheap_operation``)."""
@@ -162,6 +178,7 @@ class GhostBottleneckV3(nn.Layer):
             nn.BatchNorm2D(in_channels), nn.Conv2D(in_channels, out_channels, 1, bias_attr=False),
             nn.BatchNorm2D(out_channels))
 
+    @paddle.jit.not_to_static   # (see the note at the top)
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         y = self.ghost1(x)
         if self.conv_dw is not None:

@@ -88,6 +88,7 @@ class RepDepthwiseSeparable(nn.Layer):
             self.pw_conv = ConvBNLayer(in_channels, out_channels, 1, act="relu")
             self.pw_convs = ("pw_conv",)
 
+    @paddle.jit.not_to_static   # no tensor-dependent control flow: to_static runs it as it is (faster export)
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         if not self.rep:
             y = self.dw_conv(x)
