@@ -16,7 +16,8 @@ HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference")
 #: models that share their small siblings' code paths and are too big to train or export in CI: the
 #: tests build and count them (sizes, keys, timm's logits) but do not train or export them
 HEAVY = ({f"EfficientNetB{i}" for i in range(3, 8)} | {f"PPHGNetV2_B{i}" for i in range(3, 7)}
-         | {"StarNet_S3", "StarNet_S4", "FasterNet_S", "FasterNet_M", "FasterNet_L"})
+         | {"StarNet_S3", "StarNet_S4", "FasterNet_S", "FasterNet_M", "FasterNet_L"}
+         | {f"GhostNetV3_x{s}" for s in ("1_0", "1_3", "1_6")})
 
 
 def model_sizes() -> Dict[str, Tuple[int, int, int]]:

@@ -92,6 +92,26 @@ def test_momentum_weight_decay_becomes_coupled_l2(tmp_path):
     assert "weight_decay" not in cfg["Optimizer"]
 
 
+def test_multi_scale_sampler_is_read_as_one_scale(tmp_path):
+    """PP-LCNetV2's recipe: MultiScaleSampler batches of first_bs × the first scale's pixels at a random scale;
+    ppnets trains at the RandCropImage size with the batch the sampler gives it there."""
+    ops = [{"DecodeImage": {"to_rgb": True, "channel_first": False}}, {"RandCropImage": {"size": 64}},
+           {"NormalizeImage": {"scale": "1.0/255.0", "order": ""}}, {"ToCHWImage": None}]
+    train = {"dataset": {"_delete_": True, "name": "MultiScaleDataset", "image_root": "./dataset/ILSVRC2012/",
+                         "cls_label_path": "./dataset/ILSVRC2012/train_list.txt", "transform_ops": ops},
+             "sampler": {"name": "MultiScaleSampler", "scales": [32, 48, 64, 96], "first_bs": 40,
+                         "divided_factor": 32, "is_training": True}}
+    cfg = load_config(paddleclas_shaped(tmp_path, DataLoader={"Train": train}))
+    batch = int(40 * 32 * 32 / (64 * 64))
+    assert cfg["DataLoader"]["Train"]["dataset"]["name"] == "ImageNetDataset"
+    sampler = cfg["DataLoader"]["Train"]["sampler"]
+    assert (sampler["name"], sampler["batch_size"], sampler["shuffle"], sampler["drop_last"]) == \
+        ("DistributedBatchSampler", batch, True, False)
+    assert cfg.notices == [f"DataLoader.Train.sampler: MultiScaleSampler (scales [32, 48, 64, 96], first_bs 40) read as "
+                           f"one scale — ppnets trains at the RandCropImage size 64x64, with the batch size "
+                           f"MultiScaleSampler gives it ({batch}; DistributedBatchSampler)"]
+
+
 def test_keys_that_cannot_apply_are_refused_with_what_to_do(tmp_path):
     path = paddleclas_shaped(tmp_path, Global={"eval_mode": "retrieval"},
                              Arch={"name": "MobileNetV2_x0_25"},

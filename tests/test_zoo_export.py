@@ -177,6 +177,13 @@ def test_family_recipes_follow_paddleclas():
          "ToCHWImage"]
     assert v4s["DataLoader"]["Train"]["dataset"]["batch_transform_ops"] == [
         {"OpSampler": {"MixupOperator": {"alpha": 0.8, "prob": 0.5}, "CutmixOperator": {"alpha": 1.0, "prob": 0.5}}}]
+    lv2s, lv2l = cfg("PPLCNetV2", "PPLCNetV2_small"), cfg("PPLCNetV2", "PPLCNetV2_large")
+    assert (lv2s["Global"]["epochs"], lv2s["Optimizer"]["regularizer"]["coeff"]) == (480, 2e-5)
+    assert cfg("PPLCNetV2", "PPLCNetV2_base")["Optimizer"]["regularizer"]["coeff"] == 4e-5
+    # PaddleClas trains multi-scale; ppnets at 224 with its MultiScaleSampler's batch there: first_bs × 160² / 224²
+    assert lv2s["DataLoader"]["Train"]["sampler"]["batch_size"] == int(500 * 160 ** 2 / 224 ** 2)
+    assert (lv2l["Optimizer"]["lr"]["learning_rate"], lv2l["DataLoader"]["Train"]["sampler"]["batch_size"]) == \
+        (0.4, int(250 * 160 ** 2 / 224 ** 2))
 
 
 #: one config per family, picked to run every optimizer, schedule and augmentation the recipes use;
@@ -236,14 +243,30 @@ def _randomize_batch_norm(model: paddle.nn.Layer, rng: np.random.Generator) -> N
 
     A fresh BN (mean 0, variance 1, scale 1, shift 0) is nearly the identity in eval mode, so
     an export that ran BN in training mode, or dropped it, would go unnoticed.
+
+    A re-parameterized model (a block with ``reparameterize``) sums several BN branches per block in
+    its train-time form: statistics drawn regardless of each layer's input multiply its activations
+    at every block (GhostNetV3: logits of 1e4), so its statistics are then those of a random batch
+    (one training-mode pass), not the tested input's.
     """
-    for layer in model.sublayers():
-        if isinstance(layer, paddle.nn.BatchNorm2D):
-            c = layer._mean.shape[0]
-            layer._mean.set_value(rng.normal(0, 0.2, c).astype("float32"))
-            layer._variance.set_value(rng.uniform(0.5, 2.0, c).astype("float32"))
-            layer.weight.set_value(rng.uniform(0.5, 1.5, c).astype("float32"))
-            layer.bias.set_value(rng.normal(0, 0.2, c).astype("float32"))
+    bns = [layer for layer in model.sublayers() if isinstance(layer, paddle.nn.BatchNorm2D)]
+    for bn in bns:
+        c = bn._mean.shape[0]
+        bn._mean.set_value(rng.normal(0, 0.2, c).astype("float32"))
+        bn._variance.set_value(rng.uniform(0.5, 2.0, c).astype("float32"))
+        bn.weight.set_value(rng.uniform(0.5, 1.5, c).astype("float32"))
+        bn.bias.set_value(rng.normal(0, 0.2, c).astype("float32"))
+    if not any(callable(getattr(layer, "reparameterize", None)) for layer in model.sublayers()):
+        return
+    momenta, training = [bn._momentum for bn in bns], model.training
+    for bn in bns:
+        bn._momentum = 0.0            # the running statistics become this batch's
+    model.train()
+    with paddle.no_grad():
+        model(paddle.to_tensor(rng.normal(0, 1, (64, 3, 32, 32)).astype("float32")))
+    model.train(training)
+    for bn, momentum in zip(bns, momenta):
+        bn._momentum = momentum
 
 
 def test_export_representatives_cover_every_family_and_code_path():

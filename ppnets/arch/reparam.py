@@ -15,10 +15,17 @@ The helpers here do the arithmetic every family needs: :func:`fuse_conv_bn` (a c
 followed by BatchNorm → one convolution with a bias), :func:`identity_kernel` (the identity as a
 grouped k×k kernel, for a BN-only skip branch), :func:`pad_kernel` (a 1×1 kernel centred in k×k)
 and :func:`fused_conv` (a new convolution on ppnets's fast CPU path holding the result).
+
+**Fused slots.** A layout may keep the fused layer in the train-time model, unused until fusing
+(PaddleClas's PP-LCNetV2 stores its fused depthwise conv next to the branches, so its ``.pdparams``
+hold both and its trainable-parameter count includes it). Such a layer is marked with
+:func:`mark_inference_only`: its parameters are saved and counted but get no gradient before
+fusing; :func:`inference_only_parameters` names them (the tests that expect a gradient for every
+trainable parameter leave them out). The block unmarks the layer when it fuses into it.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import paddle
@@ -27,8 +34,8 @@ import paddle.nn as nn
 from ..errors import ConfigError
 from .layers import conv2d_class
 
-__all__ = ["reparameterize", "is_reparameterized", "has_fused_form", "fuse_conv_bn", "fuse_bn", "identity_kernel", "pad_kernel",
-           "fused_conv", "assert_trainable"]
+__all__ = ["reparameterize", "is_reparameterized", "has_fused_form", "fuse_conv_bn", "fuse_bn", "identity_kernel",
+           "pad_kernel", "fused_conv", "assert_trainable", "mark_inference_only", "inference_only_parameters"]
 
 Array = np.ndarray
 
@@ -94,6 +101,21 @@ def fused_conv(like: nn.Conv2D, weight: Array, bias: Optional[Array]) -> nn.Conv
     if bias is not None:
         conv.bias.set_value(np.asarray(bias, np.float32))
     return conv
+
+
+def mark_inference_only(layer: nn.Layer, inference_only: bool = True) -> nn.Layer:
+    """Mark ``layer`` as a fused slot (see the module docstring), or unmark it; returns it."""
+    layer._ppnets_inference_only = bool(inference_only)
+    return layer
+
+
+def inference_only_parameters(model: nn.Layer) -> List[str]:
+    """Names (as in ``model.named_parameters()``) of the parameters of the fused slots of ``model``
+    that are still unused: they get no gradient in training."""
+    slots = [name for name, layer in model.named_sublayers(include_self=True)
+             if getattr(layer, "_ppnets_inference_only", False)]
+    return [name for name, _ in model.named_parameters()
+            if any(name.startswith(f"{slot}.") if slot else True for slot in slots)]
 
 
 def is_reparameterized(model: nn.Layer) -> bool:

@@ -9,8 +9,8 @@ handles each in one of three ways, before validation:
   ``Arch.num_classes`` → ``Arch.class_num``);
 - **accepted and ignored**, with a one-line notice saying why, when the key has an effect in
   PaddleClas that ppnets does not reproduce (``Global.use_dali: true``, ``RandCropImage.backend:
-  pil``); keys set to what ppnets does anyway (``use_dali: false``, ``last_epoch: -1``) are dropped
-  without a word;
+  pil``, ``MultiScaleSampler``: trained at one scale); keys set to what ppnets does anyway
+  (``use_dali: false``, ``last_epoch: -1``) are dropped without a word;
 - **refused**, only where it cannot apply, with what to do instead (``Global.eval_mode:
   retrieval``).
 
@@ -270,9 +270,58 @@ def _transform_ops(ops: Any, where: str, notices: Notices) -> None:
                            "(cv2), as PaddleClas does by default")
 
 
+def _crop_size(ops: Any) -> Optional[Tuple[int, int]]:
+    """``(w, h)`` of the first RandCropImage / CropImage / ResizeImage ``size`` in a transform list."""
+    for item in ops if isinstance(ops, list) else []:
+        if isinstance(item, dict) and len(item) == 1:
+            (name, options), = item.items()
+            size = options.get("size") if isinstance(options, dict) else None
+            if name in ("RandCropImage", "CropImage", "ResizeImage") and size is not None:
+                return _wh(size)
+    return None
+
+
+def _wh(size: Any) -> Optional[Tuple[int, int]]:
+    if isinstance(size, int) and not isinstance(size, bool):
+        return size, size
+    if isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(v, int) for v in size):
+        return int(size[0]), int(size[1])
+    return None
+
+
+def _multi_scale(section: Dict[str, Any], split: str, notices: Notices) -> None:
+    """PaddleClas's multi-scale training (PP-LCNetV2's recipe): ``MultiScaleSampler`` draws a
+    resolution per batch from ``scales`` and sizes the batch to keep ``first_bs`` × the first
+    scale's pixels; ``MultiScaleDataset`` crops to it. ppnets trains at one scale, its
+    RandCropImage size: the sampler becomes a DistributedBatchSampler with the batch
+    MultiScaleSampler gives that size, the dataset PaddleClas's file list."""
+    dataset, sampler = section.get("dataset"), section.get("sampler")
+    if isinstance(dataset, dict) and dataset.get("name") == "MultiScaleDataset":
+        dataset["name"] = "ImageNetDataset"  # the same file list, without the per-batch crop size
+        if not (isinstance(sampler, dict) and sampler.get("name") == "MultiScaleSampler"):
+            notices.append(f"DataLoader.{split}.dataset.name: MultiScaleDataset read as ImageNetDataset (its "
+                           "per-batch sizes come from a MultiScaleSampler, which this config does not use)")
+    if not (isinstance(sampler, dict) and sampler.get("name") == "MultiScaleSampler"):
+        return
+    scales, first_bs = sampler.get("scales"), sampler.get("first_bs")
+    base = _wh(scales[0]) if isinstance(scales, list) and scales else None
+    size = _crop_size(dataset.get("transform_ops")) if isinstance(dataset, dict) else None
+    if base is None or size is None or not isinstance(first_bs, int) or first_bs < 1:
+        return  # left as it is: validation names what is wrong
+    training = sampler.get("is_training", True)
+    batch = max(1, int(first_bs * base[0] * base[1] / (size[0] * size[1]))) if training else first_bs
+    section["sampler"] = {"name": "DistributedBatchSampler", "batch_size": batch,
+                          "shuffle": bool(sampler.get("shuffle", True)), "drop_last": False}
+    where = "RandCropImage" if training else "first scale"
+    notices.append(f"DataLoader.{split}.sampler: MultiScaleSampler (scales {scales}, first_bs {first_bs}) read as "
+                   f"one scale — ppnets trains at the {where} size {size[0]}x{size[1]}, with the batch size "
+                   f"MultiScaleSampler gives it ({batch}; DistributedBatchSampler)")
+
+
 def _dataloader(loader: Dict[str, Any], notices: Notices) -> None:
     for split, section in loader.items():
         if isinstance(section, dict) and isinstance(section.get("dataset"), dict):
+            _multi_scale(section, split, notices)
             _transform_ops(section["dataset"].get("transform_ops"), f"DataLoader.{split}.dataset.transform_ops",
                            notices)
 
