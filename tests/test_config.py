@@ -174,14 +174,14 @@ def test_docs_config_reference_is_current():
 
 
 def test_one_default_topk_everywhere():
-    """tools/infer.py (Infer.topk of the default config), tools/predict.py and tools/serve.py print
+    """tools/infer.py (Infer.topk of the default config), ppnets predict and ppnets serve print
     the same number of classes by default: 5, PaddleClas's."""
     import ast
     from ppnets.config.schema import SCHEMA
 
     defaults = {"schema": SCHEMA["Infer"].keys["topk"].default, "config": load_config(DEFAULT)["Infer"]["topk"]}
     for tool in ("predict", "serve"):
-        tree = ast.parse(open(os.path.join(REPO, "tools", f"{tool}.py")).read())
+        tree = ast.parse(open(os.path.join(REPO, "ppnets", "cli", f"{tool}.py")).read())
         for call in ast.walk(tree):
             if isinstance(call, ast.Call) and call.args and getattr(call.args[0], "value", None) == "--topk":
                 defaults[tool] = next(k.value.value for k in call.keywords if k.arg == "default")

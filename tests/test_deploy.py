@@ -33,7 +33,8 @@ from test_zoo_export import _randomize_batch_norm
 #: one model per family (MobileNetV3: HardSwish/HardSigmoid + SE; ShuffleNetV1: grouped 1×1 + shuffle)
 FAMILY_MODELS = ["MobileNetV1_x0_25", "MobileNetV2_x0_25", "MobileNetV3_small_x0_35", "EfficientNetB0",
                  "SqueezeNet1_1", "ShuffleNetV1_g2_x0_25", "ShuffleNetV2_x0_25", "PPLCNet_x0_25", "GhostNet_x0_5",
-                 "MobileNetV4_conv_small", "PPHGNetV2_B0", "GhostNetV3_x0_5", "PPLCNetV2_small"]
+                 "MobileNetV4_conv_small", "PPHGNetV2_B0", "GhostNetV3_x0_5", "PPLCNetV2_small",
+                 "StarNet_S050", "FasterNet_T0"]
 
 
 def test_family_models_cover_every_family():

@@ -121,8 +121,9 @@ def test_preprocessing_that_does_not_fit_the_model_is_refused_at_start(capsys, e
     resize["ResizeImage"] = {"resize_short": 40}   # wide and tall images now give different sizes, none 32x32
     yaml.safe_dump(meta, open(meta_path, "w"), sort_keys=False)
     err = user_error(capsys, ["--model_dir", bad, "--port", str(free_port()), "--threads", "1"])
-    assert err == f"ppnets: error: {bad}/inference.yml: transform_ops turn a 517x389 image into [3, 40, 53], but the " \
-                  "model takes [3, 32, 32]; every request would fail (re-export the model with tools/export_model.py)"
+    # the Predictor refuses it when it loads the export, before the server starts
+    assert err == (f"ppnets: error: {bad}/inference.yml: transform_ops: the preprocessing gives images of different "
+                   "sizes ([3, 40, 61], [3, 53, 40]); re-export it with tools/export_model.py")
 
 
 # ----------------------------------------------------------------------------- slow, idle, oversized

@@ -165,6 +165,9 @@ def load_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer: Optional[pad
         get_logger().warning(f"{error}; using the previous checkpoint {prefix}.bak (written before the interruption)")
         prefix = f"{prefix}.bak"
     names = (arch,) if isinstance(arch, str) else tuple(arch or ())
+    # PaddleClas's files are converted for the registered model (the last name: the effective model's
+    # name may say more, e.g. a changed width, see ppnets.engine.run_folder)
+    arch = names[-1] if names else None
     if names and states.get("arch") not in (None, *names):
         raise CheckpointError(f"checkpoint {prefix} was saved from Arch.name={states.get('arch')}, "
                               f"but the config builds {names[0]}")

@@ -73,9 +73,9 @@ def main(argv=None):
     app = create_app(args.model_dir, backend=args.backend, precision=args.precision, threads=args.threads,
                      max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, topk=args.topk,
                      threshold=args.threshold, limits=limits)
+    sock = listen(args.host, args.port, limits.backlog)   # a port in use: one line, exit 2
     if app.state.predictor.backend_choice:
         print(f"ppnets: {app.state.predictor.backend_choice}", file=sys.stderr)
-    sock = listen(args.host, args.port, limits.backlog)   # a port in use: one line, exit 2
     serve(app, args.host, args.port, limits, sock=sock)
     # the shutdown is complete; skip the interpreter's teardown of the runtimes (2-3 s of native destructors)
     sys.stdout.flush()
