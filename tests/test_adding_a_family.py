@@ -11,7 +11,7 @@ import pytest
 
 from ppnets.arch import base, layers, reparam, registry
 
-from conftest import REPO
+from helpers.runs import REPO
 
 DOC = open(os.path.join(REPO, "docs", "adding_a_family.md"), encoding="utf-8").read()
 COMMANDS = [line.strip() for block in re.findall(r"```bash\n(.*?)```", DOC, re.S) for line in block.splitlines()

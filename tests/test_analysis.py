@@ -26,8 +26,8 @@ from ppnets.arch.layers import ConvBNLayer
 from ppnets.arch.mobilenet_v1 import ARCH as MNV1_ARCH
 from ppnets.errors import ConfigError, DataError
 
-from conftest import REPO, load_tool
-from reference import model_sizes
+from helpers.runs import REPO, load_tool
+from helpers.reference import model_sizes
 
 SIZES = model_sizes()
 TOOLS = os.path.join(REPO, "tools")

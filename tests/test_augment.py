@@ -21,7 +21,7 @@ from ppnets.data.transforms import AutoAugment, ColorJitter, RandAugment, Random
 from ppnets.errors import ConfigError, DataError
 from ppnets.loss import CELoss
 
-from conftest import REPO, load_small_config
+from helpers.runs import REPO, load_small_config
 
 
 def rng(s):

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, load_small_config, small_overrides
+from helpers.runs import REPO, load_small_config, small_overrides
 from ppnets.arch import backend, onednn
 from ppnets.arch.onednn import runtime
 from ppnets.config import load_config

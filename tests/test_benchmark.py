@@ -13,7 +13,7 @@ import sys
 import cv2
 import pytest
 
-from conftest import REPO, small_overrides
+from helpers.runs import REPO, small_overrides
 from ppnets import bench as bm
 from ppnets.errors import ConfigError
 

@@ -19,8 +19,8 @@ import ppnets
 from ppnets.analysis.cam import grad_cam, resolve_stage
 from ppnets.errors import ConfigError
 
-from conftest import REPO
-from test_reliability import _tool, user_error
+from helpers.runs import REPO
+from helpers.cli import tool_main, user_error
 
 SIZE, HALF = 128, 64
 MODEL = "MobileNetV1_x0_25"
@@ -118,7 +118,7 @@ def test_cam_tool_writes_overlays(trained, tmp_path, capsys):
             "-o", f"Arch.name={MODEL}", "-o", "Arch.class_num=2",
             "-o", f"DataLoader.Eval.dataset.transform_ops.1={{ResizeImage: {{size: {SIZE}}}}}",
             "--image", str(folder), "--output", out, "--scale", "2"]
-    _tool("cam")(args)
+    tool_main("cam")(args)
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3 and all("stage 4 [blocks.12]" in line for line in lines)
     for i, line in enumerate(lines):

@@ -16,7 +16,7 @@ from ppnets.cli.check_data import main as check_data
 from ppnets.data import CHECK_HINT, FailedSample, ImageFolder, build_dataloader
 from ppnets.errors import DataError
 
-from conftest import load_small_config, load_tool
+from helpers.runs import load_small_config, load_tool
 
 RNG = np.random.default_rng(0)
 

@@ -17,7 +17,7 @@ from ppnets.cli import run
 from ppnets.cli.main import COMMANDS, main as ppnets_main
 from ppnets.deploy.inputs import classify_files, list_inputs
 
-from conftest import REPO, load_tool, small_overrides
+from helpers.runs import REPO, load_tool, small_overrides
 
 HINT = "pip install 'ppnets[deploy]'"
 

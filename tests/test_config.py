@@ -9,7 +9,7 @@ import yaml
 from ppnets.config import load_config, parse_overrides
 from ppnets.errors import ConfigError
 
-from conftest import REPO, load_tool
+from helpers.runs import REPO, load_tool
 
 DEFAULT = os.path.join(REPO, "configs", "mobilenetv2.yaml")
 

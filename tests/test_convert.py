@@ -15,8 +15,8 @@ from ppnets.arch.convert import (check_layout, convert_paddleclas_state_dict, is
                                  model_layout)
 from ppnets.errors import CheckpointError, ConfigError
 
-from conftest import load_tool
-from reference import manifest
+from helpers.runs import load_tool
+from helpers.reference import manifest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL = os.path.join(ROOT, "tools", "convert_weights.py")

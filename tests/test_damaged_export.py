@@ -19,14 +19,14 @@ from ppnets.deploy import folders
 from ppnets.deploy.exported import check_export_files, file_digests, read_export_meta, write_export_meta
 from ppnets.deploy.folders import commit_folder, staging_folder
 
-from test_reliability import _tool, train_args, trained, user_error  # noqa: F401 (trained: a fixture)
+from helpers.cli import tool_main, train_args, user_error
 
 
 @pytest.fixture(scope="module")
 def export_dir(trained, tmp_path_factory):  # noqa: F811
     """The trained digits model exported to Paddle + ONNX (3 classes, 32 px)."""
     out = str(tmp_path_factory.mktemp("export"))
-    run(_tool("export_model"), train_args(trained["data"], out, **{"Global.pretrained_model": trained["prefix"],
+    run(tool_main("export_model"), train_args(trained["data"], out, **{"Global.pretrained_model": trained["prefix"],
                                                                    "Global.save_inference_dir": out,
                                                                    "Export.formats": "[paddle,onnx]"}))
     return {"dir": out, "images": os.path.join(trained["data"], "val", "0"), "data": trained["data"]}
@@ -91,7 +91,7 @@ def _transforms(folder, resize, shape=None):
 
 
 def test_the_intact_export_predicts(export_dir, capsys):
-    run(_tool("predict"), ["--model_dir", export_dir["dir"], "--image", export_dir["images"]])
+    run(tool_main("predict"), ["--model_dir", export_dir["dir"], "--image", export_dir["images"]])
     assert capsys.readouterr().out.count(": ") >= 4
 
 
@@ -194,7 +194,7 @@ def test_a_reexport_replaces_the_whole_folder(export_dir, tmp_path, capsys):
     paddle.seed(5)
     weights = str(tmp_path / "b.pdparams")
     paddle.save(ppnets.build_model("PPLCNet_x0_25", class_num=3).state_dict(), weights)
-    run(_tool("export_model"), train_args(export_dir["data"], str(tmp_path / "o"), **{
+    run(tool_main("export_model"), train_args(export_dir["data"], str(tmp_path / "o"), **{
         "Arch.name": "PPLCNet_x0_25", "Global.pretrained_model": weights, "Global.save_inference_dir": folder}))
     assert sorted(os.listdir(folder)) == ["inference.json", "inference.pdiparams", "inference.yml",
                                           "inference_cls.yaml"]   # B's weights name no classes: no label map

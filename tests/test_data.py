@@ -18,7 +18,7 @@ from ppnets.data.transforms import (CropImage, DecodeImage, NormalizeImage, Rand
                                     ResizeImage, ToCHWImage)
 from ppnets.errors import ConfigError, DataError
 
-from conftest import load_small_config
+from helpers.runs import load_small_config
 
 
 def png_bytes(img: np.ndarray) -> bytes:
@@ -153,7 +153,7 @@ def test_file_list_dataset(digits_slice, tmp_path):
 
 
 def test_shipped_digits_file_lists_match_folders():
-    from conftest import DIGITS
+    from helpers.runs import DIGITS
     folder = ImageFolder(root=os.path.join(DIGITS, "val"))
     listed = FileListDataset(image_root=DIGITS, cls_label_path=os.path.join(DIGITS, "val_list.txt"), class_num=10)
     assert sorted((os.path.abspath(p), lbl) for p, lbl in folder.samples) == \
@@ -239,7 +239,7 @@ def test_dataloader_with_workers_surfaces_the_bad_file(tmp_path):
             cv2.imwrite(str(tmp_path / c / f"{i}.png"), np.zeros((8, 8), np.uint8))
     (tmp_path / "b" / "3.png").write_bytes(b"garbage")
     from ppnets.config import load_config
-    from conftest import REPO
+    from helpers.runs import REPO
     cfg = load_config(os.path.join(REPO, "configs", "mobilenetv2.yaml"), [
         f"DataLoader.Train.dataset.root={tmp_path}", "DataLoader.Train.loader.num_workers=2",
         "DataLoader.Train.sampler.batch_size=2", "DataLoader.Train.sampler.shuffle=false",
@@ -453,7 +453,7 @@ def test_the_data_pipeline_never_touches_the_global_generators(digits_slice, tmp
 def test_nothing_in_ppnets_reseeds_or_draws_from_the_global_generators():
     import ast
     import glob
-    from conftest import REPO
+    from helpers.runs import REPO
     offenders = []
     for folder in ("ppnets", "tools"):
         for path in glob.glob(os.path.join(REPO, folder, "**", "*.py"), recursive=True):

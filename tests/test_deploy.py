@@ -26,9 +26,9 @@ from ppnets.export import export_model
 from ppnets.deploy.inputs import iterate_batches, list_inputs
 from ppnets.errors import ConfigError, DataError
 
-from conftest import REPO, small_overrides
-from deploy_helpers import tool, trained_export
-from test_zoo_export import _randomize_batch_norm
+from helpers.runs import REPO, small_overrides
+from helpers.deploy import tool, trained_export
+from helpers.models import randomize_batch_norm
 
 #: one model per family (MobileNetV3: HardSwish/HardSigmoid + SE; ShuffleNetV1: grouped 1×1 + shuffle)
 FAMILY_MODELS = ["MobileNetV1_x0_25", "MobileNetV2_x0_25", "MobileNetV3_small_x0_35", "EfficientNetB0",
@@ -54,7 +54,7 @@ def test_onnx_export_matches_paddle_on_every_backend(name, digits_slice, tmp_pat
     paddle.seed(0)
     rng = np.random.default_rng(0)
     model = ppnets.build_model(name, class_num=4)
-    _randomize_batch_norm(model, rng)
+    randomize_batch_norm(model, rng)
     weights = str(tmp_path / "weights")
     paddle.save(model.state_dict(), weights + ".pdparams")
     cfg = load_config(os.path.join(REPO, "configs", "mobilenetv2.yaml"), small_overrides(

@@ -19,7 +19,7 @@ from ppnets.engine import Trainer
 from ppnets.checkpoint import build_run_model, read_weights
 from ppnets.errors import CheckpointError, ConfigError
 
-from conftest import REPO, load_small_config
+from helpers.runs import REPO, load_small_config
 
 
 def _save_weights(model, path):

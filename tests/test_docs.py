@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import REPO
+from helpers.runs import REPO
 
 DOCS = [os.path.join(REPO, "README.md")] + sorted(
     os.path.join(REPO, "docs", f) for f in os.listdir(os.path.join(REPO, "docs")) if f.endswith(".md"))
@@ -57,3 +57,19 @@ def test_readme_is_a_front_door():
     assert len(readme.splitlines()) <= 300
     for doc in ("models", "training", "analysis", "deploy", "speed", "configuration", "reliability"):
         assert f"(docs/{doc}.md" in readme, doc
+
+
+def test_every_test_that_docs_reliability_cites_exists():
+    """docs/reliability.md names the test of each case (``RC::test_…``): every one must exist, so the
+    table cannot point at a test that moved or was removed."""
+    text = _read(os.path.join(REPO, "docs", "reliability.md"))
+    files = dict(re.findall(r"`(\w+)::`\s+(?:stands\s+)?for\s+`(tests/test_\w+\.py)::`", text))
+    assert len(files) >= 10
+    cited = set(re.findall(r"`(\w+)::(test_\w+)", text))
+    assert len(cited) > 50
+    missing = []
+    for prefix, name in sorted(cited):
+        assert prefix in files, f"docs/reliability.md: unknown prefix {prefix}::"
+        if not re.search(rf"^def {name}\(", _read(os.path.join(REPO, files[prefix])), re.M):
+            missing.append(f"{prefix}::{name}")
+    assert not missing, f"docs/reliability.md cites tests that do not exist: {missing}"

@@ -15,7 +15,7 @@ from ppnets.arch.efficientnet import (ARCH, SCALING, EfficientNet, MBConvBlock, 
 from ppnets.arch.layers import ConvBNLayer, DropPath, SamePad2D
 from ppnets.errors import CheckpointError, ConfigError
 
-from reference import manifest
+from helpers.reference import manifest
 
 
 # ----------------------------------------------------------------------------- compound scaling

@@ -23,7 +23,7 @@ from ppnets.engine.infer import dynamic_runner
 from ppnets.errors import CheckpointError, DataError
 
 import ppnets
-from conftest import REPO, load_small_config, small_overrides
+from helpers.runs import REPO, load_small_config, small_overrides
 
 
 @pytest.fixture(scope="module")

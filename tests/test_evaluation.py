@@ -15,7 +15,7 @@ from ppnets.errors import CheckpointError
 
 from ppnets.cli import run
 
-from test_reliability import _tool, train_args, trained, user_error  # noqa: F401 (trained: a fixture)
+from helpers.cli import tool_main, train_args, user_error
 
 
 def eval_args(data, out, weights, **extra):
@@ -43,7 +43,7 @@ def test_eval_classes_must_be_the_training_classes(trained, tmp_path, capsys):
 def test_eval_leaves_the_training_runs_files_alone(trained, capsys):
     run_dir = os.path.dirname(trained["prefix"])
     files = {name: open(os.path.join(run_dir, name), "rb").read() for name in ("config.yaml", "label_list.txt")}
-    run(_tool("eval"), eval_args(trained["data"], os.path.dirname(run_dir), trained["prefix"],
+    run(tool_main("eval"), eval_args(trained["data"], os.path.dirname(run_dir), trained["prefix"],
                                  **{"DataLoader.Eval.sampler.batch_size": 3}))
     assert "top1" in open(os.path.join(run_dir, "eval.log"), encoding="utf-8").read()
     for name, blob in files.items():

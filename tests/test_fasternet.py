@@ -17,8 +17,8 @@ from ppnets.arch.fasternet import FasterNetBlock, PartialConv, from_timm
 from ppnets.arch.timm import convert_timm_state_dict
 from ppnets.config import load_config
 
-from conftest import REPO
-from reference import TIMM, check_paddleclas_file_loads, manifest
+from helpers.runs import REPO
+from helpers.reference import TIMM, check_paddleclas_file_loads, manifest
 
 
 def _conv3x3(x, w):

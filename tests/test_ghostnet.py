@@ -8,7 +8,7 @@ import pytest
 import ppnets
 from ppnets.arch.ghostnet import ARCH, GhostBottleneck, GhostModule
 
-from reference import check_paddleclas_file_loads
+from helpers.reference import check_paddleclas_file_loads
 
 
 def test_ghost_module_concatenates_primary_and_cheap_features():

@@ -12,7 +12,7 @@ import pytest
 import ppnets
 from ppnets.arch.ghostnet_v3 import ARCH, ATTN_FROM, STAGES, GhostModuleV3
 
-from reference import TIMM
+from helpers.reference import TIMM
 
 
 def _randomize_bn(model, seed=0, gamma=(0.5, 1.5)):

@@ -13,8 +13,8 @@ import sys
 
 import pytest
 
-from conftest import REPO
-from test_reliability import CONFIG, train_args, trained, user_error, user_errors  # noqa: F401 (trained: a fixture)
+from helpers.runs import REPO
+from helpers.cli import CONFIG, train_args, user_error, user_errors
 
 #: the address-space cap of the bomb subprocesses: tools/train.py runs in 1 GiB
 MEMORY_CAP = 1 << 30

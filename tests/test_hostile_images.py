@@ -17,8 +17,8 @@ import pytest
 from ppnets.cli import run
 from ppnets.data import CHECK_HINT
 
-from conftest import REPO, make_digits_slice
-from test_reliability import _tool, train_args, user_error
+from helpers.runs import REPO, make_digits_slice
+from helpers.cli import tool_main, train_args, user_error
 
 MEMORY_CAP = 3 << 29  # 1.5 GiB of address space: decoding the bomb needs 0.9-2.7 GB more
 
@@ -92,7 +92,7 @@ def test_the_pixel_limit_is_configurable(data, tmp_path, capsys):
     assert msg == (f"{os.path.join(data, 'train', '0', first)}: a 32x32 image (0.0 megapixels) is larger than "
                    "DecodeImage.max_pixels=1,000 (a decompression bomb? raise max_pixels if the image is genuine)"
                    + CHECK_HINT)
-    run(_tool("train"), train_args(data, str(tmp_path / "o2"), **{
+    run(tool_main("train"), train_args(data, str(tmp_path / "o2"), **{
         "Global.epochs": 1, "DataLoader.Train.dataset.transform_ops.0": "{DecodeImage: {max_pixels: 1024}}"}))
 
 
@@ -159,7 +159,7 @@ def _lines(data):
 
 def test_a_file_list_with_a_utf8_byte_order_mark(data, tmp_path, capsys):
     extra = _file_list(data, tmp_path, b"\xef\xbb\xbf" + ("\n".join(_lines(data)) + "\n").encode())
-    run(_tool("train"), train_args(data, str(tmp_path / "o"), **extra))
+    run(tool_main("train"), train_args(data, str(tmp_path / "o"), **extra))
     extra = _file_list(data, tmp_path, b"\xef\xbb\xbf0/gone.png 0\n")
     msg = user_error("train", train_args(data, str(tmp_path / "o2"), **extra), capsys)
     assert msg == f"{tmp_path / 'list.txt'}:1: image not found: {os.path.join(data, 'train', '0/gone.png')}{CHECK_HINT}"
@@ -173,7 +173,7 @@ def test_a_file_list_in_latin1(data, tmp_path, capsys):
     first = sorted(os.listdir(folder))[0]
     os.rename(os.path.join(folder, first).encode(), os.path.join(folder, "caf\xe9.png").encode("latin-1"))
     raw = ("\n".join(["0/caf\xe9.png 0"] + _lines(data)[1:]) + "\n").encode("latin-1")
-    run(_tool("train"), train_args(data, str(tmp_path / "o"), **_file_list(data, tmp_path, raw)))
+    run(tool_main("train"), train_args(data, str(tmp_path / "o"), **_file_list(data, tmp_path, raw)))
     raw = "0/d\xe9j\xe0_vu.png 0\n".encode("latin-1")
     msg = user_error("train", train_args(data, str(tmp_path / "o2"), **_file_list(data, tmp_path, raw)), capsys)
     assert msg == f"{tmp_path / 'list.txt'}:1: image not found: {os.path.join(data, 'train')}/0/d\\xe9j\\xe0_vu.png" \

@@ -15,7 +15,7 @@ from ppnets.data.balanced import class_probabilities
 from ppnets.engine import Trainer
 from ppnets.errors import ConfigError
 
-from conftest import DIGITS, REPO, load_small_config, small_overrides
+from helpers.runs import DIGITS, REPO, load_small_config, small_overrides
 
 
 class _Labels:

@@ -16,7 +16,7 @@ from ppnets.config import load_config
 from ppnets.errors import ConfigError
 from ppnets.optimizer import build_lr, build_optimizer, no_weight_decay_params
 
-from conftest import REPO, load_tool
+from helpers.runs import REPO, load_tool
 
 DEFAULT = os.path.join(REPO, "configs", "mobilenetv2.yaml")
 
@@ -311,7 +311,7 @@ def test_plot_lr_user_error_is_one_line(tmp_path):
 def test_no_weight_decay_name_accepts_paddleclas_string_form(digits_slice, tmp_path):
     from ppnets.config import load_config
     from ppnets.optimizer import build_optimizer
-    from conftest import small_overrides
+    from helpers.runs import small_overrides
     cfg = load_config(os.path.join(os.path.dirname(__file__), "..", "configs", "mobilenetv2.yaml"),
                       small_overrides(digits_slice, str(tmp_path), **{"Optimizer.no_weight_decay_name": "bn bias"}))
     assert cfg["Optimizer"]["no_weight_decay_name"] == "bn bias"

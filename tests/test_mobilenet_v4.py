@@ -11,7 +11,7 @@ from ppnets.arch.mobilenet_v4 import ARCHS, MobileAttention, UniversalInvertedRe
 from ppnets.arch.timm import convert_timm_state_dict, timm_to_ppnets_name
 from ppnets.errors import CheckpointError, ConfigError
 
-from reference import check_paddleclas_file_loads, timm_manifest
+from helpers.reference import check_paddleclas_file_loads, timm_manifest
 
 #: PaddleClas's MODEL_STAGES_PATTERN (the last entry of each, the 1×1 conv to 960, is ppnets's neck)
 PADDLECLAS_STAGES = {

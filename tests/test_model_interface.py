@@ -24,7 +24,7 @@ from ppnets.checkpoint import read_weights
 from ppnets.deploy import Predictor
 from ppnets.errors import ConfigError
 
-from conftest import REPO, load_small_config, load_tool
+from helpers.runs import REPO, load_small_config, load_tool
 
 ALL = ppnets.list_models()
 SIZES = (64, 96)

@@ -11,8 +11,8 @@ from ppnets.analysis import count_params, profile_model
 from ppnets.arch import model_info
 from ppnets.arch.reparam import inference_only_parameters
 
-from reference import HEAVY, has_manifest, manifest, manifest_names, model_sizes
-from test_reliability import _tool
+from helpers.reference import HEAVY, has_manifest, manifest, manifest_names, model_sizes
+from helpers.cli import tool_main
 
 SIZES = model_sizes()
 ALL = ppnets.list_models()
@@ -130,7 +130,7 @@ def test_make_reference_writes_manifest_and_sizes_from_a_paddleclas_tree(tmp_pat
     (out / "paddleclas_keys").mkdir(parents=True)
     (out / "model_sizes.md").write_text("# sizes\n\n| name | input | params | MACs | note |\n|---|---|---|---|---|\n"
                                         "| ToyNet_x1_0 | 32 | 1 | 2 | kept note |\n| Other | 224 | 3 | 4 |  |\n\nend\n")
-    make_reference = _tool("make_reference")
+    make_reference = tool_main("make_reference")
     make_reference(["ToyNet_x1_0", "--ppcls", str(root), "--size", "32", "--out", str(out)])
     params, macs = 3 * 8 * 9 + 8 + 2 * 8 + 8 * 1000 + 1000, 16 * 16 * 8 * 27 + 8 * 1000
     assert capsys.readouterr().out.strip() == f"ToyNet_x1_0: {params:,} params, {macs:,} MACs at 32, 8 keys"

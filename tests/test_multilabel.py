@@ -18,7 +18,7 @@ from ppnets.deploy import Predictor
 from ppnets.deploy.postprocess import threshold_results
 from ppnets.errors import ConfigError, DataError
 
-from conftest import DIGITS, REPO, load_small_config
+from helpers.runs import DIGITS, REPO, load_small_config
 
 
 def _make_pairs():
@@ -282,7 +282,7 @@ def test_predict_tool_prints_the_classes_above_the_threshold(pairs, multilabel_r
 
 def test_serving_answers_the_classes_above_the_threshold(pairs, multilabel_run):
     import httpx
-    from deploy_helpers import start_server
+    from helpers.deploy import start_server
     from ppnets.deploy.postprocess import threshold_results
     model_dir = multilabel_run["model_dir"]
     predictor = Predictor(model_dir, backend="paddle", cpu_threads=1)

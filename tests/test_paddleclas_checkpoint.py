@@ -18,7 +18,7 @@ from ppnets.engine import Trainer
 from ppnets.checkpoint import portable_optimizer_state
 from ppnets.errors import CheckpointError
 
-from conftest import load_small_config
+from helpers.runs import load_small_config
 
 
 def _paddleclas_checkpoint(prefix: str, arch: str = "MobileNetV2_x0_25", epoch: int = 1, steps: int = 3) -> dict:

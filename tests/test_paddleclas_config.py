@@ -17,7 +17,7 @@ from ppnets.config import load_config
 from ppnets.data import build_transforms
 from ppnets.errors import ConfigError
 
-from conftest import REPO
+from helpers.runs import REPO
 
 DEFAULT = os.path.join(REPO, "configs", "mobilenetv2.yaml")
 

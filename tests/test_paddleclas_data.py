@@ -24,7 +24,7 @@ from ppnets.checkpoint import trained_class_names
 from ppnets.deploy.inputs import iterate_batches, list_inputs
 from ppnets.errors import ConfigError, DataError
 
-from conftest import REPO
+from helpers.runs import REPO
 
 # PaddleClas's ImageNet lists: HWC after NormalizeImage, no ToCHWImage (its dataset transposes)
 NORMALIZE = {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],

@@ -17,7 +17,7 @@ from ppnets.arch.timm import convert_timm_state_dict
 from ppnets.errors import ConfigError
 from ppnets.optimizer import build_optimizer
 
-from reference import check_paddleclas_file_loads, manifest, timm_reference, timm_tolerance
+from helpers.reference import check_paddleclas_file_loads, manifest, timm_reference, timm_tolerance
 
 NAMES = [f"PPHGNetV2_B{i}" for i in range(7)]
 

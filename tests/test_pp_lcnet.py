@@ -11,7 +11,7 @@ from ppnets.arch.pp_lcnet import ARCH, LCNetBlock
 from ppnets.arch.timm import convert_timm_state_dict
 from ppnets.errors import CheckpointError
 
-from reference import check_paddleclas_file_loads, timm_manifest
+from helpers.reference import check_paddleclas_file_loads, timm_manifest
 
 
 def test_se_and_5x5_kernels_only_late():

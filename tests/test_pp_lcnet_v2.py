@@ -13,7 +13,7 @@ from ppnets.arch.layers import make_divisible
 from ppnets.arch.pp_lcnet_v2 import ARCH, DROPOUT, RepDepthwiseSeparable, from_timm
 from ppnets.arch.reparam import inference_only_parameters
 
-from reference import check_paddleclas_file_loads, manifest
+from helpers.reference import check_paddleclas_file_loads, manifest
 
 
 def _randomize_bn(model, seed=0):

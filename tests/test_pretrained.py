@@ -35,8 +35,8 @@ from ppnets.cli import run
 from ppnets.cli import weights as weights_cli
 from ppnets.utils.logger import get_logger
 
-from conftest import REPO, load_tool, make_digits_slice
-from weights_server import WeightsServer
+from helpers.runs import REPO, load_tool, make_digits_slice
+from helpers.weights_server import WeightsServer
 
 HOST = "https://paddle-imagenet-models-name.bj.bcebos.com"
 

@@ -11,7 +11,6 @@ import glob
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 
@@ -25,41 +24,8 @@ from ppnets.checkpoint import sets as ckpt
 from ppnets.cli import run
 from ppnets.data import CHECK_HINT
 
-from conftest import REPO, load_tool, make_digits_slice, small_overrides
-
-CONFIG = os.path.join(REPO, "configs", "mobilenetv2.yaml")
-
-
-def _tool(name):
-    return load_tool(name).main
-
-
-def user_errors(tool, args, capsys) -> list:
-    """Run ``tools/<tool>.py args`` in-process; assert exit code 2 and only ``ppnets: error:`` lines on
-    stderr (one per problem); return them without the prefix."""
-    with pytest.raises(SystemExit) as exc:
-        run(_tool(tool), args)
-    assert exc.value.code == 2
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert lines and all(line.startswith("ppnets: error: ") for line in lines), lines
-    return [line[len("ppnets: error: "):] for line in lines]
-
-
-def user_error(tool, args, capsys) -> str:
-    """:func:`user_errors` for a single problem: assert one stderr line and return it."""
-    lines = user_errors(tool, args, capsys)
-    assert len(lines) == 1, lines
-    return lines[0]
-
-
-def train_args(data, out, **extra):
-    return ["-c", CONFIG] + [x for o in small_overrides(data, out, **extra) for x in ("-o", o)]
-
-
-@pytest.fixture
-def data(tmp_path):
-    """A private, writable copy of a small digits slice (tests damage it)."""
-    return make_digits_slice(str(tmp_path / "data"), n_train=8, n_val=4)
+from helpers.cli import CONFIG, tool_main, train_args, user_error
+from helpers.runs import REPO
 
 
 # ----------------------------------------------------------------------------- config and command line
@@ -150,7 +116,7 @@ def test_grayscale_rgba_and_16bit_png_inputs_train(data, tmp_path):
     cv2.imwrite(os.path.join(cls, "gray.png"), np.full((32, 32), 128, np.uint8))
     cv2.imwrite(os.path.join(cls, "rgba.png"), np.full((32, 32, 4), 200, np.uint8))
     cv2.imwrite(os.path.join(cls, "deep.png"), np.full((32, 32), 40000, np.uint16))
-    run(_tool("train"), train_args(data, str(tmp_path / "o"), **{"Global.epochs": 1,
+    run(tool_main("train"), train_args(data, str(tmp_path / "o"), **{"Global.epochs": 1,
                                                                    "DataLoader.Train.sampler.batch_size": 9}))
     assert os.path.isfile(os.path.join(str(tmp_path / "o"), "MobileNetV2_x0_25", "latest.pdparams"))
 
@@ -215,14 +181,6 @@ def test_worker_exception_surfaces_with_the_file_path(data, tmp_path, capsys):
 
 # ----------------------------------------------------------------------------- weights and checkpoints
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("trained")
-    data = make_digits_slice(str(root / "data"), n_train=8, n_val=4)
-    out = str(root / "out")
-    run(_tool("train"), train_args(data, out, **{"Global.epochs": 1}))
-    return {"data": data, "prefix": os.path.join(out, "MobileNetV2_x0_25", "latest")}
-
 
 def test_pretrained_file_missing(data, tmp_path, capsys):
     msg = user_error("train", train_args(data, str(tmp_path / "o"), **{"Global.pretrained_model": "/no/such/w"}), capsys)
@@ -254,11 +212,6 @@ def test_checkpoint_from_another_architecture(trained, data, tmp_path, capsys):
 
 # ----------------------------------------------------------------------------- the training run
 
-def test_nan_loss_is_one_line_naming_epoch_and_iteration(data, tmp_path, capsys):
-    msg = user_error("train", train_args(data, str(tmp_path / "o"), **{
-        "DataLoader.Train.dataset.transform_ops.2": "{NormalizeImage: {scale: 1.0e+38}}"}), capsys)
-    assert msg.startswith("loss is nan at epoch 1, iteration 1; stopped.")
-
 
 def test_output_dir_not_writable(data, tmp_path, capsys):
     locked = tmp_path / "locked"
@@ -270,7 +223,7 @@ def test_output_dir_not_writable(data, tmp_path, capsys):
 
 def test_full_disk_while_saving_keeps_the_previous_checkpoint(data, tmp_path, capsys, monkeypatch):
     out = str(tmp_path / "o")
-    run(_tool("train"), train_args(data, out, **{"Global.epochs": 1}))
+    run(tool_main("train"), train_args(data, out, **{"Global.epochs": 1}))
     prefix = os.path.join(out, "MobileNetV2_x0_25", "latest")
     before = {p: open(p, "rb").read() for p in glob.glob(prefix + ".*")}
     import ppnets.checkpoint.sets as ck
@@ -285,38 +238,6 @@ def test_full_disk_while_saving_keeps_the_previous_checkpoint(data, tmp_path, ca
     msg = user_error("train", train_args(data, out, **{"Global.epochs": 2, "Global.checkpoints": prefix}), capsys)
     assert msg == f"cannot write checkpoint {prefix}: No space left on device"
     assert {p: open(p, "rb").read() for p in glob.glob(prefix + ".*")} == before  # untouched, no temp files left
-
-
-@pytest.mark.slow
-def test_kill_9_during_a_checkpoint_write_never_corrupts(data, tmp_path):
-    """A real SIGKILL between two renames of the checkpoint set; the resume still works."""
-    out = str(tmp_path / "o")
-    driver = (
-        "import os, signal, sys\n"
-        "import ppnets.checkpoint.sets as ck\n"
-        "real, calls = os.replace, []\n"
-        "def replace(a, b):\n"
-        "    calls.append(b)\n"
-        "    if b.endswith('latest.pdopt') and sum(c.endswith('latest.pdparams') for c in calls) == 2:\n"
-        "        os.kill(os.getpid(), signal.SIGKILL)  # params renamed, opt/states not yet\n"
-        "    real(a, b)\n"
-        "ck.os.replace = replace\n"
-        "from ppnets.cli import run\n"
-        "import runpy\n"
-        "sys.argv = ['train.py'] + sys.argv[1:]\n"
-        f"runpy.run_path({os.path.join(REPO, 'tools', 'train.py')!r}, run_name='__main__')\n")
-    r = subprocess.run([sys.executable, "-c", driver] + train_args(data, out, **{"Global.epochs": 3}), cwd=REPO,
-                       capture_output=True, text=True, timeout=600)
-    assert r.returncode == -signal.SIGKILL
-    prefix = os.path.join(out, "MobileNetV2_x0_25", "latest")
-    assert os.path.exists(prefix + ".bak.pdstates")  # the previous set is still complete
-    r = subprocess.run([sys.executable, "tools/train.py"] + train_args(data, out, **{
-        "Global.epochs": 3, "Global.checkpoints": prefix}), cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr
-    log = open(os.path.join(out, "MobileNetV2_x0_25", "train.log")).read()
-    assert "using the previous checkpoint" in log and "resumed from" in log and "epoch 1 done" in log
-    assert "[Train][Epoch 3/3][Avg]" in log
-    assert paddle.load(prefix + ".pdstates")["epoch"] == 3 and not glob.glob(prefix + ".bak.*")
 
 
 # ----------------------------------------------------------------------------- security
@@ -364,7 +285,7 @@ def test_bad_images_can_be_skipped_and_counted(data, tmp_path, policy):
     open(bad[0], "wb").write(b"not a png")
     open(bad[1], "wb").write(b"")
     out = str(tmp_path / "o")
-    run(_tool("train"), train_args(data, out, **{"Global.epochs": 1, "DataLoader.Train.sampler.batch_size": 13,
+    run(tool_main("train"), train_args(data, out, **{"Global.epochs": 1, "DataLoader.Train.sampler.batch_size": 13,
                                                  "DataLoader.Train.loader.num_workers": 2,
                                                  "DataLoader.Train.dataset.bad_image": policy}))
     log = open(os.path.join(out, "MobileNetV2_x0_25", "train.log")).read()

@@ -14,8 +14,8 @@ import pytest
 import ppnets
 from ppnets.cli import run
 
-from conftest import make_digits_slice
-from test_reliability import _tool, train_args, user_error
+from helpers.runs import make_digits_slice
+from helpers.cli import tool_main, train_args, user_error
 
 
 class _CreatesAFile:
@@ -46,7 +46,7 @@ def run_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("safe")
     data = make_digits_slice(str(root / "data"), n_train=8, n_val=4)
     out = str(root / "out")
-    run(_tool("train"), train_args(data, out, **{"Global.epochs": 1, "EMA.decay": 0.9}))
+    run(tool_main("train"), train_args(data, out, **{"Global.epochs": 1, "EMA.decay": 0.9}))
     return {"data": data, "prefix": os.path.join(out, "MobileNetV2_x0_25", "latest")}
 
 
@@ -133,7 +133,7 @@ def test_trust_pickles_is_an_explicit_opt_in(entry, run_dir, tmp_path, capsys):
     marker = str(tmp_path / "PWNED")
     tool, args = _invoke(entry, run_dir, tmp_path, marker, trust=True)
     with pytest.raises(SystemExit):
-        run(_tool(tool), args)
+        run(tool_main(tool), args)
     assert os.path.exists(marker)
 
 
@@ -225,7 +225,7 @@ def test_an_optimizer_state_from_another_model_with_a_matching_digest(run_dir, t
     """The .pdopt of a wider MobileNetV2 (same key names, other shapes), its digest recorded in
     .pdstates: refused before anything is set, instead of an AssertionError or a later shape crash."""
     other = tmp_path / "other"
-    run(_tool("train"), train_args(run_dir["data"], str(other), **{"Global.epochs": 1,
+    run(tool_main("train"), train_args(run_dir["data"], str(other), **{"Global.epochs": 1,
                                                                    "Arch.name": "MobileNetV2_x0_5"}))
     foreign = open(other / "MobileNetV2_x0_5" / "latest.pdopt", "rb").read()
     prefix = _doctored(run_dir, str(tmp_path / "ck"), pdopt=foreign)
@@ -250,7 +250,7 @@ def test_checkpoints_in_safetensors_resume_and_serve_as_pretrained_weights(run_d
     out = str(tmp_path / "o")
     args = train_args(run_dir["data"], out, **{"Global.epochs": 1, "EMA.decay": 0.9,
                                                "Global.weights_format": "safetensors"})
-    run(_tool("train"), args)
+    run(tool_main("train"), args)
     prefix = os.path.join(out, "MobileNetV2_x0_25", "latest")
     files = sorted(os.path.basename(p) for p in os.listdir(os.path.dirname(prefix)) if p.startswith("latest."))
     assert files == ["latest.ema.safetensors", "latest.pdopt", "latest.pdstates", "latest.safetensors"]
@@ -258,13 +258,13 @@ def test_checkpoints_in_safetensors_resume_and_serve_as_pretrained_weights(run_d
     ours = paddle.load(prefix + ".safetensors", safetensors=True)
     assert set(ours) == set(paddle.load(run_dir["prefix"] + ".pdparams"))
     # resume (EMA update count from .pdstates), then evaluate from the prefix
-    run(_tool("train"), train_args(run_dir["data"], out, **{"Global.epochs": 2, "EMA.decay": 0.9,
+    run(tool_main("train"), train_args(run_dir["data"], out, **{"Global.epochs": 2, "EMA.decay": 0.9,
                                                             "Global.weights_format": "safetensors",
                                                             "Global.checkpoints": prefix}))
     log = open(os.path.join(out, "MobileNetV2_x0_25", "train.log")).read()
     assert "resumed from" in log and "[Train][Epoch 2/2][Avg]" in log
     assert paddle.load(prefix + ".pdstates")["ema_updates"] == 2
-    run(_tool("eval"), train_args(run_dir["data"], str(tmp_path / "e"), **{"Global.pretrained_model": prefix}))
+    run(tool_main("eval"), train_args(run_dir["data"], str(tmp_path / "e"), **{"Global.pretrained_model": prefix}))
 
 
 def test_paddle_written_safetensors_load_as_pretrained_and_convert(run_dir, tmp_path, capsys):
@@ -272,10 +272,10 @@ def test_paddle_written_safetensors_load_as_pretrained_and_convert(run_dir, tmp_
     paddle.save({k: paddle.to_tensor(v) for k, v in paddle.load(run_dir["prefix"] + ".pdparams").items()}, src,
                 safetensors=True)
     dst = str(tmp_path / "out.safetensors")
-    run(_tool("convert_weights"), ["--model", "MobileNetV2_x0_25", "--class-num", "3", "--src", src, "--dst", dst])
+    run(tool_main("convert_weights"), ["--model", "MobileNetV2_x0_25", "--class-num", "3", "--src", src, "--dst", dst])
     a, b = paddle.load(src, safetensors=True), paddle.load(dst, safetensors=True)
     assert set(a) == set(b) and all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
-    run(_tool("eval"), train_args(run_dir["data"], str(tmp_path / "e"), **{"Global.pretrained_model": dst}))
+    run(tool_main("eval"), train_args(run_dir["data"], str(tmp_path / "e"), **{"Global.pretrained_model": dst}))
     assert "top1" in capsys.readouterr().out + open(tmp_path / "e" / "MobileNetV2_x0_25" / "eval.log").read()
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from ppnets.deploy.inputs import list_inputs
 
-from deploy_helpers import response, shared_trained_export, start_server, tool
+from helpers.deploy import response, shared_trained_export, start_server, tool
 
 CLIENTS, REQUESTS_PER_CLIENT = 8, 3
 

@@ -34,9 +34,8 @@ from ppnets.deploy.serving import listen, make_server
 from ppnets.cli import run
 from ppnets.cli import serve as serve_cli
 
-from conftest import REPO
-from deploy_helpers import (ThreadServer, connect, error_of, free_port, png_header_only, post, response,
-                            shared_trained_export, trickle)
+from helpers.runs import REPO
+from helpers.deploy import (ThreadServer, connect, error_of, free_port, png_header_only, post, response, shared_trained_export, trickle)
 
 TIGHT = ServerLimits(max_mb=0.25, max_mpx=0.5, decode_mpx=1.0, buffer_mb=0.4, max_connections=8, header_timeout=1.0,
                      body_timeout=1.5, keep_alive=1.0, max_header_kb=8, graceful_timeout=2.0)

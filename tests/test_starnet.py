@@ -14,8 +14,8 @@ from ppnets.analysis.summary import summarize
 from ppnets.arch.starnet import StarBlock
 from ppnets.config import load_config
 
-from conftest import REPO
-from reference import check_paddleclas_file_loads, timm_reference_names
+from helpers.runs import REPO
+from helpers.reference import check_paddleclas_file_loads, timm_reference_names
 
 
 def _conv(x, w, b, groups=1):

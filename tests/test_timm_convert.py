@@ -17,7 +17,7 @@ import ppnets
 from ppnets.arch.timm import convert_timm_state_dict, timm_names, timm_to_ppnets_name
 from ppnets.errors import CheckpointError, ConfigError
 
-from reference import TIMM, timm_reference_names
+from helpers.reference import TIMM, timm_reference_names
 
 FAMILIES = ("mobilenetv1_", "mobilenetv2_", "mobilenetv3_", "tf_mobilenetv3_", "tf_efficientnet_b")
 

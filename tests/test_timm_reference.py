@@ -16,7 +16,7 @@ import ppnets
 from ppnets.arch.registry import TIMM_NAMES
 from ppnets.arch.timm import convert_timm_state_dict
 
-from reference import timm_reference, timm_reference_names, timm_tolerance
+from helpers.reference import timm_reference, timm_reference_names, timm_tolerance
 
 MAPPED = [n for n in timm_reference_names() if n in TIMM_NAMES]
 

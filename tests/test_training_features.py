@@ -1,22 +1,21 @@
 """Training features tested for their effect: accumulation, EMA, AMP state, reproducibility,
-to_static, NaN stop, SIGINT and kill -9 resume."""
+to_static, multi-process training (the NaN guard, kill -9 and signals: tests/test_run_control.py)."""
 from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import paddle
 import pytest
 
 from ppnets.engine import Trainer
-from ppnets.errors import ConfigError, TrainingError
+from ppnets.errors import ConfigError
 
-from conftest import REPO, load_small_config, small_overrides, visualdl_history
+from helpers.processes import iter_losses, train_cmd
+from helpers.runs import REPO, load_small_config, small_overrides
 
 # SqueezeNet has no BatchNorm, so a micro-batch split does not change the maths
 NO_BN = {"Arch.name": "SqueezeNet1_1", "Arch.dropout": 0.0}
@@ -84,7 +83,7 @@ def test_amp_training_on_this_cpu(digits_slice, tmp_path):
                                                       "Global.eval_during_train": False})
         Trainer(cfg).train()
         logs[amp] = open(os.path.join(out, "MobileNetV2_x0_25", "train.log"), encoding="utf-8").read()
-        runs[amp] = _iter_losses(os.path.join(out, "MobileNetV2_x0_25", "train.log"))
+        runs[amp] = iter_losses(os.path.join(out, "MobileNetV2_x0_25", "train.log"))
     assert len(runs[True]) == 7
     if paddle.amp.is_bfloat16_supported():
         assert np.isfinite(runs[True]).all()
@@ -131,10 +130,6 @@ def test_loss_scaler_state_is_saved_and_restored(digits_slice, tmp_path, monkeyp
     assert resumed.scaler.state_dict() == {"scale": 4096.0, "good_steps": 7}
 
 
-def _iter_losses(log_path):
-    return [float(m) for m in re.findall(r"\[Iter \d+/\d+\] lr: [\d.]+, loss: ([\d.]+)", open(log_path).read())]
-
-
 def test_seed_makes_two_runs_identical(digits_slice, tmp_path):
     losses = []
     common = {"Global.epochs": 2, "DataLoader.Train.loader.num_workers": 2, "Arch.dropout": 0.2,
@@ -142,7 +137,7 @@ def test_seed_makes_two_runs_identical(digits_slice, tmp_path):
     for name, seed in (("a", {}), ("b", {}), ("c", {"Global.seed": 7})):  # c differs in the seed only
         cfg = load_small_config(digits_slice, str(tmp_path / name), **common, **seed)
         Trainer(cfg).train()
-        losses.append(_iter_losses(os.path.join(str(tmp_path / name), "MobileNetV2_x0_25", "train.log")))
+        losses.append(iter_losses(os.path.join(str(tmp_path / name), "MobileNetV2_x0_25", "train.log")))
     assert len(losses[0]) == len(losses[2]) == 14 and losses[0] == losses[1]
     assert all(x != y for x, y in zip(losses[2], losses[0]))  # other weights, crops and dropout at every step
 
@@ -157,128 +152,13 @@ def test_to_static_training_matches_dynamic_for_a_whole_epoch(digits_slice, tmp_
             "Global.epochs": 1, "Global.to_static": mode, "Global.eval_during_train": False,
             "Global.conv_backend": "paddle"})
         Trainer(cfg).train()
-        runs.append(_iter_losses(os.path.join(str(tmp_path / str(mode)), "MobileNetV2_x0_25", "train.log")))
+        runs.append(iter_losses(os.path.join(str(tmp_path / str(mode)), "MobileNetV2_x0_25", "train.log")))
     assert len(runs[0]) == len(runs[1]) == 7
     assert len(set(runs[0])) > 1  # the weights were updated between steps
     np.testing.assert_allclose(runs[1], runs[0], rtol=1e-6)
 
 
-def test_nan_loss_stops_naming_epoch_and_iteration_and_keeps_last_checkpoint(digits_slice, tmp_path):
-    good = load_small_config(digits_slice, str(tmp_path), **{"Global.epochs": 1})
-    Trainer(good).train()
-    out = os.path.join(str(tmp_path), "MobileNetV2_x0_25")
-    before = open(os.path.join(out, "latest.pdparams"), "rb").read()
-    bad = load_small_config(digits_slice, str(tmp_path), **{
-        "Global.epochs": 2, "Global.checkpoints": os.path.join(out, "latest"),
-        "DataLoader.Train.dataset.transform_ops.2": "{NormalizeImage: {scale: 1.0e+38}}"})
-    with pytest.raises(TrainingError, match=r"loss is nan at epoch 2, iteration 1; stopped\. The last good "
-                                            r"checkpoint is .*latest"):
-        Trainer(bad).train()
-    assert open(os.path.join(out, "latest.pdparams"), "rb").read() == before
-
-
 # ----------------------------------------------------------------------------- processes
-
-def _train_cmd(digits_slice, out, **extra):
-    over = [x for o in small_overrides(digits_slice, out, **{"Global.print_batch_step": 1, **extra})
-            for x in ("-o", o)]
-    return [sys.executable, "tools/train.py", "-c", "configs/mobilenetv2.yaml", *over]
-
-
-def _epoch_losses(log_path):
-    return [float(m) for m in re.findall(r"\[Train\]\[Epoch (?:\d+)/\d+\]\[Avg\] loss: ([\d.]+)", open(log_path).read())]
-
-
-def _wait_for(path, pattern, proc, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if os.path.exists(path) and re.search(pattern, open(path).read()):
-            return
-        if proc.poll() is not None:
-            raise AssertionError(f"process ended early: {proc.returncode}")
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {pattern}")
-
-
-def _alive(pid: str) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
-    except OSError:
-        return False
-
-
-def _children(pid: int) -> list:
-    """Pids of the direct children of ``pid``: /proc/<n>/stat's parent field (no procps, and unlike
-    /proc/<pid>/task/*/children it needs no CONFIG_PROC_CHILDREN)."""
-    kids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()  # after "pid (comm)": state, ppid, ...
-            except OSError:  # the process ended meanwhile
-                continue
-            if int(fields[1]) == pid:
-                kids.append(entry)
-    return sorted(kids, key=int)
-
-
-RESUME = {"Global.epochs": 3, "Global.save_steps": 2, "DataLoader.Train.loader.num_workers": 2, "Arch.dropout": 0.2,
-          "DataLoader.Train.dataset.transform_ops.1": "{RandCropImage: {size: 32, scale: [0.5, 1.0]}}"}
-
-
-@pytest.mark.slow
-def test_kill_9_mid_epoch_then_resume_reproduces_the_uninterrupted_run(digits_slice, tmp_path):
-    ref = subprocess.run(_train_cmd(digits_slice, str(tmp_path / "ref"), **RESUME), cwd=REPO, capture_output=True,
-                         text=True, timeout=600)
-    assert ref.returncode == 0, ref.stderr
-    ref_losses = _epoch_losses(str(tmp_path / "ref" / "MobileNetV2_x0_25" / "train.log"))
-    assert len(ref_losses) == 3
-
-    out = str(tmp_path / "run")
-    log = os.path.join(out, "MobileNetV2_x0_25", "train.log")
-    proc = subprocess.Popen(_train_cmd(digits_slice, out, **RESUME), cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    _wait_for(log, r"\[Train\]\[Epoch 2/3\]\[Iter 5/7\]", proc)
-    workers = _children(proc.pid)
-    proc.kill()  # SIGKILL: no handler runs
-    proc.wait()
-    deadline = time.time() + 20  # its data-loader workers die with it, none is orphaned
-    while any(_alive(pid) for pid in workers) and time.time() < deadline:
-        time.sleep(0.1)
-    assert workers and not [pid for pid in workers if _alive(pid)]
-    states = paddle.load(os.path.join(out, "MobileNetV2_x0_25", "latest.pdstates"))
-    assert states["partial"] is not None and states["partial"]["epoch"] == 2  # a mid-epoch checkpoint
-    resumed = subprocess.run(_train_cmd(digits_slice, out, **RESUME, **{
-        "Global.checkpoints": os.path.join(out, "MobileNetV2_x0_25", "latest")}), cwd=REPO, capture_output=True,
-        text=True, timeout=600)
-    assert resumed.returncode == 0, resumed.stderr
-    text = open(log).read()
-    assert re.search(r"resumed from .*latest: epoch 2 iteration [35]", text)
-    losses = _epoch_losses(log)  # epoch 1 (first process), epochs 2 and 3 (resumed process)
-    assert losses[0] == ref_losses[0]
-    assert losses[-2:] == ref_losses[1:], (losses, ref_losses)
-    # VisualDL shows the one history of the uninterrupted run: the steps logged after the killed
-    # process's last checkpoint are logged once, by the resumed process
-    history = visualdl_history(os.path.join(out, "MobileNetV2_x0_25"))
-    assert history == visualdl_history(str(tmp_path / "ref" / "MobileNetV2_x0_25"))
-    assert [s for s, _ in history["train/loss"]] == list(range(1, 22)) and len(history["eval/top1"]) == 3
-
-
-def test_sigint_saves_latest_and_exits_cleanly(digits_slice, tmp_path):
-    out = str(tmp_path)
-    log = os.path.join(out, "MobileNetV2_x0_25", "train.log")
-    proc = subprocess.Popen(_train_cmd(digits_slice, out, **{"Global.epochs": 50}), cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    _wait_for(log, r"\[Train\]\[Epoch 1/50\]\[Iter 3/7\]", proc)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130
-    assert err.strip().startswith("ppnets: interrupted: SIGINT: stopped at epoch 1, iteration ")
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
-    states = paddle.load(os.path.join(out, "MobileNetV2_x0_25", "latest.pdstates"))
-    assert states["epoch"] == 0 and states["partial"]["epoch"] == 1 and states["partial"]["iters"] >= 3
 
 
 def _launch(nproc, tool, digits_slice, out, log_dir, **extra):
@@ -300,14 +180,14 @@ def _eval_line(path):
 def test_two_process_launch_equals_one_process_with_double_batch(digits_slice, tmp_path):
     common = dict(NO_BN, **{"Global.epochs": 1, "Optimizer": CONSTANT_SGD, "Global.eval_during_train": False,
                             "DataLoader.Eval.sampler.batch_size": 4})
-    single = subprocess.run(_train_cmd(digits_slice, str(tmp_path / "one"), **common,
+    single = subprocess.run(train_cmd(digits_slice, str(tmp_path / "one"), **common,
                                        **{"DataLoader.Train.sampler.batch_size": 8}),
                             cwd=REPO, capture_output=True, text=True, timeout=600)
     assert single.returncode == 0, single.stderr
     _launch(2, "tools/train.py", digits_slice, str(tmp_path / "two"), str(tmp_path / "log"), **common,
             **{"DataLoader.Train.sampler.batch_size": 4})
-    one = _iter_losses(str(tmp_path / "one" / "SqueezeNet1_1" / "train.log"))
-    two = _iter_losses(str(tmp_path / "two" / "SqueezeNet1_1" / "train.log"))
+    one = iter_losses(str(tmp_path / "one" / "SqueezeNet1_1" / "train.log"))
+    two = iter_losses(str(tmp_path / "two" / "SqueezeNet1_1" / "train.log"))
     assert len(one) == len(two) == 15
     np.testing.assert_allclose(two, one, rtol=2e-4)
     import glob

@@ -23,8 +23,9 @@ from ppnets.engine import Evaluator, Trainer
 from ppnets.deploy import Predictor
 from ppnets.export import export_model
 
-from conftest import REPO, small_overrides
-from reference import HEAVY
+from helpers.models import randomize_batch_norm
+from helpers.runs import REPO, small_overrides
+from helpers.reference import HEAVY
 
 pytestmark = pytest.mark.slow  # exports/benchmarks of real models: see -m 'not slow'
 
@@ -238,36 +239,6 @@ def test_imagenet_recipe_runs(config, digits_lists, tmp_path):
 
 # --------------------------------------------------------------------------- export round trip
 
-def _randomize_batch_norm(model: paddle.nn.Layer, rng: np.random.Generator) -> None:
-    """Give every BN non-trivial statistics and affine parameters.
-
-    A fresh BN (mean 0, variance 1, scale 1, shift 0) is nearly the identity in eval mode, so
-    an export that ran BN in training mode, or dropped it, would go unnoticed.
-
-    A re-parameterized model (a block with ``reparameterize``) sums several BN branches per block in
-    its train-time form: statistics drawn regardless of each layer's input multiply its activations
-    at every block (GhostNetV3: logits of 1e4), so its statistics are then those of a random batch
-    (one training-mode pass), not the tested input's.
-    """
-    bns = [layer for layer in model.sublayers() if isinstance(layer, paddle.nn.BatchNorm2D)]
-    for bn in bns:
-        c = bn._mean.shape[0]
-        bn._mean.set_value(rng.normal(0, 0.2, c).astype("float32"))
-        bn._variance.set_value(rng.uniform(0.5, 2.0, c).astype("float32"))
-        bn.weight.set_value(rng.uniform(0.5, 1.5, c).astype("float32"))
-        bn.bias.set_value(rng.normal(0, 0.2, c).astype("float32"))
-    if not any(callable(getattr(layer, "reparameterize", None)) for layer in model.sublayers()):
-        return
-    momenta, training = [bn._momentum for bn in bns], model.training
-    for bn in bns:
-        bn._momentum = 0.0            # the running statistics become this batch's
-    model.train()
-    with paddle.no_grad():
-        model(paddle.to_tensor(rng.normal(0, 1, (64, 3, 32, 32)).astype("float32")))
-    model.train(training)
-    for bn, momentum in zip(bns, momenta):
-        bn._momentum = momentum
-
 
 def test_export_representatives_cover_every_family_and_code_path():
     chosen = representatives(LIGHT)
@@ -294,7 +265,7 @@ def test_export_round_trip_matches_dynamic_model(name, digits_slice, tmp_path):
     paddle.seed(0)
     rng = np.random.default_rng(0)
     model = ppnets.build_model(name, class_num=4)
-    _randomize_batch_norm(model, rng)
+    randomize_batch_norm(model, rng)
     model.eval()
     weights = str(tmp_path / "weights")
     paddle.save(model.state_dict(), weights + ".pdparams")

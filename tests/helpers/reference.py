@@ -11,7 +11,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference")
+HERE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "reference")
 
 #: models that share their small siblings' code paths and are too big to train or export in CI: the
 #: tests build and count them (sizes, keys, timm's logits) but do not train or export them

@@ -11,7 +11,7 @@ import time
 import zlib
 from typing import Dict, List, Optional
 
-from conftest import REPO, load_small_config
+from .runs import REPO, load_small_config
 
 
 def trained_export(digits_slice: str, out_dir: str, formats: str = "[paddle,onnx]", epochs: int = 3,
