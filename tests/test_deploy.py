@@ -47,22 +47,35 @@ def export(digits_slice, tmp_path_factory):
     return trained_export(digits_slice, str(tmp_path_factory.mktemp("deploy")))
 
 
-@pytest.mark.parametrize("name", FAMILY_MODELS)
-def test_onnx_export_matches_paddle_on_every_backend(name, digits_slice, tmp_path):
-    """Random weights and BN statistics, logits out: ONNX Runtime and OpenVINO give paddle.inference's
-    outputs within 1e-4 at two batch sizes, from one file with a dynamic batch axis."""
+def _random_export(name, digits_slice, tmp_path, size=32):
+    """An fp32 paddle+ONNX export of ``name`` with random weights and BN statistics, logits out."""
     paddle.seed(0)
-    rng = np.random.default_rng(0)
     model = ppnets.build_model(name, class_num=4)
-    randomize_batch_norm(model, rng)
+    randomize_batch_norm(model, np.random.default_rng(0))
     weights = str(tmp_path / "weights")
     paddle.save(model.state_dict(), weights + ".pdparams")
     cfg = load_config(os.path.join(REPO, "configs", "mobilenetv2.yaml"), small_overrides(
         digits_slice, str(tmp_path), **{"Arch.name": name, "Arch.class_num": 4, "Global.pretrained_model": weights,
+                                        "Global.image_shape": f"[3,{size},{size}]",
+                                        "DataLoader.Eval.dataset.transform_ops.1": f"{{ResizeImage: {{size: {size}}}}}",
                                         "Export.softmax": False, "Export.formats": "[paddle,onnx]"}))
     out = export_model(cfg, str(tmp_path / "inference"))
-    meta = yaml.safe_load(open(os.path.join(out, "inference.yml")))
-    assert meta["onnx"]["parity_max_abs_diff"] < 1e-4 and meta["formats"] == ["paddle", "onnx"]
+    return out, yaml.safe_load(open(os.path.join(out, "inference.yml")))
+
+
+# OpenVINO 2026.4 miscomputes StarNet's last BatchNorm (after a residual sum) on a 1×1 map, which a 32 px
+# input gives; at 64 px it is exact. test_openvino_is_refused_for_an_export_it_gets_wrong covers 32 px.
+_SIZE = {"StarNet_S050": 64}
+
+
+@pytest.mark.parametrize("name", FAMILY_MODELS)
+def test_onnx_export_matches_paddle_on_every_backend(name, digits_slice, tmp_path):
+    """Random weights and BN statistics, logits out: ONNX Runtime and OpenVINO give paddle.inference's
+    outputs within 1e-4 at two batch sizes, from one file with a dynamic batch axis."""
+    size = _SIZE.get(name, 32)
+    out, meta = _random_export(name, digits_slice, tmp_path, size)
+    assert meta["onnx"]["parity_max_abs_diff"] < 1e-4 and meta["openvino"]["parity_max_abs_diff"] < 1e-4
+    assert meta["formats"] == ["paddle", "onnx"]
     graph = onnx.load(os.path.join(out, "inference.onnx"))
     assert max(o.version for o in graph.opset_import if o.domain in ("", "ai.onnx")) >= 13
     batch_dim = graph.graph.input[0].type.tensor_type.shape.dim[0]
@@ -76,13 +89,36 @@ def test_onnx_export_matches_paddle_on_every_backend(name, digits_slice, tmp_pat
     # SamePad2D of EfficientNet's strided convolutions and of PP-HGNetV2's 2×2 stem convolutions
     assert bool(pads) == (name in ("EfficientNetB0", "PPHGNetV2_B0"))
     runtimes = {b: Predictor(out, backend=b, cpu_threads=1) for b in ("paddle", "onnxruntime", "openvino")}
+    rng = np.random.default_rng(0)
     for n in (1, 3):
-        x = rng.normal(0, 1, (n, 3, 32, 32)).astype("float32")
+        x = rng.normal(0, 1, (n, 3, size, size)).astype("float32")
         reference = runtimes["paddle"].runtime(x)
         assert reference.shape == (n, 4) and np.abs(reference).max() > 0.05
         for backend in ("onnxruntime", "openvino"):
             np.testing.assert_allclose(runtimes[backend].runtime(x), reference, atol=1e-4, rtol=1e-4,
                                        err_msg=f"{name} {backend} batch {n}")
+
+
+def test_openvino_is_refused_for_an_export_it_gets_wrong(digits_slice, tmp_path):
+    """The export checks OpenVINO against paddle.inference too and records it; an export OpenVINO gets
+    wrong is refused on it by name, and backend auto leaves it out, whatever the OpenVINO version."""
+    from ppnets.deploy.runtimes import OpenVINORuntime, PaddleRuntime
+    out, meta = _random_export("StarNet_S050", digits_slice, tmp_path, 32)
+    x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype("float32")
+    measured = float(np.abs(OpenVINORuntime(os.path.join(out, "inference.onnx"), 1)(x)
+                            - PaddleRuntime(out, cpu_threads=1)(x)).max())
+    recorded = meta["openvino"]["parity_max_abs_diff"]
+    assert (recorded > 1e-4) == (measured > 1e-4) and meta["onnx"]["parity_max_abs_diff"] < 1e-4
+    auto = Predictor(out, backend="auto", cpu_threads=1)
+    assert auto.backend == "onnxruntime"
+    if recorded > 1e-4:   # OpenVINO 2026.4 on this model
+        with pytest.raises(DataError, match=r"backend openvino: OpenVINO's outputs for this export differ from "
+                                            r"paddle.inference's by [\d.e+-]+ \(limit 0.0001, checked at export "
+                                            r"time, recorded in inference.yml\); use --backend onnxruntime"):
+            Predictor(out, backend="openvino", cpu_threads=1)
+        assert "openvino" not in auto.backend_choice
+    else:
+        assert Predictor(out, backend="openvino", cpu_threads=1).backend == "openvino"
 
 
 def test_predict_tool_gives_the_same_answers_on_every_backend(export, digits_slice):

@@ -24,9 +24,10 @@ FAMILY_STYLE: Dict[str, Tuple[str, str]] = {
     "MobileNetV3": ("#9467bd", "P"),
     "EfficientNet": ("#d62728", "*"),
 }
-#: styles for registered families not in :data:`FAMILY_STYLE`, given out in name order
-SPARE_STYLES: Tuple[Tuple[str, str], ...] = (("#17becf", "X"), ("#e377c2", "h"), ("#7f7f7f", "p"),
-                                             ("#1a55ff", "<"), ("#5b8c00", ">"), ("#c51b7d", "d"))
+#: colours and markers for registered families not in :data:`FAMILY_STYLE`; 7 and 6 are coprime, so the
+#: i-th family in name order gets (colour i mod 7, marker i mod 6): distinct for 42 families
+SPARE_COLOURS: Tuple[str, ...] = ("#17becf", "#e377c2", "#7f7f7f", "#1a55ff", "#5b8c00", "#c51b7d", "#b8860b")
+SPARE_MARKERS: Tuple[str, ...] = ("X", "h", "p", "<", ">", "d")
 
 
 def family_style(family: str) -> Tuple[str, str]:
@@ -35,7 +36,8 @@ def family_style(family: str) -> Tuple[str, str]:
     if family in FAMILY_STYLE:
         return FAMILY_STYLE[family]
     others = sorted({model_info(n).family for n in list_models()} - set(FAMILY_STYLE) | {family})
-    return SPARE_STYLES[others.index(family) % len(SPARE_STYLES)]
+    i = others.index(family)
+    return SPARE_COLOURS[i % len(SPARE_COLOURS)], SPARE_MARKERS[i % len(SPARE_MARKERS)]
 
 
 def short_label(name: str, family: str) -> str:

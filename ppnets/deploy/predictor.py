@@ -18,7 +18,7 @@ from ..errors import ConfigError, DataError, short_repr
 from .exported import META_FILE, check_export_files, check_onnx_file, read_export_meta
 from .inputs import probe_pipeline
 from .postprocess import softmax
-from .runtimes import MODEL_FILES, auto_backend, auto_choice, create_runtime, resolve_backend
+from .runtimes import MODEL_FILES, PARITY_ATOL, auto_backend, auto_choice, create_runtime, resolve_backend
 
 __all__ = ["Predictor"]
 
@@ -85,6 +85,11 @@ class Predictor:
         #: a multi-label export: the probability from which a class is reported (None otherwise)
         self.threshold: Optional[float] = float(self.meta["threshold"]) if self.multilabel else None
         candidates = resolve_backend(model_dir, backend, precision)
+        off = _openvino_parity_failure(self.meta, model_dir) if precision == "fp32" else None
+        if off and candidates == ["openvino"] and backend != "auto":
+            raise DataError(off)
+        if off and len(candidates) > 1:
+            candidates = [b for b in candidates if b != "openvino"]
         self.backend = auto_backend(candidates, self.meta["input_shape"]) if backend == "auto" else candidates[0]
         #: with backend="auto": one line saying what it chose and why (the tools print it on stderr)
         self.backend_choice: Optional[str] = auto_choice(candidates, self.meta["input_shape"], precision) \
@@ -116,3 +121,13 @@ class Predictor:
     def features(self, batch: np.ndarray) -> List[np.ndarray]:
         """NCHW float32 batch → every output of the exported model (a backbone's stage maps)."""
         return self.runtime.outputs(np.ascontiguousarray(batch, dtype=np.float32))
+
+
+def _openvino_parity_failure(meta: dict, model_dir: str) -> Optional[str]:
+    """Why OpenVINO may not run this export (its outputs failed the export-time parity check), or None."""
+    delta = (meta.get("openvino") or {}).get("parity_max_abs_diff")
+    if delta is None or float(delta) <= PARITY_ATOL:
+        return None
+    return (f"{model_dir}: backend openvino: OpenVINO's outputs for this export differ from paddle.inference's "
+            f"by {float(delta):.3g} (limit {PARITY_ATOL:g}, checked at export time, recorded in {META_FILE}); "
+            "use --backend onnxruntime or paddle")

@@ -23,7 +23,7 @@ from ..utils.extras import require_extra
 from ..utils.runtime import retain_freed_memory as _retain_freed_memory
 
 __all__ = ["BACKENDS", "AUTO_ORDER", "PRECISIONS", "MODEL_FILES", "RUNTIME_FILES", "resolve_backend",
-           "auto_candidates", "auto_backend", "auto_choice", "OPENVINO_MIN_PIXELS", "create_runtime", "PaddleRuntime",
+           "auto_candidates", "auto_backend", "installed", "PARITY_ATOL", "auto_choice", "OPENVINO_MIN_PIXELS", "create_runtime", "PaddleRuntime",
            "OnnxRuntime", "OpenVINORuntime"]
 
 PADDLE_FILES = ("inference.json", "inference.pdiparams")
@@ -32,6 +32,9 @@ BACKENDS = ("paddle", "onnxruntime", "openvino")
 PRECISIONS = ("fp32", "int8")
 #: backend="auto": the runtimes it considers; paddle only when no ONNX runtime has its file
 AUTO_ORDER = ("onnxruntime", "openvino", "paddle")
+#: an ONNX runtime's outputs may differ from paddle.inference's by at most this (checked at export time
+#: and recorded in inference.yml; a runtime over it is refused for that export)
+PARITY_ATOL = 1e-4
 #: backend="auto": OpenVINO for inputs of at least this many pixels (H × W), ONNX Runtime below
 OPENVINO_MIN_PIXELS = 96 * 96
 #: (backend, precision) → the files it reads from the export directory
@@ -48,7 +51,8 @@ _HOW_TO_GET = {ONNX_FILE: "export with -o 'Export.formats=[paddle,onnx]'",
                PADDLE_FILES[0]: "run tools/export_model.py", PADDLE_FILES[1]: "run tools/export_model.py"}
 
 
-def _installed(backend: str) -> bool:
+def installed(backend: str) -> bool:
+    """Whether the runtime's Python package can be imported (without importing it)."""
     return importlib.util.find_spec(_MODULES[backend]) is not None
 
 
@@ -59,7 +63,7 @@ def _has_files(model_dir: str, backend: str, precision: str) -> bool:
 
 def auto_candidates(model_dir: str, precision: str = "fp32") -> List[str]:
     """What ``backend="auto"`` chooses among: the ONNX runtimes installed with their file, else paddle."""
-    found = [b for b in AUTO_ORDER if _has_files(model_dir, b, precision) and _installed(b)]
+    found = [b for b in AUTO_ORDER if _has_files(model_dir, b, precision) and installed(b)]
     onnx_runtimes = [b for b in found if b != "paddle"]
     return onnx_runtimes or found
 
