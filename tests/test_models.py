@@ -16,7 +16,10 @@ from test_reliability import _tool
 SIZES = model_sizes()
 ALL = ppnets.list_models()
 # The big EfficientNets share B0's code path; they are built and counted, not trained, to keep CI fast.
-HEAVY = {f"EfficientNetB{i}" for i in range(3, 8)}
+# So do MobileOne S2–S4 (S1's blocks; S4's squeeze-excite trains in tests/test_mobileone.py at a small
+# width) and the deep RepViTs (M0.9's blocks).
+HEAVY = {f"EfficientNetB{i}" for i in range(3, 8)} | {"MobileOne_s2", "MobileOne_s3", "MobileOne_s4",
+                                                      "RepViT_m1_5", "RepViT_m2_3"}
 LIGHT = [n for n in ALL if n not in HEAVY]
 
 
