@@ -99,3 +99,20 @@ def timm_reference(name: str):
 def timm_tolerance(logits: np.ndarray) -> float:
     """The agreement a faithful conversion reaches: ``1e-4 * (1 + max |logits|)``."""
     return 1e-4 * (1.0 + float(np.abs(logits).max()))
+
+
+def timm_manifest(name: str) -> List[Tuple[str, List[int]]]:
+    """timm's ``state_dict`` of ``name`` (``timm/<name>.keys.txt``): [(key, shape)] in timm's order."""
+    rows = []
+    with open(os.path.join(TIMM, f"{name}.keys.txt"), encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                key, shape = line.rstrip("\n").split(" ", 1)
+                rows.append((key, [int(x) for x in re.findall(r"\d+", shape)]))
+    return rows
+
+
+def timm_param_count(name: str) -> int:
+    """Trainable parameters of timm's ``name``: every tensor of its manifest but BatchNorm statistics."""
+    return sum(int(np.prod(shape)) for key, shape in timm_manifest(name)
+               if not key.endswith((".running_mean", ".running_var")))
