@@ -107,6 +107,11 @@ def _token_mixer_op(mixer: nn.Layer) -> nn.Layer:
     return mixer if isinstance(mixer, nn.Conv2D) else mixer.conv
 
 
+def _conv(layer: nn.Layer) -> nn.Conv2D:
+    """The convolution of a :class:`ConvNorm`, or the fused one that replaced it."""
+    return layer if isinstance(layer, nn.Conv2D) else layer.c
+
+
 class RepViTBlock(nn.Layer):
     """Token mixer (RepVGG 3×3 depthwise) → [SE] → channel mixer (1×1 FFN), the FFN residual."""
 
@@ -125,8 +130,9 @@ class RepViTBlock(nn.Layer):
 
     def block_paths(self) -> BlockPaths:
         pre = [_token_mixer_op(self.token_mixer)] + ([self.se] if self.se is not None else [])
+        conv = _conv(self.channel_mixer.conv1)
         return BlockPaths("RepViT block", [[], self.channel_mixer.path()], "add", pre=pre,
-                          expansion=float(self.channel_mixer.conv1.c._out_channels) / self.channel_mixer.conv1.c._in_channels)
+                          expansion=conv._out_channels / conv._in_channels)
 
 
 class RepViTDownsample(nn.Layer):
