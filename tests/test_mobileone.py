@@ -96,7 +96,9 @@ def test_a_fused_mobileone_refuses_to_train(fused_pair):
 def test_branches_follow_the_block_shape():
     """S0 trains 4 k×k branches, the others 1; the 1×1 scale branch is in 3×3 blocks only, the BN
     identity where the block keeps the shape; a stage opens with a stride-2 depthwise block."""
-    s0 = ppnets.build_model("MobileOne_s0", width_mult=0.25)
+    with paddle.LazyGuard():
+        s0 = ppnets.build_model("MobileOne_s0", width_mult=0.25)
+        s1 = ppnets.build_model("MobileOne_s1", width_mult=0.25)
     stage = s0.stages[1]
     dw, pw, dw2 = stage[0], stage[1], stage[2]
     assert [len(b.conv_kxk) for b in (dw, pw)] == [4, 4]
@@ -104,7 +106,7 @@ def test_branches_follow_the_block_shape():
     assert dw.identity is None and dw.conv_scale is not None                      # stride 2
     assert pw.identity is None and pw.conv_scale is None and pw.kernel_size == 1  # 16 → 32 channels
     assert dw2.identity is not None and dw2.conv_scale is not None
-    assert len(ppnets.build_model("MobileOne_s1", width_mult=0.25).stages[1][0].conv_kxk) == 1
+    assert len(s1.stages[1][0].conv_kxk) == 1
     # 0.25 × (48, 128, 256, 1024), multiples of 8
     assert [d["num_chs"] for d in s0.feature_info] == [16, 32, 64, 256]
     info = describe_block(dw2)
@@ -122,3 +124,20 @@ def test_squeeze_excite_path_trains():
     missing = [p.name for p in model.parameters() if not p.stop_gradient and p.grad is None]
     assert out.shape == [2, 3] and not missing
     assert model.stages[2][-1].attn.fc1.weight.grad is not None
+
+
+def test_unknown_variant_and_the_imagenet_recipe():
+    with pytest.raises(ConfigError, match=r"MobileOne: unknown variant 's5'; valid: s0, s1, s2, s3, s4"):
+        ppnets.build_model("MobileOne_s0", variant="s5")
+    from ppnets.config import load_config
+    from conftest import REPO
+    import os
+    s0, s4 = (load_config(os.path.join(REPO, "configs", "ImageNet", "MobileOne", f"MobileOne_{v}.yaml"))
+              for v in ("s0", "s4"))
+    opt = s0["Optimizer"]
+    assert (s0["Global"]["epochs"], opt["name"], opt["lr"]["learning_rate"], opt["regularizer"]["coeff"],
+            s0["EMA"]["decay"], s0["DataLoader"]["Train"]["sampler"]["batch_size"]) == (300, "Momentum", 0.1, 1e-4,
+                                                                                          0.9995, 64)
+    ops = [next(iter(op)) for op in s4["DataLoader"]["Train"]["dataset"]["transform_ops"]]
+    assert "RandAugment" in ops and "RandAugment" not in [next(iter(op)) for op in
+                                                           s0["DataLoader"]["Train"]["dataset"]["transform_ops"]]

@@ -53,7 +53,10 @@ def _x(size=32):
 
 
 def test_eval_output_is_the_average_of_both_heads():
-    model = _small()
+    paddle.seed(0)
+    model = ppnets.build_model("RepViT_m0_9", class_num=5, width_mult=0.25)
+    _randomize_bn(model)
+    model.eval()
     head = model.head
     with paddle.no_grad():
         feats = model.forward_features(_x())
@@ -71,11 +74,12 @@ def test_eval_output_is_the_average_of_both_heads():
 
 
 def test_head_interface_and_the_plain_head():
-    model = _small()
-    assert model.get_classifier() is model.head.head and model.head_hidden_size == model.num_features == 192
+    model = ppnets.build_model("RepViT_m0_9", class_num=5, width_mult=0.25)
+    model.eval()
+    assert model.get_classifier() is model.head.head and model.head_hidden_size == model.num_features == 96
     model.reset_classifier(3)
     head = model.head
-    assert head.head.l.weight.shape == head.head_dist.l.weight.shape == [192, 3] and model(_x()).shape == [2, 3]
+    assert head.head.l.weight.shape == head.head_dist.l.weight.shape == [96, 3] and model(_x()).shape == [2, 3]
     plain = ppnets.build_model("RepViT_m0_9", class_num=4, distillation=False, width_mult=0.25)
     assert plain.head.head_dist is None and not any("head_dist" in k for k in plain.state_dict())
     plain.eval()
@@ -83,8 +87,9 @@ def test_head_interface_and_the_plain_head():
         feats = plain.forward_features(_x())
         np.testing.assert_array_equal(plain.forward_head(feats).numpy(),
                                       plain.head.head(plain.forward_head(feats, pre_logits=True)).numpy())
-    features = ppnets.build_model("RepViT_m0_9", class_num=0, width_mult=0.25)
-    assert features(_x()).shape == [2, 96] and not any(k.startswith("head.") for k in features.state_dict())
+    with paddle.LazyGuard():
+        features = ppnets.build_model("RepViT_m0_9", class_num=0, width_mult=0.25)
+    assert not any(k.startswith("head.") for k in features.state_dict())   # (its forward: test_model_interface)
 
 
 @pytest.fixture(scope="module")
@@ -164,3 +169,17 @@ def test_stages_downsample_and_alternate_squeeze_excite():
     x = _x(8)[:, :1].expand([2, 16, 8, 8])
     with paddle.no_grad():
         np.testing.assert_allclose(block(x).numpy(), block.token_mixer(x).numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_unknown_variant_and_the_imagenet_recipe():
+    with pytest.raises(ConfigError, match=r"RepViT: unknown variant 'm0_8' \(did you mean 'm0_9'\?\)"):
+        ppnets.build_model("RepViT_m0_9", variant="m0_8")
+    import os
+    from ppnets.config import load_config
+    from conftest import REPO
+    cfg = load_config(os.path.join(REPO, "configs", "ImageNet", "RepViT", "RepViT_m2_3.yaml"))
+    opt = cfg["Optimizer"]
+    assert (opt["name"], opt["lr"]["learning_rate"], opt["weight_decay"], cfg["EMA"]["decay"]) == \
+        ("AdamW", 0.004, 0.025, 0.99996)
+    assert cfg["DataLoader"]["Train"]["dataset"]["batch_transform_ops"] == [
+        {"MixupCutmix": {"mixup_alpha": 0.8, "cutmix_alpha": 1.0, "prob": 1.0, "switch_prob": 0.5}}]

@@ -27,9 +27,9 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
+from ..errors import ConfigError, did_you_mean
 from .base import ClassificationModel, FamilyHead
 from .blocks import BlockPaths
-from .interface import check_class_num
 from .layers import ConvBNLayer, DropPath, SqueezeExcite, make_divisible
 from .registry import register_model
 from .reparam import fuse_bn, fuse_conv_bn, fused_conv, identity_kernel, pad_kernel
@@ -186,15 +186,16 @@ class MobileOne(ClassificationModel):
     def __init__(self, variant: str = "s0", class_num: int = 1000, width_mult: float = 1.0,
                  num_conv_branches: Optional[int] = None, drop_path_rate: float = 0.0, dropout: float = 0.0) -> None:
         super().__init__()
-        check_class_num(type(self).__name__, class_num)
+        if variant not in VARIANTS:
+            raise ConfigError(f"MobileOne: unknown variant {variant!r}{did_you_mean(str(variant), VARIANTS)}; "
+                              f"valid: {', '.join(VARIANTS)}")
         self.variant = variant
         _, branches, se_pairs = VARIANTS[variant]
         branches = branches if num_conv_branches is None else num_conv_branches
         stem_c, widths = stage_widths(variant, width_mult)
         self.stem = MobileOneBlock(3, stem_c, 3, 2)
         self.stem_modules = ("stem",)
-        n_blocks = 2 * sum(DEPTHS)
-        rates = np.linspace(0.0, drop_path_rate, n_blocks).tolist() if n_blocks > 1 else [0.0]
+        rates = np.linspace(0.0, drop_path_rate, 2 * sum(DEPTHS)).tolist()
         stages, prev, i = [], stem_c, 0
         for depth, out_c, se in zip(DEPTHS, widths, se_pairs):
             blocks = []

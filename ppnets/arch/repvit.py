@@ -27,9 +27,9 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
+from ..errors import ConfigError, did_you_mean
 from .base import ClassificationModel, FamilyHead
 from .blocks import BlockPaths
-from .interface import check_class_num
 from .layers import ConvBNLayer, SqueezeExcite, make_divisible
 from .registry import register_model
 from .reparam import fuse_bn, fuse_conv_bn, fused_conv, identity_kernel, pad_kernel
@@ -267,7 +267,9 @@ class RepViT(ClassificationModel):
     def __init__(self, variant: str = "m0_9", class_num: int = 1000, distillation: bool = True,
                  width_mult: float = 1.0, dropout: float = 0.0, kernel_size: int = 3) -> None:
         super().__init__()
-        check_class_num(type(self).__name__, class_num)
+        if variant not in ARCHS:
+            raise ConfigError(f"RepViT: unknown variant {variant!r}{did_you_mean(str(variant), ARCHS)}; "
+                              f"valid: {', '.join(ARCHS)}")
         self.variant = variant
         dims, depths = ARCHS[variant]
         dims = [make_divisible(d * width_mult, 8) if width_mult != 1.0 else d for d in dims]
