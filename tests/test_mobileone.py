@@ -111,6 +111,11 @@ def test_branches_follow_the_block_shape():
     assert [d["num_chs"] for d in s0.feature_info] == [16, 32, 64, 256]
     info = describe_block(dw2)
     assert info.merge == "add" and len(info.branches) == 6 and info.residual   # 4 k×k + scale + identity
+    with paddle.LazyGuard():   # the digits config's shallower S0; S4's SE pairs are the last ones that remain
+        short = ppnets.build_model("MobileOne_s4", depth_mult=0.25)
+    assert [len(stage) for stage in short.stages] == [2, 4, 6, 2]                # pairs ceil((2, 8, 10, 1) / 4)
+    assert [b.attn is not None for b in short.stages[2]] == [True] * 6 and short.stages[3][0].attn is not None
+    assert short.stages[1][0].attn is None
 
 
 def test_squeeze_excite_path_trains():

@@ -21,6 +21,7 @@ Not in PaddleClas: the layout and ``state_dict`` keys are timm's (``byobnet.py``
 """
 from __future__ import annotations
 
+import math
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -173,6 +174,9 @@ class MobileOne(ClassificationModel):
         variant: the width factors, branch count and SE placement.
         class_num: number of classes (0: pooled features out).
         width_mult: extra multiplier of every width (1.0 = the paper's; smaller for tiny datasets).
+        depth_mult: multiplier of the pairs per stage, ``ceil(d · depth_mult)`` (1.0 = the paper's). The
+            network has no residual paths but the BN identities, and with all 21 pairs it trains slowly
+            on a small dataset: the gradient grows ~50× from the head to the stem at initialisation.
         num_conv_branches: override the variant's k×k branch count.
         drop_path_rate: stochastic depth on the conv branches of identity blocks, rising linearly
             from 0 to this rate over the blocks (timm's rule; the paper uses none).
@@ -183,7 +187,7 @@ class MobileOne(ClassificationModel):
     (:class:`ClassifierHead`). ``reparameterize()`` fuses every block.
     """
 
-    def __init__(self, variant: str = "s0", class_num: int = 1000, width_mult: float = 1.0,
+    def __init__(self, variant: str = "s0", class_num: int = 1000, width_mult: float = 1.0, depth_mult: float = 1.0,
                  num_conv_branches: Optional[int] = None, drop_path_rate: float = 0.0, dropout: float = 0.0) -> None:
         super().__init__()
         if variant not in VARIANTS:
@@ -195,9 +199,10 @@ class MobileOne(ClassificationModel):
         stem_c, widths = stage_widths(variant, width_mult)
         self.stem = MobileOneBlock(3, stem_c, 3, 2)
         self.stem_modules = ("stem",)
-        rates = np.linspace(0.0, drop_path_rate, 2 * sum(DEPTHS)).tolist()
+        depths = [max(1, math.ceil(d * depth_mult)) for d in DEPTHS]
+        rates = np.linspace(0.0, drop_path_rate, 2 * sum(depths)).tolist()
         stages, prev, i = [], stem_c, 0
-        for depth, out_c, se in zip(DEPTHS, widths, se_pairs):
+        for depth, out_c, se in zip(depths, widths, se_pairs):
             blocks = []
             for j in range(depth):
                 with_se = j >= depth - se
