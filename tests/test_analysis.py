@@ -33,7 +33,7 @@ SIZES = model_sizes()
 TOOLS = os.path.join(REPO, "tools")
 SMALL = ["MobileNetV1_x0_25", "MobileNetV2_x0_25", "MobileNetV3_small_x0_35", "EfficientNetB0",
          "ShuffleNetV1_g3_x0_5", "ShuffleNetV2_x0_5", "SqueezeNet1_1", "GhostNet_x0_5", "PPLCNet_x0_25",
-         "MobileNetV4_hybrid_medium", "PPHGNetV2_B0"]
+         "MobileNetV4_hybrid_medium", "PPHGNetV2_B0", "MobileOne_s0", "RepViT_m0_9"]
 
 
 def _tool(name):
@@ -67,10 +67,11 @@ def test_layer_block_stage_and_kind_sums_equal_totals(name):
         assert sum(b.params for b in sec.blocks) + sum(x.params for x in sec.other) == sec.params
     by_kind = s.macs_by_kind()
     assert list(by_kind)[:len(KINDS)] == list(KINDS) and sum(by_kind.values()) == s.macs
-    # every linear layer once (the classifier; GhostNet's squeeze-excite layers too)
+    # every linear layer once (the classifier, RepViT's two; GhostNet's squeeze-excite layers too)
     linear = sum(layer.weight.shape[0] * layer.weight.shape[1] for layer in model.sublayers()
                  if isinstance(layer, nn.Linear))
-    assert by_kind["fc"] == linear == (0 if name.startswith("SqueezeNet") else model.head_hidden_size * 10) + (
+    classifiers = 0 if name.startswith("SqueezeNet") else 2 if name.startswith("RepViT") else 1
+    assert by_kind["fc"] == linear == classifiers * model.head_hidden_size * 10 + (
         sum(2 * se.squeeze.weight.shape[0] * se.squeeze.weight.shape[1] for se in model.sublayers()
             if type(se).__name__ == "SqueezeExcite" and se.linear))
     # the stages are the model's feature_info, each ending with its declared output map

@@ -80,21 +80,10 @@ class ToyRepNet(ClassificationModel):
         self.init_family_head("head", width, class_num)
 
 
-def _randomize_bn(model, seed=0):
-    rng = np.random.default_rng(seed)
-    for layer in model.sublayers():
-        if isinstance(layer, (nn.BatchNorm2D, nn.BatchNorm1D)):
-            n = layer._mean.shape[0]
-            layer._mean.set_value(rng.normal(0, 0.3, n).astype("float32"))
-            layer._variance.set_value(rng.uniform(0.5, 2, n).astype("float32"))
-            layer.weight.set_value(rng.uniform(0.5, 1.5, n).astype("float32"))
-            layer.bias.set_value(rng.normal(0, 0.3, n).astype("float32"))
-
-
 def test_fused_equals_unfused_on_a_toy_branchy_model():
     paddle.seed(0)
     model = ToyRepNet()
-    _randomize_bn(model)
+    randomize_bn_statistics(model)
     model.eval()
     x = paddle.randn([2, 3, 20, 20])
     with paddle.no_grad():

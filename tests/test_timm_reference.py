@@ -4,7 +4,12 @@ For each timm reference (``tests/reference/timm/``: timm's key manifest and its 
 deterministic stand-in weights), the weights are regenerated without PyTorch, converted by
 :func:`ppnets.arch.timm.convert_timm_state_dict` and loaded strictly; the model's logits must equal
 timm's within ``1e-4 * (1 + max |logits|)``. Families that fuse are checked again after
-``reparameterize()`` against timm's ``logits_fused``.
+``reparameterize()`` against timm's ``logits_fused``. For those, the tolerance also admits the
+disagreement of timm's own two float32 evaluations (``logits`` vs ``logits_fused``, the same
+function): a faithful port cannot agree with timm more closely than timm agrees with itself. That
+disagreement is well below ``1e-4 * (1 + max |logits|)`` except for RepViT-M2.3, whose 48 residual
+blocks on stand-in weights amplify float32 rounding: 6.5e-4 > 4.6e-4 (ppnets's float64 logits are
+5.5e-4 from timm's, its float32 ones 6.9e-4).
 """
 from __future__ import annotations
 
@@ -35,10 +40,13 @@ def test_timm_weights_give_timm_logits(timm_name):
     missing, unexpected = model.set_state_dict(convert_timm_state_dict(timm_name, sd))
     assert not missing and not unexpected
     model.eval()
-    tol = timm_tolerance(logits)
+    # timm's own two float32 evaluations of the same function (branches / fused) disagree this much
+    self_noise = float(np.abs(logits - fused).max()) if fused is not None else 0.0
+    tol = timm_tolerance(logits) + self_noise
     err = np.abs(_logits(model, x) - logits).max()
     assert err <= tol, f"{timm_name} → {name}: max |Δlogit| {err:.3g} > {tol:.3g}"
     if fused is not None:
         model.reparameterize()
         err = np.abs(_logits(model, x) - fused).max()
-        assert err <= timm_tolerance(fused), f"{timm_name} fused: max |Δlogit| {err:.3g}"
+        tol = timm_tolerance(fused) + self_noise
+        assert err <= tol, f"{timm_name} fused: max |Δlogit| {err:.3g} > {tol:.3g}"

@@ -14,7 +14,6 @@ import os
 
 import numpy as np
 import paddle
-import paddle.nn.functional as F
 import pytest
 
 import ppnets
@@ -41,8 +40,10 @@ TIMM_DETAIL_KEYS = {"head_bias", "dropout_mode", "se_divisor", "se_gate", "head_
 
 #: families whose variants are different tables of the same blocks: the one model that holds every
 #: block kind stands for all (MobileNetV4: hybrid_medium has cn, er, uir and mqa blocks and layer scale;
-#: PP-HGNetV2: B0 has every block kind and the learnable affine blocks B4–B6 lack)
-ONE_PER_FAMILY = {"MobileNetV4": "MobileNetV4_hybrid_medium", "PPHGNetV2": "PPHGNetV2_B0"}
+#: PP-HGNetV2: B0 has every block kind and the learnable affine blocks B4–B6 lack; MobileOne: S4 is the
+#: one with squeeze-excite; RepViT: every variant has the same blocks)
+ONE_PER_FAMILY = {"MobileNetV4": "MobileNetV4_hybrid_medium", "PPHGNetV2": "PPHGNetV2_B0", "MobileOne": "MobileOne_s4",
+                  "RepViT": "RepViT_m0_9"}
 #: variants that add no layer kind to an exported model of their family (timm's ports: the layer kinds of
 #: the PaddleClas models or of MobileNetV3_small_x1_0_tf; ReLU6 is MobileNetV2's): not exported again
 COVERED_BY = {"MobileNetV1_timm": "MobileNetV1_x0_25",
@@ -279,7 +280,10 @@ def test_export_round_trip_matches_dynamic_model(name, digits_slice, tmp_path):
     x = rng.normal(0, 1, (2, 3, 32, 32)).astype("float32")
     with paddle.no_grad():
         logits = model(paddle.to_tensor(x))
-    expected = F.log_softmax(logits, axis=-1).numpy()
+    z = logits.numpy().astype(np.float64)
+    # log-softmax by hand: Paddle's clips at -64, which deep nets go below on random BN statistics
+    expected = z - z.max(axis=1, keepdims=True)
+    expected -= np.log(np.exp(expected).sum(axis=1, keepdims=True))
     got = np.log(predictor.run(x))       # Export.softmax false: the predictor applies the softmax
     assert got.shape == (2, 4)
     assert float(np.abs(logits.numpy()).max()) > 0.05, "logits too small for the comparison to mean anything"

@@ -17,7 +17,10 @@ HERE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 #: tests build and count them (sizes, keys, timm's logits) but do not train or export them
 HEAVY = ({f"EfficientNetB{i}" for i in range(3, 8)} | {f"PPHGNetV2_B{i}" for i in range(3, 7)}
          | {"StarNet_S3", "StarNet_S4", "FasterNet_S", "FasterNet_M", "FasterNet_L"}
-         | {f"GhostNetV3_x{s}" for s in ("1_0", "1_3", "1_6")})
+         | {f"GhostNetV3_x{s}" for s in ("1_0", "1_3", "1_6")}
+         # MobileOne S2–S4 run S1's blocks (S4's squeeze-excite trains in tests/test_mobileone.py at a small
+         # width and is exported by tests/test_zoo_export.py); the deep RepViTs run M0.9's blocks
+         | {"MobileOne_s2", "MobileOne_s3", "MobileOne_s4", "RepViT_m1_5", "RepViT_m2_3"})
 
 
 def model_sizes() -> Dict[str, Tuple[int, int, int]]:
@@ -114,3 +117,21 @@ def timm_reference(name: str):
 def timm_tolerance(logits: np.ndarray) -> float:
     """The agreement a faithful conversion reaches: ``1e-4 * (1 + max |logits|)``."""
     return 1e-4 * (1.0 + float(np.abs(logits).max()))
+
+
+def timm_param_count(name: str) -> int:
+    """Trainable parameters of timm's ``name``: every tensor of its manifest but BatchNorm statistics."""
+    return sum(int(np.prod(shape)) for key, shape in timm_manifest(name)
+               if not key.endswith((".running_mean", ".running_var")))
+
+
+def timm_layout(model) -> List[Tuple[str, List[int]]]:
+    """The model's ``state_dict`` as timm names and orients it (BN statistics, Linear ``[out, in]``)."""
+    import paddle.nn as nn
+
+    linear = {f"{n}.weight" for n, layer in model.named_sublayers() if isinstance(layer, nn.Linear)}
+    rows = []
+    for key, value in model.state_dict().items():
+        shape = list(value.shape)[::-1] if key in linear else list(value.shape)
+        rows.append((key.replace("._mean", ".running_mean").replace("._variance", ".running_var"), shape))
+    return rows
