@@ -125,7 +125,7 @@ def test_unknown_variant_and_the_imagenet_recipe():
     with pytest.raises(ConfigError, match=r"MobileOne: unknown variant 's5'; valid: s0, s1, s2, s3, s4"):
         ppnets.build_model("MobileOne_s0", variant="s5")
     from ppnets.config import load_config
-    from conftest import REPO
+    from helpers.runs import REPO
     import os
     s0, s4 = (load_config(os.path.join(REPO, "configs", "ImageNet", "MobileOne", f"MobileOne_{v}.yaml"))
               for v in ("s0", "s4"))

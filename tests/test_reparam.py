@@ -13,6 +13,8 @@ from ppnets.arch.layers import DepthwiseConv2D, FastConv2D
 from ppnets.arch.reparam import fuse_conv_bn, fused_conv, identity_kernel, pad_kernel, fuse_bn
 from ppnets.errors import ConfigError
 
+from helpers.models import randomize_bn_statistics
+
 
 class ToyRepBlock(nn.Layer):
     """RepVGG's block: k×k conv-BN + 1×1 conv-BN + BN identity, summed, ReLU; fuses to one k×k conv."""

@@ -175,7 +175,7 @@ def test_unknown_variant_and_the_imagenet_recipe():
         ppnets.build_model("RepViT_m0_9", variant="m0_8")
     import os
     from ppnets.config import load_config
-    from conftest import REPO
+    from helpers.runs import REPO
     cfg = load_config(os.path.join(REPO, "configs", "ImageNet", "RepViT", "RepViT_m2_3.yaml"))
     opt = cfg["Optimizer"]
     assert (opt["name"], opt["lr"]["learning_rate"], opt["weight_decay"], cfg["EMA"]["decay"]) == \

@@ -17,6 +17,7 @@ import paddle
 import pytest
 
 import ppnets
+from ppnets.engine.run_folder import run_name
 from ppnets.config import load_config
 from ppnets.engine import Evaluator, Trainer
 from ppnets.deploy import Predictor
@@ -287,7 +288,27 @@ def test_export_round_trip_matches_dynamic_model(name, digits_slice, tmp_path):
     got = np.log(predictor.run(x))       # Export.softmax false: the predictor applies the softmax
     assert got.shape == (2, 4)
     assert float(np.abs(logits.numpy()).max()) > 0.05, "logits too small for the comparison to mean anything"
-    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-4)
+    if not np.allclose(got, expected, atol=1e-4, rtol=1e-4):
+        # a deep net on random BN statistics (MobileOne-S4) is ill-conditioned: Paddle's own float32 model
+        # is then 1e-3 from the exact (float64) logits, and the fused export may be as far, no farther
+        exact = float64_logits(name, model, x)
+        err32 = float(np.abs(logits.numpy() - exact).max())
+        exact -= exact.max(axis=1, keepdims=True)
+        exact -= np.log(np.exp(exact).sum(axis=1, keepdims=True))
+        np.testing.assert_allclose(got, exact, atol=1e-4 + 3 * err32, rtol=1e-4)
+
+
+def float64_logits(name, model, x):
+    """``model``'s logits computed in float64 (the same weights, cast): its exact outputs on ``x``."""
+    paddle.set_default_dtype("float64")
+    try:
+        exact = ppnets.build_model(name, class_num=4)
+    finally:
+        paddle.set_default_dtype("float32")
+    exact.set_state_dict({k: v.astype("float64") for k, v in model.state_dict().items()})
+    exact.eval()
+    with paddle.no_grad():
+        return exact(paddle.to_tensor(x.astype(np.float64))).numpy()
 
 
 # --------------------------------------------------------------------------- digits configs
@@ -320,9 +341,10 @@ def test_digits_config_trains_and_its_checkpoint_evaluates(path, digits_slice, t
     cfg = load_config(path, [f"{k}={v}" for k, v in overrides.items()])
     result = Trainer(cfg).train()
     assert np.isfinite(result["eval"]["loss"]) and result["best_epoch"] == 1
-    log = open(os.path.join(str(tmp_path), cfg["Arch"]["name"], "train.log")).read()
+    run = os.path.join(str(tmp_path), run_name(cfg["Arch"]))   # MobileOne_s0-depth_mult0.25-width_mult0.5 …
+    log = open(os.path.join(run, "train.log")).read()
     assert "[Train][Epoch 1/1][Iter 5/5]" in log          # 120 images, batch 24, drop_last
-    cfg["Global"]["pretrained_model"] = os.path.join(str(tmp_path), cfg["Arch"]["name"], "latest")
+    cfg["Global"]["pretrained_model"] = os.path.join(run, "latest")
     again = Evaluator(cfg).evaluate()               # a second build of the model, from the checkpoint
     assert again["top1"] == pytest.approx(result["eval"]["top1"])
     assert again["loss"] == pytest.approx(result["eval"]["loss"], rel=1e-5)

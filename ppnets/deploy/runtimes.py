@@ -32,8 +32,9 @@ BACKENDS = ("paddle", "onnxruntime", "openvino")
 PRECISIONS = ("fp32", "int8")
 #: backend="auto": the runtimes it considers; paddle only when no ONNX runtime has its file
 AUTO_ORDER = ("onnxruntime", "openvino", "paddle")
-#: an ONNX runtime's outputs may differ from paddle.inference's by at most this (checked at export time
-#: and recorded in inference.yml; a runtime over it is refused for that export)
+#: an ONNX runtime's outputs may differ from paddle.inference's by at most this times (1 + max |output|)
+#: (float32 kernels differ; checked at export time and recorded in inference.yml; OpenVINO over it is
+#: refused for that export)
 PARITY_ATOL = 1e-4
 #: backend="auto": OpenVINO for inputs of at least this many pixels (H × W), ONNX Runtime below
 OPENVINO_MIN_PIXELS = 96 * 96

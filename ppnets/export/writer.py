@@ -15,7 +15,7 @@ from ..deploy.folders import commit_folder, discard_folder, staging_folder
 from ..deploy.runtimes import ONNX_FILE, PADDLE_FILES
 from ..errors import ConfigError
 from ..utils.logger import get_logger
-from .onnx import MIN_OPSET, PARITY_ATOL, convert_to_onnx, parity
+from .onnx import MIN_OPSET, convert_to_onnx, parity
 from .paddleclas import DEPLOY_CONFIG, LABEL_MAP, deploy_config, label_map_text
 
 __all__ = ["save_inference_model", "WithActivation", "FORMATS"]
@@ -85,16 +85,16 @@ def save_inference_model(model: paddle.nn.Layer, save_dir: str, image_shape: Lis
             started = time.time()
             onnx_path = convert_to_onnx(stage, opset=onnx_opset)
             deltas = parity(stage, onnx_path, [c, h, w], batch=batch_size or 2)
-            delta = deltas["onnxruntime"]
-            (log.info if delta <= PARITY_ATOL else log.warning)(
-                f"{ONNX_FILE}: max |Δ| from paddle.inference = {delta:.3g} (limit {PARITY_ATOL:g}), converted and "
+            delta, limit = deltas["onnxruntime"], deltas["limit"]
+            (log.info if delta <= limit else log.warning)(
+                f"{ONNX_FILE}: max |Δ| from paddle.inference = {delta:.3g} (limit {limit:.3g}), converted and "
                 f"checked in {time.time() - started:.1f} s")
-            meta["onnx"] = {"opset": onnx_opset, "parity_max_abs_diff": delta}
+            meta["onnx"] = {"opset": onnx_opset, "parity_max_abs_diff": delta, "parity_limit": limit}
             if "openvino" in deltas:
-                meta["openvino"] = {"parity_max_abs_diff": deltas["openvino"]}
-                if deltas["openvino"] > PARITY_ATOL:
+                meta["openvino"] = {"parity_max_abs_diff": deltas["openvino"], "parity_limit": limit}
+                if deltas["openvino"] > limit:
                     log.warning(f"{ONNX_FILE}: OpenVINO's outputs differ from paddle.inference's by "
-                                f"{deltas['openvino']:.3g} (limit {PARITY_ATOL:g}); the export will not run on "
+                                f"{deltas['openvino']:.3g} (limit {limit:.3g}); the export will not run on "
                                 "OpenVINO (ONNX Runtime and paddle.inference are unaffected)")
             if "paddle" not in formats:
                 for name in PADDLE_FILES:
