@@ -29,3 +29,19 @@ def trained(tmp_path_factory):
     out = str(root / "out")
     run(tool_main("train"), train_args(data, out, **{"Global.epochs": 1}))
     return {"data": data, "prefix": os.path.join(out, "MobileNetV2_x0_25", "latest")}
+
+
+@pytest.fixture(autouse=True)
+def fresh_ppnets_logger():
+    """Each test starts with the ``ppnets`` logger of a fresh process (no handlers): a tool run in one
+    test configures it, and what a later test's tool prints must not depend on the order tests run in
+    (pytest-xdist reorders them)."""
+    import logging
+
+    yield
+    logger = logging.getLogger("ppnets")
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    logger.setLevel(logging.NOTSET)
+    logger.propagate = True

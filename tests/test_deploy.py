@@ -1,7 +1,8 @@
 """Deploy: ONNX export and a parity test per backend, the auto rule, INT8, PaddleClas's deploy format,
 consistent exports.
 
-The all-models ONNX check is ``tools/check_onnx.py``; here one model per family at 32 px.
+The all-models ONNX check is ``tools/check_onnx.py``; one model per code path on every backend is
+tests/test_zoo_export.py's round trip.
 """
 from __future__ import annotations
 
@@ -31,17 +32,6 @@ from helpers.deploy import tool, trained_export
 from helpers.models import randomize_batch_norm
 
 #: one model per family (MobileNetV3: HardSwish/HardSigmoid + SE; ShuffleNetV1: grouped 1×1 + shuffle)
-FAMILY_MODELS = ["MobileNetV1_x0_25", "MobileNetV2_x0_25", "MobileNetV3_small_x0_35", "EfficientNetB0",
-                 "SqueezeNet1_1", "ShuffleNetV1_g2_x0_25", "ShuffleNetV2_x0_25", "PPLCNet_x0_25", "GhostNet_x0_5",
-                 "MobileNetV4_conv_small", "PPHGNetV2_B0", "GhostNetV3_x0_5", "PPLCNetV2_small",
-                 "StarNet_S050", "FasterNet_T0", "MobileOne_s0", "RepViT_m0_9"]
-
-
-def test_family_models_cover_every_family():
-    assert {ppnets.model_info(n).family for n in FAMILY_MODELS} == {ppnets.model_info(n).family
-                                                                    for n in ppnets.list_models()}
-
-
 @pytest.fixture(scope="module")
 def export(digits_slice, tmp_path_factory):
     return trained_export(digits_slice, str(tmp_path_factory.mktemp("deploy")))
@@ -63,42 +53,7 @@ def _random_export(name, digits_slice, tmp_path, size=32):
     return out, yaml.safe_load(open(os.path.join(out, "inference.yml")))
 
 
-# OpenVINO 2026.4 miscomputes StarNet's last BatchNorm (after a residual sum) on a 1×1 map, which a 32 px
-# input gives; at 64 px it is exact. test_openvino_is_refused_for_an_export_it_gets_wrong covers 32 px.
-_SIZE = {"StarNet_S050": 64}
-
-
-@pytest.mark.parametrize("name", FAMILY_MODELS)
-def test_onnx_export_matches_paddle_on_every_backend(name, digits_slice, tmp_path):
-    """Random weights and BN statistics, logits out: ONNX Runtime and OpenVINO give paddle.inference's
-    outputs within 1e-4 at two batch sizes, from one file with a dynamic batch axis."""
-    size = _SIZE.get(name, 32)
-    out, meta = _random_export(name, digits_slice, tmp_path, size)
-    limit = meta["onnx"]["parity_limit"]
-    assert 1e-4 <= limit == meta["openvino"]["parity_limit"] < 1e-2
-    assert meta["onnx"]["parity_max_abs_diff"] <= limit and meta["openvino"]["parity_max_abs_diff"] <= limit
-    assert meta["formats"] == ["paddle", "onnx"]
-    graph = onnx.load(os.path.join(out, "inference.onnx"))
-    assert max(o.version for o in graph.opset_import if o.domain in ("", "ai.onnx")) >= 13
-    batch_dim = graph.graph.input[0].type.tensor_type.shape.dim[0]
-    assert batch_dim.dim_param and not batch_dim.dim_value            # dynamic batch
-    # paddle2onnx 2.1 fills Pad constants with uninitialised memory; the export sets the program's value
-    consts = {t.name: onnx.numpy_helper.to_array(t) for t in graph.graph.initializer}
-    consts.update({n.output[0]: onnx.numpy_helper.to_array(n.attribute[0].t)
-                   for n in graph.graph.node if n.op_type == "Constant"})
-    pads = [consts[n.input[2]] for n in graph.graph.node if n.op_type == "Pad" and len(n.input) > 2]
-    assert all(float(v) == 0.0 for v in pads)
-    # SamePad2D of EfficientNet's strided convolutions and of PP-HGNetV2's 2×2 stem convolutions
-    assert bool(pads) == (name in ("EfficientNetB0", "PPHGNetV2_B0"))
-    runtimes = {b: Predictor(out, backend=b, cpu_threads=1) for b in ("paddle", "onnxruntime", "openvino")}
-    rng = np.random.default_rng(0)
-    for n in (1, 3):
-        x = rng.normal(0, 1, (n, 3, size, size)).astype("float32")
-        reference = runtimes["paddle"].runtime(x)
-        assert reference.shape == (n, 4) and np.abs(reference).max() > 0.05
-        for backend in ("onnxruntime", "openvino"):
-            np.testing.assert_allclose(runtimes[backend].runtime(x), reference, atol=1e-4, rtol=1e-4,
-                                       err_msg=f"{name} {backend} batch {n}")
+# Every family's export on every backend: tests/test_zoo_export.py::test_export_round_trip_matches_dynamic_model
 
 
 def test_openvino_is_refused_for_an_export_it_gets_wrong(digits_slice, tmp_path):
@@ -109,7 +64,8 @@ def test_openvino_is_refused_for_an_export_it_gets_wrong(digits_slice, tmp_path)
     x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype("float32")
     reference = PaddleRuntime(out, cpu_threads=1)(x)
     measured = float(np.abs(OpenVINORuntime(os.path.join(out, "inference.onnx"), 1)(x) - reference).max())
-    limit = 1e-4 * (1 + float(np.abs(reference).max()))     # the export's rule, on the export's own batch
+    # the export's rule, on the export's own batch: 1e-4 · (1 + max |output|), or 10× ONNX Runtime's distance
+    limit = max(1e-4 * (1 + float(np.abs(reference).max())), 10 * meta["onnx"]["parity_max_abs_diff"])
     recorded = meta["openvino"]["parity_max_abs_diff"]
     assert meta["openvino"]["parity_limit"] == pytest.approx(limit, rel=1e-5)
     assert (recorded > limit) == (measured > limit) and meta["onnx"]["parity_max_abs_diff"] < limit

@@ -12,18 +12,8 @@ import pytest
 import ppnets
 from ppnets.arch.ghostnet_v3 import ARCH, ATTN_FROM, STAGES, GhostModuleV3
 
+from helpers.models import randomize_bn_statistics
 from helpers.reference import TIMM
-
-
-def _randomize_bn(model, seed=0, gamma=(0.5, 1.5)):
-    rng = np.random.default_rng(seed)
-    for layer in model.sublayers():
-        if isinstance(layer, paddle.nn.BatchNorm2D):
-            n = layer._mean.shape[0]
-            layer._mean.set_value(rng.normal(0, 0.3, n).astype("float32"))
-            layer._variance.set_value(rng.uniform(0.5, 2, n).astype("float32"))
-            layer.weight.set_value(rng.uniform(*gamma, n).astype("float32"))
-            layer.bias.set_value(rng.normal(0, 0.3, n).astype("float32"))
 
 
 def _convs(model):
@@ -33,7 +23,7 @@ def _convs(model):
 def test_fused_equals_unfused_and_the_branches_are_gone():
     paddle.seed(0)
     model = ppnets.build_model("GhostNetV3_x0_5", class_num=5)
-    _randomize_bn(model, gamma=(0.2, 0.5))   # (smaller scales: up to 5 branches are summed, 16 blocks deep)
+    randomize_bn_statistics(model, gamma=(0.2, 0.5))   # (smaller scales: up to 5 branches are summed, 16 blocks deep)
     model.eval()
     x = paddle.randn([2, 3, 64, 64])
     convs = _convs(model)
@@ -75,7 +65,7 @@ def test_attention_gate_pools_2x2_where_the_map_allows(size, kernel):
     """timm's 2×2/2 pooling before the DFC branch; a side of 1 (a 32-px input's last stage) is not pooled."""
     paddle.seed(2)
     module = GhostModuleV3(6, 8, attention=True)
-    _randomize_bn(module)
+    randomize_bn_statistics(module)
     module.eval()
     x = paddle.randn([1, 6, *size])
     with paddle.no_grad():

@@ -155,7 +155,9 @@ def test_absolute_list_paths_inside_the_root_are_accepted(ppcls_root, tmp_path):
     outside.write_bytes(open(files[0], "rb").read())
     for path in (str(outside), os.path.join(root, "..", os.path.basename(root), "..", "x.png")):
         (tmp_path / "escaping.txt").write_text(f"{path} 0\n")
-        with pytest.raises(DataError, match=rf"escaping.txt:1: path '{re.escape(path)}' escapes the dataset root"):
+        # a long path is shortened in the middle; its end (the file name) stays
+        with pytest.raises(DataError, match=rf"escaping.txt:1: path '[^']*{re.escape(os.path.basename(path))}' "
+                                            r"escapes the dataset root"):
             ImageNetDataset(image_root=root, cls_label_path=str(tmp_path / "escaping.txt"))
 
 

@@ -13,18 +13,8 @@ from ppnets.arch.layers import make_divisible
 from ppnets.arch.pp_lcnet_v2 import ARCH, DROPOUT, RepDepthwiseSeparable, from_timm
 from ppnets.arch.reparam import inference_only_parameters
 
+from helpers.models import randomize_bn_statistics
 from helpers.reference import check_paddleclas_file_loads, manifest
-
-
-def _randomize_bn(model, seed=0):
-    rng = np.random.default_rng(seed)
-    for layer in model.sublayers():
-        if isinstance(layer, paddle.nn.BatchNorm2D):
-            n = layer._mean.shape[0]
-            layer._mean.set_value(rng.normal(0, 0.3, n).astype("float32"))
-            layer._variance.set_value(rng.uniform(0.5, 2, n).astype("float32"))
-            layer.weight.set_value(rng.uniform(0.5, 1.5, n).astype("float32"))
-            layer.bias.set_value(rng.normal(0, 0.3, n).astype("float32"))
 
 
 def _slots(name):
@@ -37,7 +27,7 @@ def _slots(name):
 def test_fused_equals_unfused_and_the_branches_are_gone():
     paddle.seed(0)
     model = ppnets.build_model("PPLCNetV2_small", class_num=5)
-    _randomize_bn(model)
+    randomize_bn_statistics(model)
     model.eval()
     x = paddle.randn([2, 3, 64, 64])
     slots = _slots("PPLCNetV2_small")

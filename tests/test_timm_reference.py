@@ -21,9 +21,24 @@ import ppnets
 from ppnets.arch.registry import TIMM_NAMES
 from ppnets.arch.timm import convert_timm_state_dict
 
-from helpers.reference import timm_reference, timm_reference_names, timm_tolerance
+from ppnets.analysis import count_params
+
+from helpers.reference import (timm_layout, timm_manifest, timm_param_count, timm_reference, timm_reference_names,
+                               timm_tolerance)
 
 MAPPED = [n for n in timm_reference_names() if n in TIMM_NAMES]
+#: families in timm's layout (not in PaddleClas): ppnets's own state_dict is timm's, key for key
+TIMM_LAYOUT = [n for n in ppnets.list_models() if ppnets.model_info(n).family in ("MobileOne", "RepViT")]
+
+
+@pytest.mark.parametrize("name", TIMM_LAYOUT)
+def test_train_time_layout_and_parameters_are_timms(name):
+    """Key for key, shape for shape timm's manifest; parameters = its sum without BN statistics."""
+    timm_name = name.lower()
+    with paddle.LazyGuard():
+        model = ppnets.build_model(name)
+    assert timm_layout(model) == timm_manifest(timm_name)
+    assert count_params(model) == timm_param_count(timm_name)
 
 
 def _logits(model, x: np.ndarray) -> np.ndarray:

@@ -91,10 +91,13 @@ def save_inference_model(model: paddle.nn.Layer, save_dir: str, image_shape: Lis
                 f"checked in {time.time() - started:.1f} s")
             meta["onnx"] = {"opset": onnx_opset, "parity_max_abs_diff": delta, "parity_limit": limit}
             if "openvino" in deltas:
-                meta["openvino"] = {"parity_max_abs_diff": deltas["openvino"], "parity_limit": limit}
-                if deltas["openvino"] > limit:
+                # OpenVINO is held to the limit, or to 10× ONNX Runtime's distance where float32 rounding
+                # alone (an ill-conditioned model) puts every runtime farther than the limit
+                ov_limit = max(limit, 10 * delta)
+                meta["openvino"] = {"parity_max_abs_diff": deltas["openvino"], "parity_limit": ov_limit}
+                if deltas["openvino"] > ov_limit:
                     log.warning(f"{ONNX_FILE}: OpenVINO's outputs differ from paddle.inference's by "
-                                f"{deltas['openvino']:.3g} (limit {limit:.3g}); the export will not run on "
+                                f"{deltas['openvino']:.3g} (limit {ov_limit:.3g}); the export will not run on "
                                 "OpenVINO (ONNX Runtime and paddle.inference are unaffected)")
             if "paddle" not in formats:
                 for name in PADDLE_FILES:

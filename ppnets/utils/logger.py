@@ -9,6 +9,23 @@ from typing import Optional
 _LOGGER = logging.getLogger("ppnets")
 
 
+class _ConsoleHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stdout`` is when a record is emitted (not the one it was made with): a
+    redirected or replaced stdout (``contextlib.redirect_stdout``, a test's capture) that has since
+    been closed would otherwise turn every later record into a logging error."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value) -> None:   # logging.StreamHandler assigns it; the current stdout is used
+        pass
+
+
 def get_logger() -> logging.Logger:
     return _LOGGER
 
@@ -21,7 +38,7 @@ def setup_logger(log_file: Optional[str] = None, rank: int = 0, level: int = log
     _LOGGER.propagate = False
     fmt = logging.Formatter("[%(asctime)s] ppnets %(levelname)s: %(message)s", "%Y/%m/%d %H:%M:%S")
     _LOGGER.setLevel(level if rank == 0 else logging.WARNING)
-    console = logging.StreamHandler(sys.stdout)
+    console = _ConsoleHandler()
     console.setFormatter(fmt)
     _LOGGER.addHandler(console)
     if log_file and rank == 0:

@@ -36,14 +36,14 @@ def randomize_batch_norm(model: paddle.nn.Layer, rng: np.random.Generator) -> No
         bn._momentum = momentum
 
 
-def randomize_bn_statistics(model: paddle.nn.Layer, seed: int = 0) -> None:
-    """Random statistics and affine parameters for every BatchNorm2D and BatchNorm1D (a fused form must
-    fold them all; no training-mode pass, unlike :func:`randomize_batch_norm`)."""
+def randomize_bn_statistics(model: paddle.nn.Layer, seed: int = 0, gamma=(0.5, 1.5)) -> None:
+    """Random statistics and affine parameters (scales drawn from ``gamma``) for every BatchNorm2D and
+    BatchNorm1D: a fused form must fold them all (no training-mode pass, unlike :func:`randomize_batch_norm`)."""
     rng = np.random.default_rng(seed)
     for layer in model.sublayers():
         if isinstance(layer, (paddle.nn.BatchNorm2D, paddle.nn.BatchNorm1D)):
             n = layer._mean.shape[0]
             layer._mean.set_value(rng.normal(0, 0.3, n).astype("float32"))
             layer._variance.set_value(rng.uniform(0.5, 2, n).astype("float32"))
-            layer.weight.set_value(rng.uniform(0.5, 1.5, n).astype("float32"))
+            layer.weight.set_value(rng.uniform(*gamma, n).astype("float32"))
             layer.bias.set_value(rng.normal(0, 0.3, n).astype("float32"))
