@@ -423,6 +423,30 @@ def test_compare_models_two_tiny_models(tmp_path, capsys):
     capsys.readouterr()
 
 
+def test_compare_models_reports_both_forms_and_published_top1(tmp_path, capsys):
+    """A re-parameterized model's row holds its fused size too (the export's, drawn hollow), and
+    --published fills top-1 from the best published weights."""
+    from ppnets.analysis.zoo import read_csv
+
+    out = str(tmp_path / "zoo")
+    _tool("compare_models").main(["--models", "MobileOne_s0", "MobileNetV2", "--no-latency", "--published",
+                                  "--input-size", "64", "--out", out, "--no-progress"])
+    entries = {e.name: e for e in read_csv(os.path.join(out, "zoo.csv"))[0]}
+    fused = ppnets.reparameterize(ppnets.build_model("MobileOne_s0"))
+    assert (entries["MobileOne_s0"].params_fused, entries["MobileOne_s0"].macs_fused) == \
+        (count_params(fused), profile_model(fused, 64).macs)
+    assert entries["MobileOne_s0"].params_fused < entries["MobileOne_s0"].params
+    assert entries["MobileNetV2"].params_fused is None
+    # timm's mobileone_s0.apple_in1k (71.40 %); PaddleClas's SSLD MobileNetV2 (76.74 %) beats its plain 72.15 %
+    assert entries["MobileOne_s0"].top1 == pytest.approx(0.7140)
+    assert entries["MobileNetV2"].top1 == pytest.approx(0.7674)
+    md = open(os.path.join(out, "zoo.md"), encoding="utf-8").read()
+    assert "- MobileOne_s0: published: timm timm/mobileone_s0.apple_in1k (71.40 % at 224 px)" in md
+    assert "fused: params (M) / MACs (M) at 64" in md
+    _png_ok(os.path.join(out, "zoo_params_vs_macs.png"))
+    capsys.readouterr()
+
+
 def test_zoo_selection_and_labels():
     assert select_models(["MobileNetV2_x0_*5"]) == ["MobileNetV2_x0_25", "MobileNetV2_x0_5", "MobileNetV2_x0_75"]
     assert select_models(None, "SqueezeNet") == ["SqueezeNet1_0", "SqueezeNet1_1"]

@@ -10,8 +10,9 @@ its native input size and at ``--input-size`` (default 224, the common size of t
 the median CPU latency of the model exported with random weights and run through
 ``paddle.inference`` (oneDNN, ``--threads`` threads) per batch size, timed in rounds that
 interleave all models (so a busy spell of the machine does not fall on a few of them); top-1 from
-``--runs DIR`` (``DIR/<name>/eval.log``, else the best eval of ``DIR/<name>/train.log``) or
-``--accuracy NAME=TOP1``. Writes ``zoo.csv``, ``zoo.md``, ``zoo_params_vs_macs.png`` and
+``--runs DIR`` (``DIR/<name>/eval.log``, else the best eval of ``DIR/<name>/train.log``),
+``--accuracy NAME=TOP1``, or ``--published`` (the best ImageNet top-1 of the model's published
+weights, PaddleClas's or timm's, as ``tools/weights.py list`` shows them). Writes ``zoo.csv``, ``zoo.md``, ``zoo_params_vs_macs.png`` and
 ``zoo_latency_vs_macs.png`` to ``--out`` (default output/zoo). Latency on a shared or busy
 machine varies; compare numbers from one run only.
 """
@@ -40,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-latency", action="store_true", help="only count params and MACs")
     p.add_argument("--runs", metavar="DIR", help="training output dir: top-1 from DIR/<name>/eval.log or train.log")
     p.add_argument("--accuracy", action="append", default=[], metavar="NAME=TOP1", help="top-1 given by hand")
+    p.add_argument("--published", action="store_true",
+                   help="top-1: the best ImageNet top-1 of the model's published weights (PaddleClas's, timm's)")
     p.add_argument("--out", default=os.path.join("output", "zoo"), help="output directory (output/zoo)")
     p.add_argument("--prefix", default="zoo", help="file name prefix of the outputs (zoo)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -47,6 +50,17 @@ def _parser() -> argparse.ArgumentParser:
                    help="re-draw the table and charts from an earlier run's CSV (give the same --repeats/--threads)")
     p.add_argument("--debug", action="store_true", help="show tracebacks of user errors")
     return p
+
+
+def _published_top1(name):
+    """(top-1 as a fraction, where it is from) of the best published weights of ``name``, or (None, "")."""
+    from ppnets.checkpoint.pretrained import weight_sources
+
+    known = [w for w in weight_sources(name, cached=False) if w.top1 is not None]
+    if not known:
+        return None, ""
+    best = max(known, key=lambda w: w.top1)
+    return best.top1 / 100.0, f"published: {best.source} {best.spec} ({best.top1:.2f} % at {best.image_size} px)"
 
 
 def _manual_accuracy(items):
@@ -108,6 +122,8 @@ def main(argv=None):
             entry.top1, entry.top1_source = manual[entry.name], "--accuracy"
         elif args.runs:
             entry.top1, entry.top1_source = read_accuracy(args.runs, entry.name)
+        elif args.published:
+            entry.top1, entry.top1_source = _published_top1(entry.name)
         if entry.note:
             tqdm.write(f"{entry.name}: {entry.note}", file=sys.stderr)
 

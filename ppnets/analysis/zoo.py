@@ -25,7 +25,7 @@ import numpy as np
 import paddle
 
 from ..arch import build_model, list_models, model_info
-from ..arch.reparam import reparameterize as fuse
+from ..arch.reparam import has_fused_form, reparameterize as fuse
 from ..deploy import Predictor
 from ..export import plain_preprocessing, save_inference_model
 from ..errors import ConfigError, DataError
@@ -55,6 +55,8 @@ class ZooEntry:
     top1_source: str = ""
     note: str = ""                                              # why latency is missing, if it is
     class_num: int = 1000                                       # classifier outputs of the measured model
+    params_fused: Optional[int] = None       # re-parameterized families: the fused (deployed) form's size,
+    macs_fused: Optional[int] = None         # MACs at the common size (the latency is the fused form's)
 
     def row(self, batches: Sequence[int]) -> Dict[str, Any]:
         out: Dict[str, Any] = {
@@ -63,6 +65,8 @@ class ZooEntry:
             "common_input": self.common_size, "macs_common": self.macs_common}
         for b in batches:
             out[f"latency_b{b}_ms"] = round(self.latency_ms[b], 3) if b in self.latency_ms else ""
+        out["params_fused"] = "" if self.params_fused is None else self.params_fused
+        out["macs_fused"] = "" if self.macs_fused is None else self.macs_fused
         out["top1"] = "" if self.top1 is None else round(self.top1, 5)
         out["top1_source"] = self.top1_source
         out["note"] = self.note
@@ -125,11 +129,18 @@ def read_accuracy(runs_dir: str, name: str) -> Tuple[Optional[float], str]:
 
 
 def _size_entry(name: str, model: paddle.nn.Layer, common_size: int, class_num: int = 1000) -> ZooEntry:
+    """Params and MACs of the model as trained; for a re-parameterized family also of its fused form
+    (a second build, fused: what the export and the latency are of)."""
     info = model_info(name)
     native = profile_model(model, info.input_size)
     common = native if common_size == info.input_size else profile_model(model, common_size)
-    return ZooEntry(name, info.family, info.year, info.input_size, common_size, native.params,
-                    native.macs, common.macs, class_num=class_num)
+    entry = ZooEntry(name, info.family, info.year, info.input_size, common_size, native.params,
+                     native.macs, common.macs, class_num=class_num)
+    if has_fused_form(model):
+        fused = fuse(build_model(name, class_num=class_num))
+        prof = profile_model(fused, common_size)
+        entry.params_fused, entry.macs_fused = prof.params, prof.macs
+    return entry
 
 
 def _export_error(e: Exception) -> str:
@@ -231,6 +242,8 @@ def read_csv(path: str) -> Tuple[List[ZooEntry], List[int]]:
             e.top1 = float(row["top1"]) if row.get("top1") else None
             e.top1_source, e.note = row.get("top1_source", ""), row.get("note", "")
             e.class_num = int(row["class_num"]) if row.get("class_num") else 1000
+            if row.get("params_fused"):
+                e.params_fused, e.macs_fused = int(row["params_fused"]), int(row["macs_fused"])
             entries.append(e)
     return entries, batches
 
@@ -240,12 +253,16 @@ def write_markdown(entries: Sequence[ZooEntry], path: str, batches: Sequence[int
     common = entries[0].common_size if entries else 224
     lat = [b for b in batches if any(b in e.latency_ms for e in entries)]
     has_acc = any(e.top1 is not None for e in entries)
+    has_fused = any(e.params_fused is not None for e in entries)
     head = ["model", "family (year)", "params (M)", "input", "MACs (M) at input", f"MACs (M) at {common}"]
+    head += [f"fused: params (M) / MACs (M) at {common}"] if has_fused else []
     head += [f"latency b{b} (ms)" for b in lat] + (["top-1"] if has_acc else [])
     cells_rows = []
     for e in entries:
         cells = [e.name, f"{e.family} ({e.year})", f"{e.params / 1e6:.2f}", str(e.native_size),
                  _fmt_m(e.macs_native), _fmt_m(e.macs_common)]
+        if has_fused:
+            cells.append(f"{e.params_fused / 1e6:.2f} / {_fmt_m(e.macs_fused)}" if e.params_fused is not None else "-")
         cells += [f"{e.latency_ms[b]:.2f}" if b in e.latency_ms else "-" for b in lat]
         if has_acc:
             cells.append(f"{e.top1:.4f}" if e.top1 is not None else "-")

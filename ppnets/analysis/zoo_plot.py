@@ -115,6 +115,24 @@ def _scatter(ax, entries: Sequence[ZooEntry], xs: Sequence[float], ys: Sequence[
     _place_labels(ax, [p[:4] for p in pts])
 
 
+def _deployed_macs(e: ZooEntry) -> int:
+    return e.macs_fused if e.macs_fused is not None else e.macs_common
+
+
+def _fused_points(ax, entries: Sequence[ZooEntry]) -> None:
+    """Re-parameterized models: a hollow marker at the fused form's size, joined to the train-time one."""
+    for e in entries:
+        if e.params_fused is None:
+            continue
+        color, marker = family_style(e.family)
+        x0, y0, x1, y1 = e.macs_common / 1e6, e.params / 1e6, e.macs_fused / 1e6, e.params_fused / 1e6
+        ax.plot([x0, x1], [y0, y1], color=color, linewidth=0.8, alpha=0.6, zorder=2)
+        ax.scatter([x1], [y1], s=42, marker=marker, facecolors="none", edgecolors=color, linewidths=1.0, zorder=3)
+    if any(e.params_fused is not None for e in entries):
+        ax.text(0.99, 0.01, "hollow: re-parameterized models after fusing (the exported form)", transform=ax.transAxes,
+                fontsize=8, color="#555555", ha="right", va="bottom")
+
+
 def plot_zoo(entries: Sequence[ZooEntry], out_dir: str, batches: Sequence[int] = (1,), repeats: int = 10,
              threads: int = 1, prefix: str = "zoo", dpi: int = 110) -> List[str]:
     """Write ``<prefix>_params_vs_macs.png`` and, if latency was measured, ``<prefix>_latency_vs_macs.png``."""
@@ -128,6 +146,7 @@ def plot_zoo(entries: Sequence[ZooEntry], out_dir: str, batches: Sequence[int] =
     macs = [e.macs_common / 1e6 for e in entries]
     fig, ax = plt.subplots(figsize=(11, 7.5), constrained_layout=True)
     _scatter(ax, entries, macs, [e.params / 1e6 for e in entries])
+    _fused_points(ax, entries)
     ax.set_xlabel(f"MACs at {common}×{common} input, millions (log scale; FLOPs = 2 × MACs)")
     ax.set_ylabel("parameters, millions (log scale)")
     counts = sorted({e.class_num for e in entries})
@@ -145,8 +164,9 @@ def plot_zoo(entries: Sequence[ZooEntry], out_dir: str, batches: Sequence[int] =
         fig, axes = plt.subplots(len(lat), 1, figsize=(11, 1.0 + 6.5 * len(lat)), constrained_layout=True,
                                  squeeze=False)
         for ax, b in zip(axes[:, 0], lat):
-            _scatter(ax, timed, [e.macs_common / 1e6 for e in timed], [e.latency_ms[b] for e in timed])
-            ax.set_xlabel(f"MACs at {common}×{common} input, millions (log scale)")
+            # the timed model is the exported one: a re-parameterized family's fused form, at its MACs
+            _scatter(ax, timed, [_deployed_macs(e) / 1e6 for e in timed], [e.latency_ms[b] for e in timed])
+            ax.set_xlabel(f"MACs at {common}×{common} input of the exported (fused) model, millions (log scale)")
             ax.set_ylabel(f"latency of one batch of {b}, ms (log scale)")
             ax.set_title(f"batch {b}", fontsize=10)
         plural = "s" if threads != 1 else ""

@@ -203,7 +203,7 @@ def from_timm(state_dict: Dict[str, Any], dropout: float = DROPOUT) -> Dict[str,
     return out
 
 
-_PAPER = "PP-LCNetV2 (PaddleClas, 2022: docs/en/models/PP-LCNetV2_en.md; no paper)"
+_PAPER = "PP-LCNetV2, PaddleClas (docs/en/models/PP-LCNetV2_en.md; no paper)"
 for _name, _scale, _depths in (("small", 0.75, (2, 2, 4, 2)), ("base", 1.0, (2, 2, 6, 2)),
                                ("large", 1.25, (2, 2, 8, 2))):
     register_model(f"PPLCNetV2_{_name}", PPLCNetV2, family="PPLCNetV2", input_size=224, paper=_PAPER, year=2022,
