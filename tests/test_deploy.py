@@ -79,6 +79,12 @@ def test_openvino_is_refused_for_an_export_it_gets_wrong(digits_slice, tmp_path)
         assert "openvino" not in auto.backend_choice
     else:
         assert Predictor(out, backend="openvino", cpu_threads=1).backend == "openvino"
+    # the record is read as untrusted input: a malformed one is one line, not a traceback
+    from ppnets.deploy.exported import write_export_meta
+    write_export_meta(out, dict(meta, openvino={"parity_max_abs_diff": "none"}))
+    with pytest.raises(DataError, match=r"inference.yml: openvino: expected \{parity_max_abs_diff: number, "
+                                        r"parity_limit: number\}, got \{'parity_max_abs_diff': 'none'\}"):
+        Predictor(out, backend="openvino", cpu_threads=1)
 
 
 def test_predict_tool_gives_the_same_answers_on_every_backend(export, digits_slice):

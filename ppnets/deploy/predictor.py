@@ -125,10 +125,16 @@ class Predictor:
 
 def _openvino_parity_failure(meta: dict, model_dir: str) -> Optional[str]:
     """Why OpenVINO may not run this export (its outputs failed the export-time parity check), or None."""
-    check = meta.get("openvino") or {}
-    delta, limit = check.get("parity_max_abs_diff"), float(check.get("parity_limit", PARITY_ATOL))
-    if delta is None or float(delta) <= limit:
+    check = meta.get("openvino")
+    if check is None:
+        return None
+    try:
+        delta, limit = float(check["parity_max_abs_diff"]), float(check.get("parity_limit", PARITY_ATOL))
+    except (TypeError, KeyError, ValueError, AttributeError):
+        raise DataError(f"{model_dir}/{META_FILE}: openvino: expected {{parity_max_abs_diff: number, parity_limit: "
+                        f"number}}, got {short_repr(check)}; {_REEXPORT}") from None
+    if delta <= limit:   # (a NaN is never <=: refused)
         return None
     return (f"{model_dir}: backend openvino: OpenVINO's outputs for this export differ from paddle.inference's "
-            f"by {float(delta):.3g} (limit {limit:.3g}, checked at export time, recorded in {META_FILE}); "
+            f"by {delta:.3g} (limit {limit:.3g}, checked at export time, recorded in {META_FILE}); "
             "use --backend onnxruntime or paddle")
