@@ -31,7 +31,7 @@ from .base import ClassificationModel
 from .blocks import BlockPaths
 from .layers import LEGACY_NAMES, ConvBNLayer, SqueezeExcite, conv_bn_legacy, make_divisible
 from .registry import register_model
-from .timm_keys import TIMM_BLOCK, rename_key
+from .timm_keys import rename_key, timm_blocks
 
 __all__ = ["ARCH", "GhostNet", "GhostModule", "GhostBottleneck"]
 
@@ -184,23 +184,18 @@ def from_timm(state_dict: Dict[str, Any]) -> Dict[str, Any]:
     """timm's ``ghostnet_*`` keys → PaddleClas's (``blocks.<stage>.<i>`` → ``_ghostbottleneck_<n>``,
     ``blocks.9.0`` → ``conv_last``, ``conv_head`` → ``fc_0``, ``classifier`` → ``fc_1``), the SE's
     1×1 convs as Linear weights ``[out, in]``; for the ``GhostNet_x*_timm`` models."""
-    ghost = sorted({(int(m[1]), int(m[2])) for m in map(TIMM_BLOCK.fullmatch, state_dict)
-                    if m and m[3].startswith("ghost1.")})
+    blocks, rest = timm_blocks(state_dict)
+    ghost = [where for where, keys in blocks if any(k.startswith("ghost1.") for k in keys)]
     index = {block: n for n, block in enumerate(ghost)}
-    out = {}
-    for key, value in state_dict.items():
-        m = TIMM_BLOCK.fullmatch(key)
-        if m is None:
-            out[rename_key(key, _TIMM_OUTER)] = value
-            continue
-        block = (int(m[1]), int(m[2]))
-        if block not in index:
-            out[rename_key(m[3], _TIMM_LAST)] = value
-            continue
-        key = f"_ghostbottleneck_{index[block]}.{rename_key(m[3], _TIMM_INNER)}"
-        if m[3].startswith("se.") and m[3].endswith(".weight"):
-            value = value.reshape(list(value.shape[:2]))       # 1×1 conv [out, in, 1, 1] → Linear [out, in]
-        out[key] = value
+    out = {rename_key(key, _TIMM_OUTER): value for key, value in rest.items()}
+    for block, keys in blocks:
+        for part, value in keys.items():
+            if block not in index:          # blocks.9.0: the last 1×1 conv
+                out[rename_key(part, _TIMM_LAST)] = value
+                continue
+            if part.startswith("se.") and part.endswith(".weight"):
+                value = value.reshape(list(value.shape[:2]))       # 1×1 conv [out, in, 1, 1] → Linear [out, in]
+            out[f"_ghostbottleneck_{index[block]}.{rename_key(part, _TIMM_INNER)}"] = value
     return out
 
 

@@ -44,7 +44,7 @@ from .base import ClassificationModel
 from .blocks import BlockPaths
 from .layers import ConvBNLayer, DropPath, FastConv2D, make_divisible
 from .registry import register_model
-from .timm_keys import TIMM_BLOCK, rename_key
+from .timm_keys import rename_key, timm_blocks
 
 __all__ = ["ARCHS", "MobileNetV4", "EdgeResidual", "UniversalInvertedResidual", "MobileAttention"]
 
@@ -364,17 +364,11 @@ def from_timm(state_dict: Dict[str, Any]) -> Dict[str, Any]:
     """timm's MobileNetV4 keys → PaddleClas's: ``blocks.<stage>.<i>`` numbered through, edge
     residual ``conv_exp``/``bn1``/``conv_pwl``/``bn2`` → ``conv_exp``/``conv_pwl`` ConvBN pairs, the
     attention's ``attn.{query,key,value,output}`` → ``query_proj``, ``key_down_proj`` … ``proj``."""
-    found = sorted({(int(m[1]), int(m[2])) for m in map(TIMM_BLOCK.fullmatch, state_dict) if m})
-    index = {block: n for n, block in enumerate(found)}
-    out = {}
-    for key, value in state_dict.items():
-        m = TIMM_BLOCK.fullmatch(key)
-        if m is None:
-            out[rename_key(key, _TIMM_OUTER)] = value
-            continue
-        block = (int(m[1]), int(m[2]))
-        edge = f"blocks.{block[0]}.{block[1]}.conv_exp.weight" in state_dict
-        out[f"blocks.{index[block]}.{rename_key(m[3], _TIMM_EDGE if edge else _TIMM_INNER)}"] = value
+    blocks, rest = timm_blocks(state_dict)
+    out = {rename_key(key, _TIMM_OUTER): value for key, value in rest.items()}
+    for n, (_, keys) in enumerate(blocks):
+        table = _TIMM_EDGE if "conv_exp.weight" in keys else _TIMM_INNER
+        out.update((f"blocks.{n}.{rename_key(part, table)}", value) for part, value in keys.items())
     return out
 
 

@@ -28,7 +28,7 @@ from .base import ClassificationModel
 from .blocks import BlockPaths
 from .layers import ConvBNLayer, SqueezeExcite, make_divisible
 from .registry import register_model
-from .timm_keys import TIMM_BLOCK, rename_key
+from .timm_keys import rename_key, timm_blocks
 
 __all__ = ["ARCH", "PPLCNet", "LCNetBlock"]
 
@@ -139,14 +139,11 @@ _TIMM_INNER = (("conv_dw.weight", "dw_conv.conv.weight"), ("bn1.", "dw_conv.bn."
 def from_timm(state_dict: Dict[str, Any]) -> Dict[str, Any]:
     """timm's ``lcnet_*`` keys → PaddleClas's (``blocks.<stage>.<i>.conv_dw`` → ``blocks<n>.<j>.dw_conv.conv``
     …, ``conv_head`` → ``last_conv``, ``classifier`` → ``fc``), for the ``PPLCNet_x*_timm`` models."""
-    out = {}
-    for key, value in state_dict.items():
-        m = TIMM_BLOCK.fullmatch(key)
-        if m is None:
-            out[rename_key(key, _TIMM_OUTER)] = value
-            continue
-        stage, first = _TIMM_STAGES[int(m[1])]
-        out[f"{stage}.{first + int(m[2])}.{rename_key(m[3], _TIMM_INNER)}"] = value
+    blocks, rest = timm_blocks(state_dict)
+    out = {rename_key(key, _TIMM_OUTER): value for key, value in rest.items()}
+    for (s, i), keys in blocks:
+        stage, first = _TIMM_STAGES[s]
+        out.update((f"{stage}.{first + i}.{rename_key(part, _TIMM_INNER)}", value) for part, value in keys.items())
     return out
 
 

@@ -25,7 +25,6 @@ a pinned digest (``Arch.pretrained_sha256``).
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -36,7 +35,7 @@ from typing import Dict, List, Optional, Tuple
 
 from ..arch.registry import TIMM_NAMES, model_info
 from ..errors import CheckpointError, ConfigError
-from ..utils.files import atomic_write
+from ..utils.files import atomic_write, sha256_file
 from ..utils.logger import get_logger
 from .sources import PADDLECLAS_HOST, TIMM_HUB, paddleclas_url
 
@@ -103,14 +102,6 @@ def hf_cache() -> str:
 
 def _hf_endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
-
-
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # -- the manifest ------------------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ ONNX, or whose external data would be read from outside the folder, is one line.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import Any, Dict, Iterator, Optional
 
@@ -23,7 +22,7 @@ import yaml
 
 from ..config.yaml_io import read_yaml_file
 from ..errors import ConfigError, DataError, short_repr
-from ..utils.files import atomic_open
+from ..utils.files import atomic_open, sha256_file
 from .runtimes import RUNTIME_FILES
 
 __all__ = ["META_FILE", "file_digests", "read_export_meta", "write_export_meta", "check_export_files",
@@ -39,21 +38,13 @@ def _remedy(path: str) -> str:
     return "run tools/quantize.py again" if os.path.basename(path).startswith("inference.int8.") else _REEXPORT
 
 
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def file_digests(folder: str) -> Dict[str, Dict[str, Any]]:
     """``{name: {"bytes": size, "sha256": hex}}`` of the regular files in ``folder`` (``inference.yml`` excluded)."""
     out = {}
     for name in sorted(os.listdir(folder)):
         path = os.path.join(folder, name)
         if name != META_FILE and os.path.isfile(path) and not os.path.islink(path):
-            out[name] = {"bytes": os.path.getsize(path), "sha256": _sha256(path)}
+            out[name] = {"bytes": os.path.getsize(path), "sha256": sha256_file(path)}
     return out
 
 
@@ -143,7 +134,7 @@ def check_export_files(model_dir: str, meta: Dict[str, Any]) -> None:
         if size != want.get("bytes"):
             raise DataError(f"{path}: {size} bytes, but {META_FILE} records {short_repr(want.get('bytes'))} "
                             f"(truncated, or from another export?); {_remedy(path)}")
-        if _sha256(path) != want.get("sha256"):
+        if sha256_file(path) != want.get("sha256"):
             raise DataError(f"{path}: its content differs from what {META_FILE} records (damaged, or from another "
                             f"export?); {_remedy(path)}")
 

@@ -1,8 +1,9 @@
-"""Files written as a unit (a reader sees the old file or the new one, never a partial write), and
-file names shown in messages."""
+"""Files written as a unit (a reader sees the old file or the new one, never a partial write), file
+digests, and file names shown in messages."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from typing import IO, Iterator, Union
 
@@ -42,3 +43,12 @@ def shown_path(path: str) -> str:
         return path
     except UnicodeEncodeError:
         return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def sha256_file(path: str) -> str:
+    """The SHA-256 of the file ``path`` (hex), read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
