@@ -70,15 +70,7 @@ class ClassificationDataset(paddle.io.Dataset):
     def load(self, index: int) -> np.ndarray:
         """Read and transform sample ``index``; errors name the file."""
         path, _ = self.samples[index]
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            raise DataError(f"cannot read image {shown_path(path)}: {e.strerror or e}") from None
-        try:
-            return self.transform(data, sample_rng(self.seed, self.epoch, index))
-        except DataError as e:
-            raise DataError(f"{shown_path(path)}: {e}") from None
+        return transform_file(path, lambda data: self.transform(data, sample_rng(self.seed, self.epoch, index)))
 
     def target(self, index: int) -> np.ndarray:
         """The label of sample ``index`` as the loss takes it: a class id (multi-label datasets: multi-hot)."""
@@ -112,6 +104,20 @@ class FailedSample:
     def __init__(self, message: str, internal: bool) -> None:
         self.message = message
         self.internal = internal
+
+
+def transform_file(path: str, transform: Any) -> Any:
+    """``transform`` of the bytes of the image file ``path``; a DataError naming the file when it cannot
+    be read, and the transform's DataError prefixed with the file."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise DataError(f"cannot read image {shown_path(path)}: {e.strerror or e}") from None
+    try:
+        return transform(data)
+    except DataError as e:
+        raise DataError(f"{shown_path(path)}: {e}") from None
 
 
 def _list_images(folder: str) -> List[str]:

@@ -8,10 +8,9 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 import cv2
 import numpy as np
 
-from ..data.datasets import IMG_EXTENSIONS, _list_images
+from ..data.datasets import IMG_EXTENSIONS, _list_images, transform_file
 from ..data.transforms import Compose, check_model_input
 from ..errors import ConfigError, DataError
-from ..utils.files import shown_path
 from .postprocess import threshold_results, topk_results
 
 __all__ = ["list_inputs", "iterate_batches", "classify_files", "pipeline_output_shape", "probe_pipeline",
@@ -74,7 +73,7 @@ def iterate_batches(files: Sequence[str], transform: Compose, batch_size: int,
         paths, arrays = [], []
         for path in chunk:
             try:
-                array = np.asarray(_load(path, transform))
+                array = np.asarray(transform_file(path, transform))
             except DataError as e:
                 if on_bad is None:
                     raise
@@ -90,19 +89,6 @@ def iterate_batches(files: Sequence[str], transform: Compose, batch_size: int,
         batch = np.stack(arrays).astype("float32")
         check_model_input(batch.shape, where)
         yield paths, batch
-
-
-def _load(path: str, transform: Compose) -> Any:
-    """``transform`` of the file's bytes; a DataError naming the file when it cannot be read or decoded."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise DataError(f"cannot read image {shown_path(path)}: {e.strerror or e}") from None
-    try:
-        return transform(data)
-    except DataError as e:
-        raise DataError(f"{shown_path(path)}: {e}") from None
 
 
 def classify_files(files: Sequence[str], transform: Compose, batch_size: int,
