@@ -56,7 +56,7 @@ def _random_export(name, digits_slice, tmp_path, size=32):
 # Every family's export on every backend: tests/test_zoo_export.py::test_export_round_trip_matches_dynamic_model
 
 
-def test_openvino_is_refused_for_an_export_it_gets_wrong(digits_slice, tmp_path):
+def test_openvino_is_refused_for_an_export_it_gets_wrong(digits_slice, tmp_path, monkeypatch):
     """The export checks OpenVINO against paddle.inference too and records it; an export OpenVINO gets
     wrong is refused on it by name, and backend auto leaves it out, whatever the OpenVINO version."""
     from ppnets.deploy.runtimes import OpenVINORuntime, PaddleRuntime
@@ -77,6 +77,11 @@ def test_openvino_is_refused_for_an_export_it_gets_wrong(digits_slice, tmp_path)
                                             r"time, recorded in inference.yml\); use --backend onnxruntime"):
             Predictor(out, backend="openvino", cpu_threads=1)
         assert "openvino" not in auto.backend_choice
+        # without ONNX Runtime, auto falls back to paddle.inference rather than run OpenVINO
+        from ppnets.deploy import runtimes
+        with monkeypatch.context() as m:
+            m.setattr(runtimes, "installed", lambda b: b != "onnxruntime")
+            assert Predictor(out, backend="auto", cpu_threads=1).backend == "paddle"
     else:
         assert Predictor(out, backend="openvino", cpu_threads=1).backend == "openvino"
     # the record is read as untrusted input: a malformed one is one line, not a traceback

@@ -60,7 +60,8 @@ def _published_top1(name):
     if not known:
         return None, ""
     best = max(known, key=lambda w: w.top1)
-    return best.top1 / 100.0, f"published: {best.source} {best.spec} ({best.top1:.2f} % at {best.image_size} px)"
+    spec = "" if best.spec == best.source else f" {best.spec}"     # PaddleClas's are named by their source
+    return best.top1 / 100.0, f"published: {best.source}{spec} ({best.top1:.2f} % at {best.image_size} px)"
 
 
 def _manual_accuracy(items):

@@ -86,10 +86,13 @@ class Predictor:
         self.threshold: Optional[float] = float(self.meta["threshold"]) if self.multilabel else None
         candidates = resolve_backend(model_dir, backend, precision)
         off = _openvino_parity_failure(self.meta, model_dir) if precision == "fp32" else None
-        if off and candidates == ["openvino"] and backend != "auto":
-            raise DataError(off)
-        if off and len(candidates) > 1:
+        if off:   # OpenVINO got this export wrong: never run on it (auto falls back to paddle.inference)
             candidates = [b for b in candidates if b != "openvino"]
+            if not candidates and backend == "auto" and all(
+                    os.path.isfile(os.path.join(model_dir, f)) for f in MODEL_FILES[("paddle", "fp32")]):
+                candidates = ["paddle"]
+            if not candidates:
+                raise DataError(off)
         self.backend = auto_backend(candidates, self.meta["input_shape"]) if backend == "auto" else candidates[0]
         #: with backend="auto": one line saying what it chose and why (the tools print it on stderr)
         self.backend_choice: Optional[str] = auto_choice(candidates, self.meta["input_shape"], precision) \
